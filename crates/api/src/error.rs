@@ -1,0 +1,224 @@
+//! The one mapping from errors to HTTP: RFC 9457 `application/problem+json` with a stable `code`
+//! and the request id. Internal details are logged here, never returned.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use services::{FieldError, ServiceError};
+
+use crate::middleware::current_request_id;
+
+/// Errors a handler can return.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// From the service layer.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The body is not valid JSON.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// The request is malformed (bad query string, path segment or header).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// No route matches the path.
+    #[error("no such route")]
+    RouteNotFound,
+    /// An error raised by the framework, known only by its status.
+    #[error("{0}")]
+    Status(StatusCode),
+}
+
+/// The problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// URI reference naming the problem type.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Explanation of this occurrence.
+    pub detail: String,
+    /// Stable UPPER_SNAKE code (see docs/api.md).
+    pub code: String,
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
+    /// Invalid fields, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ProblemField>>,
+}
+
+/// One invalid field.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemField {
+    /// Field name.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// `(status, code, title, detail, field errors)` — the exhaustive mapping.
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, String, Option<&[FieldError]>) {
+        use ServiceError as S;
+        match self {
+            Self::Service(e) => match e {
+                S::AuthRequired => (
+                    StatusCode::UNAUTHORIZED,
+                    "AUTH_REQUIRED",
+                    "Authentication required",
+                    "send an API key as `Authorization: Bearer sk-…` or `X-API-Key: sk-…`".into(),
+                    None,
+                ),
+                S::InvalidApiKey => (
+                    StatusCode::UNAUTHORIZED,
+                    "INVALID_API_KEY",
+                    "Invalid API key",
+                    "the API key is unknown, revoked or expired".into(),
+                    None,
+                ),
+                S::UserInactive => (
+                    StatusCode::FORBIDDEN,
+                    "USER_INACTIVE",
+                    "User not active",
+                    "the account that owns this key is not active".into(),
+                    None,
+                ),
+                S::Forbidden(m) => (StatusCode::FORBIDDEN, "FORBIDDEN", "Forbidden", m.clone(), None),
+                S::NotFound(what) => (
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    "Not found",
+                    format!("{what} not found"),
+                    None,
+                ),
+                S::Validation(fields) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "VALIDATION_FAILED",
+                    "Validation failed",
+                    fields.iter().map(|f| format!("{} {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+                    Some(fields.as_slice()),
+                ),
+                S::Conflict { code, message } => (StatusCode::CONFLICT, code, "Conflict", message.clone(), None),
+                S::IdempotencyMismatch => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "Idempotency key reused",
+                    "this Idempotency-Key was used with a different request".into(),
+                    None,
+                ),
+                S::IdempotencyInFlight => (
+                    StatusCode::CONFLICT,
+                    "IDEMPOTENCY_IN_FLIGHT",
+                    "Request in progress",
+                    "a request with this Idempotency-Key is still being processed; retry later".into(),
+                    None,
+                ),
+                S::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    "Service unavailable",
+                    "a dependency is unavailable; retry later".into(),
+                    None,
+                ),
+                S::Internal(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    "Internal error",
+                    "an unexpected error occurred; quote the request id when reporting it".into(),
+                    None,
+                ),
+            },
+            Self::MalformedJson(m) => (StatusCode::BAD_REQUEST, "MALFORMED_JSON", "Malformed JSON", m.clone(), None),
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "BAD_REQUEST", "Bad request", m.clone(), None),
+            Self::RouteNotFound => (
+                StatusCode::NOT_FOUND,
+                "ROUTE_NOT_FOUND",
+                "Not found",
+                "no route matches this method and path".into(),
+                None,
+            ),
+            Self::Status(status) => {
+                let (code, title) = match *status {
+                    StatusCode::PAYLOAD_TOO_LARGE => ("PAYLOAD_TOO_LARGE", "Payload too large"),
+                    StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "Method not allowed"),
+                    StatusCode::NOT_FOUND => ("ROUTE_NOT_FOUND", "Not found"),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"),
+                    s if s.is_client_error() => ("BAD_REQUEST", "Bad request"),
+                    StatusCode::SERVICE_UNAVAILABLE => ("SERVICE_UNAVAILABLE", "Service unavailable"),
+                    _ => ("INTERNAL_ERROR", "Internal error"),
+                };
+                (*status, code, title, title.to_string(), None)
+            }
+        }
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Problem {
+        let (status, code, title, detail, fields) = self.parts();
+        Problem {
+            type_: format!("https://steward.dev/problems/{}", code.to_ascii_lowercase().replace('_', "-")),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_string(),
+            request_id: current_request_id(),
+            errors: fields.map(|f| {
+                f.iter().map(|f| ProblemField { field: f.field.clone(), message: f.message.clone() }).collect()
+            }),
+        }
+    }
+}
+
+impl From<repositories::RepoError> for ApiError {
+    fn from(e: repositories::RepoError) -> Self {
+        Self::Service(e.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Service(ServiceError::Internal(detail)) => tracing::error!(error = %detail, "internal error"),
+            Self::Service(ServiceError::Unavailable(detail)) => tracing::warn!(error = %detail, "dependency unavailable"),
+            _ => {}
+        }
+        let problem = self.problem();
+        HttpResponse::build(self.status_code())
+            .content_type("application/problem+json")
+            .json(problem)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_service_error_has_a_distinct_stable_code() {
+        let errors = [
+            ServiceError::AuthRequired,
+            ServiceError::InvalidApiKey,
+            ServiceError::UserInactive,
+            ServiceError::Forbidden("x".into()),
+            ServiceError::NotFound("user"),
+            ServiceError::invalid("name", "bad"),
+            ServiceError::IdempotencyMismatch,
+            ServiceError::IdempotencyInFlight,
+            ServiceError::Unavailable("db".into()),
+            ServiceError::Internal("secret detail".into()),
+        ];
+        let mut codes = std::collections::HashSet::new();
+        for e in errors {
+            let p = ApiError::from(e).problem();
+            assert!(codes.insert(p.code.clone()), "duplicate code {}", p.code);
+            assert!(p.code.chars().all(|c| c.is_ascii_uppercase() || c == '_'));
+            assert!(!p.detail.contains("secret detail"));
+        }
+    }
+}

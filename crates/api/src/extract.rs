@@ -1,0 +1,206 @@
+//! Extractors and helpers shared by handlers: authentication, audit context, JSON bodies,
+//! pagination, and the `Idempotency-Key` wrapper.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use services::audit::AuditContext;
+use services::idempotency::{self, Begin, IdempotentRequest, StoredResponse};
+use services::{keys, Principal, ServiceError};
+
+use crate::error::ApiError;
+use crate::middleware::RequestId;
+use crate::state::AppState;
+
+/// An authenticated caller (`Authorization: Bearer sk-…` or `X-API-Key: sk-…`) with the
+/// request id, ready to build an audit context.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    /// The key and its user.
+    pub principal: Principal,
+    /// `X-Request-Id`.
+    pub request_id: String,
+}
+
+impl Auth {
+    /// The audit context of this request.
+    pub fn audit(&self) -> AuditContext {
+        AuditContext { actor: self.principal.actor(), request_id: Some(self.request_id.clone()) }
+    }
+}
+
+fn presented_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    if let Some(v) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        let v = v.to_str().map_err(|_| ApiError::Service(ServiceError::InvalidApiKey))?;
+        let token = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .ok_or(ApiError::Service(ServiceError::InvalidApiKey))?;
+        return Ok(Some(token.trim().to_string()));
+    }
+    if let Some(v) = req.headers().get("x-api-key") {
+        let v = v.to_str().map_err(|_| ApiError::Service(ServiceError::InvalidApiKey))?;
+        return Ok(Some(v.trim().to_string()));
+    }
+    Ok(None)
+}
+
+/// The request id stored by the middleware.
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
+}
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let key = presented_key(req);
+        let request_id = request_id(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Service(ServiceError::Internal("state missing".into())))?;
+            let key = key?.ok_or(ApiError::Service(ServiceError::AuthRequired))?;
+            let principal = keys::authenticate(&state.db, &key).await?;
+            Ok(Auth { principal, request_id })
+        })
+    }
+}
+
+/// Parses a JSON body: syntax errors are 400 `MALFORMED_JSON`, wrong shapes 422 `VALIDATION_FAILED`.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedJson("the request body is empty; send a JSON object".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            let msg = e.to_string();
+            let field = msg
+                .split('`')
+                .nth(1)
+                .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"))
+                .unwrap_or("body")
+                .to_string();
+            ApiError::Service(ServiceError::invalid(&field, strip_position(&msg)))
+        }
+        _ => ApiError::MalformedJson(strip_position(&e.to_string())),
+    })
+}
+
+fn strip_position(msg: &str) -> String {
+    msg.split(" at line ").next().unwrap_or(msg).to_string()
+}
+
+/// `?limit=&cursor=` for list endpoints.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// `(limit, before-id)`.
+    pub fn resolve(&self) -> Result<(i64, Option<i64>), ApiError> {
+        Ok((services::page_limit(self.limit), services::cursor::decode(self.cursor.as_deref())?))
+    }
+}
+
+/// A page of items.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PageOf<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> PageOf<T> {
+    /// Builds a page from rows of which the last one's id continues the listing.
+    pub fn from_rows<R>(rows: Vec<R>, limit: i64, id: impl Fn(&R) -> i64, view: impl Fn(R) -> T) -> Self {
+        let next_cursor = if rows.len() as i64 == limit {
+            rows.last().map(|r| services::cursor::encode(id(r)))
+        } else {
+            None
+        };
+        Self { items: rows.into_iter().map(view).collect(), next_cursor }
+    }
+}
+
+/// A JSON response with a status.
+pub fn json_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::build(status).content_type("application/json").body(body)
+}
+
+/// Runs `handler` under the request's `Idempotency-Key`, if it has one: a replay returns the
+/// stored response byte for byte (with `Idempotent-Replayed: true`); a failed attempt releases
+/// the key so the client can retry.
+pub async fn idempotent<F, Fut>(
+    state: &AppState,
+    req: &HttpRequest,
+    auth: &Auth,
+    body: &web::Bytes,
+    handler: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
+{
+    let key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::Service(ServiceError::invalid("Idempotency-Key", "must be visible ASCII")))?
+                .to_string(),
+        ),
+    };
+    let Some(key) = key else {
+        let (status, value) = handler().await?;
+        return Ok(json_response(status, serde_json::to_vec(&value).unwrap_or_default()));
+    };
+    let begin = idempotency::begin(
+        &state.db,
+        &state.settings.idempotency,
+        IdempotentRequest {
+            owner: auth.principal.user_public_id.clone(),
+            key,
+            method: req.method().to_string(),
+            path: req.path().to_string(),
+            body: body.to_vec(),
+        },
+    )
+    .await?;
+    let ticket = match begin {
+        Begin::Replay(stored) => {
+            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+            return Ok(HttpResponse::build(status)
+                .content_type(stored.content_type)
+                .insert_header(("Idempotent-Replayed", "true"))
+                .body(stored.body));
+        }
+        Begin::Proceed(ticket) => ticket,
+    };
+    match handler().await {
+        Ok((status, value)) => {
+            let bytes = serde_json::to_vec(&value).unwrap_or_default();
+            idempotency::complete(
+                &state.db,
+                ticket,
+                StoredResponse { status: status.as_u16(), content_type: "application/json".into(), body: bytes.clone() },
+            )
+            .await?;
+            Ok(json_response(status, bytes))
+        }
+        Err(e) => {
+            if let Err(release) = idempotency::release(&state.db, ticket).await {
+                tracing::warn!(error = %release, "could not release idempotency key");
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Shared application state.
+
+use std::sync::Arc;
+
+use core_config::Settings;
+use repositories::Db;
+
+use crate::metrics::Metrics;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Effective settings.
+    pub settings: Arc<Settings>,
+    /// Prometheus registry and instruments.
+    pub metrics: Arc<Metrics>,
+}

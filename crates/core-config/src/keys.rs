@@ -1,0 +1,82 @@
+//! The reference of every setting: one line of description per key. Defaults and env names are
+//! derived from the code, so the generated table cannot drift from it.
+
+use crate::{env_name, Settings};
+
+/// Documentation of one setting.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyDoc {
+    /// Dotted key.
+    pub key: &'static str,
+    /// What it does.
+    pub description: &'static str,
+}
+
+/// Every setting, in the order of the reference table.
+pub const KEYS: &[KeyDoc] = &[
+    KeyDoc { key: "server.host", description: "Address the HTTP server binds." },
+    KeyDoc { key: "server.port", description: "Port the HTTP server binds; 0 picks a free port." },
+    KeyDoc { key: "server.workers", description: "HTTP worker threads; 0 means one per CPU core." },
+    KeyDoc { key: "server.body_limit_bytes", description: "Largest accepted JSON request body, in bytes (at least 1024)." },
+    KeyDoc { key: "server.shutdown_timeout_secs", description: "Seconds in-flight requests get to finish after SIGTERM/SIGINT." },
+    KeyDoc { key: "database.url", description: "`sqlite://path/to.db`, a bare file path, or `postgres://user:pass@host/db`. Secret: the password is masked in output." },
+    KeyDoc { key: "database.pool_max_size", description: "Most database connections the pool holds." },
+    KeyDoc { key: "database.connect_timeout_secs", description: "Seconds to wait for a database connection before failing." },
+    KeyDoc { key: "database.sqlite_busy_timeout_ms", description: "SQLite `busy_timeout`: how long a writer waits for the write lock." },
+    KeyDoc { key: "database.sqlite_create_dir", description: "Create the SQLite file's missing parent directory (logged). When false, a missing directory is an error." },
+    KeyDoc { key: "database.migrate_on_start", description: "Apply pending migrations when `steward serve` starts." },
+    KeyDoc { key: "telemetry.format", description: "Log format: `pretty` (development) or `json` (one object per line)." },
+    KeyDoc { key: "telemetry.filter", description: "tracing filter directive, e.g. `info` or `info,api=debug`. `RUST_LOG` overrides it." },
+    KeyDoc { key: "idempotency.retention_hours", description: "Hours a stored response is replayed for the same `Idempotency-Key`." },
+    KeyDoc { key: "idempotency.in_flight_timeout_secs", description: "Seconds after which an unfinished request's key may be taken over (its process died)." },
+    KeyDoc { key: "audit.chain_interval_ms", description: "Milliseconds between runs of the chainer that links committed audit events into the hash chain." },
+    KeyDoc { key: "audit.chain_batch_size", description: "Most audit events linked in one chainer transaction." },
+];
+
+/// The Markdown reference table (key, environment variable, default, description).
+pub fn reference_markdown() -> String {
+    let defaults = serde_json::to_value(Settings::default()).unwrap_or_default();
+    let mut out = String::from("| Key | Environment variable | Default | Description |\n|---|---|---|---|\n");
+    for doc in KEYS {
+        let default = doc
+            .key
+            .split('.')
+            .try_fold(&defaults, |v, part| v.get(part))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "| `{}` | `{}` | `{}` | {} |\n",
+            doc.key,
+            env_name(doc.key),
+            default,
+            doc.description
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::known_keys;
+
+    #[test]
+    fn every_setting_is_documented_once() {
+        let mut documented: Vec<_> = KEYS.iter().map(|k| k.key.to_string()).collect();
+        let mut known = known_keys();
+        documented.sort();
+        known.sort();
+        assert_eq!(documented, known, "KEYS must list exactly the settings");
+    }
+
+    #[test]
+    fn configuration_md_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let doc = std::fs::read_to_string(path).expect("docs/configuration.md exists");
+        let table = reference_markdown();
+        assert!(
+            doc.contains(&table),
+            "docs/configuration.md is out of date; regenerate the table with `steward config reference`:\n{table}"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! The append-only audit stream and the head of its hash chain.
+//!
+//! Writers only insert (with `seq` NULL) inside their own transaction; the chainer later links
+//! committed events in id order under a lock on the single `audit_chain_head` row, so writers never
+//! wait for each other on the chain.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use models::rows::{AuditEvent, NewAuditEvent};
+use models::schema::{audit_chain_head, audit_events};
+
+use crate::{DbConnection, Page, RepoError};
+
+/// Inserts an event (not yet chained).
+pub fn insert(conn: &mut DbConnection, new: &NewAuditEvent<'_>) -> Result<(), RepoError> {
+    diesel::insert_into(audit_events::table).values(new).execute(conn)?;
+    Ok(())
+}
+
+/// Reads the chain head, locking it on PostgreSQL (`FOR UPDATE`); on SQLite the surrounding
+/// `BEGIN IMMEDIATE` transaction already holds the write lock.
+pub fn lock_head(conn: &mut DbConnection) -> Result<(i64, String), RepoError> {
+    let q = audit_chain_head::table
+        .find(1)
+        .select((audit_chain_head::last_seq, audit_chain_head::last_hash));
+    Ok(match conn {
+        DbConnection::Postgresql(c) => q.for_update().first(c)?,
+        DbConnection::Sqlite(c) => q.first(c)?,
+    })
+}
+
+/// Moves the chain head.
+pub fn set_head(conn: &mut DbConnection, last_seq: i64, last_hash: &str) -> Result<(), RepoError> {
+    diesel::update(audit_chain_head::table.find(1))
+        .set((audit_chain_head::last_seq.eq(last_seq), audit_chain_head::last_hash.eq(last_hash)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The oldest committed events not yet in the chain, in id order.
+pub fn unchained(conn: &mut DbConnection, limit: i64) -> Result<Vec<AuditEvent>, RepoError> {
+    Ok(audit_events::table
+        .filter(audit_events::seq.is_null())
+        .order(audit_events::id.asc())
+        .limit(limit)
+        .select(AuditEvent::as_select())
+        .load(conn)?)
+}
+
+/// Number of events not yet in the chain.
+pub fn unchained_count(conn: &mut DbConnection) -> Result<i64, RepoError> {
+    Ok(audit_events::table.filter(audit_events::seq.is_null()).count().get_result(conn)?)
+}
+
+/// Links one event into the chain (only if it is still unlinked).
+pub fn link(
+    conn: &mut DbConnection,
+    id: i64,
+    seq: i64,
+    prev_hash: &str,
+    hash: &str,
+) -> Result<bool, RepoError> {
+    let n = diesel::update(audit_events::table.find(id).filter(audit_events::seq.is_null()))
+        .set((
+            audit_events::seq.eq(seq),
+            audit_events::prev_hash.eq(prev_hash),
+            audit_events::hash.eq(hash),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Chained events with `seq > after`, in chain order.
+pub fn chained_after(conn: &mut DbConnection, after: i64, limit: i64) -> Result<Vec<AuditEvent>, RepoError> {
+    Ok(audit_events::table
+        .filter(audit_events::seq.gt(after))
+        .order(audit_events::seq.asc())
+        .limit(limit)
+        .select(AuditEvent::as_select())
+        .load(conn)?)
+}
+
+/// Filters for listing events; `None` means any.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Subject kind.
+    pub subject_type: Option<String>,
+    /// Subject public id.
+    pub subject_id: Option<String>,
+    /// Actor kind.
+    pub actor_type: Option<String>,
+    /// Actor public id.
+    pub actor_id: Option<String>,
+    /// Action.
+    pub action: Option<String>,
+    /// HTTP request id.
+    pub request_id: Option<String>,
+    /// At or after.
+    pub from: Option<NaiveDateTime>,
+    /// Before.
+    pub to: Option<NaiveDateTime>,
+}
+
+/// Events matching the filter, newest first.
+pub fn list(conn: &mut DbConnection, filter: &AuditFilter, page: Page) -> Result<Vec<AuditEvent>, RepoError> {
+    let mut q = audit_events::table
+        .select(AuditEvent::as_select())
+        .order(audit_events::id.desc())
+        .limit(page.limit)
+        .into_boxed();
+    if let Some(before) = page.before {
+        q = q.filter(audit_events::id.lt(before));
+    }
+    if let Some(v) = &filter.subject_type {
+        q = q.filter(audit_events::subject_type.eq(v.clone()));
+    }
+    if let Some(v) = &filter.subject_id {
+        q = q.filter(audit_events::subject_id.eq(v.clone()));
+    }
+    if let Some(v) = &filter.actor_type {
+        q = q.filter(audit_events::actor_type.eq(v.clone()));
+    }
+    if let Some(v) = &filter.actor_id {
+        q = q.filter(audit_events::actor_id.eq(v.clone()));
+    }
+    if let Some(v) = &filter.action {
+        q = q.filter(audit_events::action.eq(v.clone()));
+    }
+    if let Some(v) = &filter.request_id {
+        q = q.filter(audit_events::request_id.eq(v.clone()));
+    }
+    if let Some(v) = filter.from {
+        q = q.filter(audit_events::occurred_at.ge(v));
+    }
+    if let Some(v) = filter.to {
+        q = q.filter(audit_events::occurred_at.lt(v));
+    }
+    Ok(q.load(conn)?)
+}

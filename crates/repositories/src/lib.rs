@@ -1,0 +1,29 @@
+//! Steward database access.
+//!
+//! One [`DbConnection`] (`diesel::MultiConnection`) serves SQLite and PostgreSQL with the same query
+//! code; [`Db`] owns an r2d2 pool whose manager picks the backend by URL scheme. Repository
+//! functions are synchronous and take `&mut DbConnection`, so services can compose several of them
+//! in one transaction ([`write_tx`]) inside one blocking task ([`Db::run`]).
+
+mod error;
+mod pool;
+pub mod api_keys;
+pub mod audit;
+pub mod idempotency;
+pub mod migrations;
+pub mod users;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use diesel::result::Error as DieselError;
+pub use error::RepoError;
+pub use pool::{write_tx, Backend, ConnectionManager, Db, DbConnection, DbOptions, PooledConnection};
+
+/// Cursor pagination input: rows with internal id strictly below `before` (newest first).
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    /// Most rows to return.
+    pub limit: i64,
+    /// Return rows with id smaller than this.
+    pub before: Option<i64>,
+}

@@ -1,0 +1,281 @@
+use std::path::Path;
+use std::time::Duration;
+
+use core_config::{redact_url, DatabaseSettings, DatabaseTarget};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use tracing::Instrument;
+
+use crate::RepoError;
+
+/// A connection to either backend; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// PostgreSQL.
+    Postgresql(PgConnection),
+    /// SQLite.
+    Sqlite(SqliteConnection),
+}
+
+impl std::fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Postgresql(_) => "DbConnection::Postgresql",
+            Self::Sqlite(_) => "DbConnection::Sqlite",
+        })
+    }
+}
+
+impl DbConnection {
+    /// Which backend this connection talks to.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgresql(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// The two supported engines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Connection options derived from the settings.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    /// Engine and location.
+    pub target: DatabaseTarget,
+    /// Pool size.
+    pub pool_max_size: u32,
+    /// Checkout and connect timeout.
+    pub connect_timeout: Duration,
+    /// SQLite busy timeout.
+    pub sqlite_busy_timeout_ms: u32,
+    /// Create a missing SQLite directory.
+    pub sqlite_create_dir: bool,
+}
+
+impl DbOptions {
+    /// Options from validated settings.
+    pub fn from_settings(s: &DatabaseSettings) -> Result<Self, RepoError> {
+        let target = DatabaseTarget::parse(s.url.expose())
+            .map_err(|e| RepoError::Config(format!("database.url {e}")))?;
+        Ok(Self {
+            target,
+            pool_max_size: s.pool_max_size,
+            connect_timeout: Duration::from_secs(s.connect_timeout_secs),
+            sqlite_busy_timeout_ms: s.sqlite_busy_timeout_ms,
+            sqlite_create_dir: s.sqlite_create_dir,
+        })
+    }
+}
+
+/// r2d2 manager that opens the backend chosen by the URL scheme and configures SQLite connections.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    target: DatabaseTarget,
+    busy_timeout_ms: u32,
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match &self.target {
+            DatabaseTarget::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgresql),
+            DatabaseTarget::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout_ms
+                ))
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// A pooled connection.
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// The database: a pool plus the helper that runs blocking work off the async executor.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: r2d2::Pool<ConnectionManager>,
+    backend: Backend,
+    checkout_timeout: Duration,
+}
+
+impl Db {
+    /// Opens the database: checks the URL, creates a missing SQLite directory when allowed, makes
+    /// one connection to report a clear error early, then builds the pool.
+    pub fn connect(options: &DbOptions) -> Result<Self, RepoError> {
+        let backend = match &options.target {
+            DatabaseTarget::Sqlite(path) => {
+                prepare_sqlite_dir(path, options.sqlite_create_dir)?;
+                Backend::Sqlite
+            }
+            DatabaseTarget::Postgres(_) => Backend::Postgres,
+        };
+        let manager = ConnectionManager {
+            target: options.target.clone(),
+            busy_timeout_ms: options.sqlite_busy_timeout_ms,
+        };
+        let probe = r2d2::ManageConnection::connect(&manager).map_err(|e| {
+            RepoError::Unavailable(match &options.target {
+                DatabaseTarget::Postgres(url) => format!(
+                    "database.url: cannot connect to PostgreSQL at {}: {}",
+                    redact_url(url),
+                    e.to_string().trim()
+                ),
+                DatabaseTarget::Sqlite(path) => format!(
+                    "database.url: cannot open SQLite database {}: {}",
+                    path.display(),
+                    e.to_string().trim()
+                ),
+            })
+        })?;
+        drop(probe);
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_max_size)
+            .min_idle(Some(0))
+            .connection_timeout(options.connect_timeout)
+            .test_on_check_out(true)
+            .build_unchecked(manager);
+        Ok(Self { pool, backend, checkout_timeout: options.connect_timeout })
+    }
+
+    /// Which backend this database uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection from the pool (blocking; call from [`Db::run`] or a blocking context).
+    pub fn conn(&self) -> Result<PooledConnection, RepoError> {
+        Ok(self.pool.get_timeout(self.checkout_timeout)?)
+    }
+
+    /// A connection, waiting at most `timeout` (for health checks).
+    pub fn conn_within(&self, timeout: Duration) -> Result<PooledConnection, RepoError> {
+        Ok(self.pool.get_timeout(timeout)?)
+    }
+
+    /// `(connections, idle)` currently in the pool.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections)
+    }
+
+    /// Largest pool size.
+    pub fn pool_max_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
+    /// Runs blocking database work on the blocking thread pool, inside the caller's tracing span.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, RepoError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, RepoError> + Send + 'static,
+    {
+        let db = self.clone();
+        self.run_blocking(move || {
+            let mut conn = db.conn()?;
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs any blocking closure off the executor, keeping the tracing span.
+    pub async fn run_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<RepoError> + Send + 'static,
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+    {
+        let span = tracing::Span::current();
+        let handle = tokio::task::spawn_blocking(move || span.in_scope(f));
+        async move {
+            handle.await.map_err(|e| E::from(RepoError::Task(e.to_string())))?
+        }
+        .in_current_span()
+        .await
+    }
+}
+
+fn prepare_sqlite_dir(path: &Path, create: bool) -> Result<(), RepoError> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if !create {
+        return Err(RepoError::Config(format!(
+            "database.url: directory {} for the SQLite database does not exist \
+             (create it, or set database.sqlite_create_dir = true)",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        RepoError::Config(format!("database.url: cannot create directory {}: {e}", dir.display()))
+    })?;
+    tracing::info!(directory = %dir.display(), "created the directory for the SQLite database");
+    Ok(())
+}
+
+/// Runs `f` in a write transaction. On SQLite it begins with `BEGIN IMMEDIATE`, taking the write
+/// lock up front so concurrent writers wait (busy timeout) instead of failing on lock upgrade;
+/// on PostgreSQL it is an ordinary transaction. Nested calls become savepoints.
+pub fn write_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let immediate = match conn {
+        DbConnection::Sqlite(c) => {
+            let depth = AnsiTransactionManager::transaction_manager_status_mut(c)
+                .transaction_depth()
+                .map_err(E::from)?;
+            depth.is_none()
+        }
+        DbConnection::Postgresql(_) => false,
+    };
+    if !immediate {
+        return conn.transaction(f);
+    }
+    if let DbConnection::Sqlite(c) = conn {
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").map_err(E::from)?;
+    }
+    let result = f(conn);
+    if let DbConnection::Sqlite(c) = conn {
+        match &result {
+            Ok(_) => {
+                if let Err(e) = AnsiTransactionManager::commit_transaction(c) {
+                    let _ = AnsiTransactionManager::rollback_transaction(c);
+                    return Err(E::from(e));
+                }
+            }
+            Err(_) => {
+                let _ = AnsiTransactionManager::rollback_transaction(c);
+            }
+        }
+    }
+    result
+}

@@ -1,0 +1,84 @@
+//! Steward business logic and the ports (traits) for everything outside the process.
+//!
+//! Services are plain async functions over a [`repositories::Db`]; each one that changes state
+//! does it in one transaction together with its audit event ([`audit::record`]).
+
+pub mod audit;
+mod error;
+pub mod health;
+pub mod idempotency;
+pub mod keys;
+pub mod ports;
+pub mod principal;
+pub mod users;
+
+pub use error::{FieldError, ServiceError};
+
+use repositories::{write_tx, Db, DbConnection};
+
+/// Runs `f` with a pooled connection on the blocking pool (no transaction).
+pub(crate) async fn with_conn<T, F>(db: &Db, f: F) -> Result<T, ServiceError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, ServiceError> + Send + 'static,
+{
+    let pool = db.clone();
+    db.run_blocking(move || {
+        let mut conn = pool.conn()?;
+        f(&mut conn)
+    })
+    .await
+}
+
+/// Runs `f` in one write transaction ([`write_tx`]) on the blocking pool.
+pub(crate) async fn in_tx<T, F>(db: &Db, f: F) -> Result<T, ServiceError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, ServiceError> + Send + 'static,
+{
+    with_conn(db, move |conn| write_tx(conn, f)).await
+}
+pub use principal::Principal;
+
+/// Most items a list endpoint returns at once.
+pub const MAX_PAGE: i64 = 200;
+
+/// Clamps a requested page size to `1..=MAX_PAGE` (default 50).
+pub fn page_limit(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(50).clamp(1, MAX_PAGE)
+}
+
+/// Opaque list cursor: the internal id to continue below, encoded so clients treat it as opaque.
+pub mod cursor {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    use crate::ServiceError;
+
+    /// Encodes an id as a cursor.
+    pub fn encode(id: i64) -> String {
+        URL_SAFE_NO_PAD.encode(format!("id:{id}"))
+    }
+
+    /// Decodes a cursor; a malformed one is a validation error on field `cursor`.
+    pub fn decode(cursor: Option<&str>) -> Result<Option<i64>, ServiceError> {
+        let Some(c) = cursor.filter(|c| !c.is_empty()) else { return Ok(None) };
+        URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("id:").and_then(|n| n.parse::<i64>().ok()))
+            .map(Some)
+            .ok_or_else(|| ServiceError::invalid("cursor", "is not a cursor returned by this API"))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn round_trip_and_reject_garbage() {
+            assert_eq!(super::decode(Some(&super::encode(42))).ok(), Some(Some(42)));
+            assert!(super::decode(Some("nope")).is_err());
+            assert_eq!(super::decode(None).ok(), Some(None));
+        }
+    }
+}
