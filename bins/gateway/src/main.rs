@@ -1,6 +1,7 @@
 //! `steward`: the one binary. Thin on purpose: parse the CLI, load and validate the config, init
 //! tracing, open the database, then hand over to the library crates.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -200,9 +201,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding the HTTP server on {host}"))?;
     let base = format!("http://{host}:{}", app.port());
     tracing::info!(%base, database = backend, "steward listening");
-    println!("Steward is listening on {base}");
-    println!("  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)");
-    println!("  health:    {base}/healthz  {base}/readyz  metrics: {base}/metrics");
+    // Written without println!: a closed stdout must not bring the server down.
+    let _ = writeln!(
+        std::io::stdout(),
+        "Steward is listening on {base}\n  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)\n  health:    {base}/healthz  {base}/readyz  metrics: {base}/metrics"
+    );
     tokio::spawn(api::stop_on_signal(app.handle()));
     let served = app.run_until_stopped().await;
     let _ = stop_tx.send(true);

@@ -1,0 +1,250 @@
+//! The `steward` binary, driven as an operator would.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use repositories::testing::TestDb;
+use repositories::Backend;
+
+const STEWARD: &str = env!("CARGO_BIN_EXE_steward");
+
+/// A `steward` command with a clean STEWARD_* environment, run in `dir`.
+fn steward(dir: &Path, url: &str) -> Command {
+    let mut cmd = Command::new(STEWARD);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("STEWARD_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(dir).env("STEWARD_DATABASE__URL", url).env("STEWARD_SERVER__PORT", "0");
+    cmd
+}
+
+fn text(out: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn assert_no_panic(stderr: &str) {
+    assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "{stderr}");
+}
+
+#[test]
+fn bad_configuration_names_every_key_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = steward(dir.path(), "mysql://db/steward")
+        .env("STEWARD_SERVER__PORT", "eighty")
+        .env("STEWARD_SERVER__PROT", "1")
+        .env("RUST_BACKTRACE", "1")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(err.contains("database.url has unknown scheme `mysql`"), "{err}");
+    assert!(err.contains("server.port") && err.contains("STEWARD_SERVER__PORT"), "{err}");
+    assert!(err.contains("server.prot is not a known setting"), "{err}");
+    assert_no_panic(&err);
+
+    // The same checks guard `serve`, and a TOML file's unknown keys are caught too.
+    std::fs::write(dir.path().join("steward.toml"), "[telemetry]\nformat = \"xml\"\ncolour = true\n").unwrap();
+    let out = steward(dir.path(), "sqlite://x.db").args(["--config", "steward.toml", "serve"]).output().unwrap();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("telemetry.colour is not a known setting"), "{err}");
+    assert!(err.contains("telemetry.format"), "{err}");
+    assert!(!dir.path().join("x.db").exists(), "nothing is created on a bad configuration");
+}
+
+#[test]
+fn config_check_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = steward(dir.path(), "postgres://app:hunter2@db.internal/steward").args(["config", "check"]).output().unwrap();
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(stdout.contains("postgres://app:********@db.internal/steward"), "{stdout}");
+    assert!(!stdout.contains("hunter2") && !err.contains("hunter2"));
+}
+
+#[test]
+fn unreachable_postgres_is_one_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["migrate", "serve"] {
+        let out = steward(dir.path(), "postgres://app:hunter2@127.0.0.1:1/steward")
+            .env("STEWARD_DATABASE__CONNECT_TIMEOUT_SECS", "2")
+            .arg(cmd)
+            .output()
+            .unwrap();
+        let (_, err) = text(&out);
+        assert!(!out.status.success());
+        assert!(err.contains("database.url: cannot connect to PostgreSQL at postgres://app:********@127.0.0.1:1/steward"), "{err}");
+        assert!(!err.contains("hunter2"));
+        assert_no_panic(&err);
+    }
+}
+
+#[test]
+fn missing_sqlite_directory_is_refused_when_creation_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = steward(dir.path(), "sqlite://missing/dir/steward.db")
+        .env("STEWARD_DATABASE__SQLITE_CREATE_DIR", "false")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("directory missing/dir for the SQLite database does not exist"), "{err}");
+}
+
+/// A running `steward serve` whose output is collected.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+fn serve(dir: &Path, url: &str) -> Served {
+    let mut child = steward(dir, url)
+        .env("RUST_LOG", "debug")
+        .env("STEWARD_AUDIT__CHAIN_INTERVAL_MS", "100")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a line").unwrap();
+    let base = first.rsplit(' ').next().unwrap().to_string();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    // Keep draining stdout so the child never blocks.
+    std::thread::spawn(move || for _ in lines {});
+    Served { child, base }
+}
+
+impl Served {
+    /// SIGTERM, wait, and return the exit status and everything logged.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let mut log = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+        let status = self.child.wait().unwrap();
+        (status, log)
+    }
+}
+
+fn get(url: &str, key: Option<&str>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().get(url).timeout(Duration::from_secs(10));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    })
+}
+
+/// migrate → keys create → serve → use the key → SIGTERM; then the key is in neither the logs
+/// nor the database, and `audit verify` passes until a row is edited.
+fn operator_round_trip(backend: Backend) {
+    let Some(db) = TestDb::unmigrated(backend) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.clone();
+
+    let out = steward(dir.path(), &url).arg("migrate").output().unwrap();
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(stdout.contains("applied 1 migration(s)"), "{stdout}");
+
+    let out = steward(dir.path(), &url).args(["keys", "create", "--role", "admin", "--name", "ops"]).output().unwrap();
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let key = stdout.trim().to_string();
+    assert!(key.starts_with("sk-") && key.len() == 46, "{stdout}");
+    assert!(err.contains("shown only once"));
+
+    let served = serve(dir.path(), &url);
+    assert_eq!(get(&format!("{}/healthz", served.base), None).0, 200);
+    assert_eq!(get(&format!("{}/readyz", served.base), None).0, 200);
+    let (status, body) = get(&format!("{}/api/v1/me", served.base), Some(&key));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(get(&format!("{}/api/v1/me", served.base), Some("sk-wrong")).0, 401);
+    let (status, log) = served.stop();
+    assert!(status.success(), "graceful stop exits 0: {log}");
+    assert!(log.contains("shutdown signal received"), "{log}");
+    assert!(log.contains("request_id"), "requests are logged with their id");
+    assert!(!log.contains(&key) && !log.contains(&key[3..]), "the key never reaches the logs");
+
+    let out = steward(dir.path(), &url).args(["audit", "verify"]).output().unwrap();
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{stdout}{err}");
+    assert!(stdout.contains("\"ok\": true"), "{stdout}");
+
+    // Tamper with the first event; verify names it and fails.
+    {
+        use diesel::prelude::*;
+        use models::schema::audit_events;
+        let mut c = db.db.conn().unwrap();
+        diesel::update(audit_events::table.filter(audit_events::seq.eq(1)))
+            .set(audit_events::action.eq("user.deleted"))
+            .execute(&mut *c)
+            .unwrap();
+    }
+    let out = steward(dir.path(), &url).args(["audit", "verify"]).output().unwrap();
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("audit chain broken at seq 1"), "{err}");
+}
+
+#[test]
+fn operator_round_trip_sqlite() {
+    operator_round_trip(Backend::Sqlite);
+}
+
+#[test]
+fn operator_round_trip_postgres() {
+    operator_round_trip(Backend::Postgres);
+}
+
+#[test]
+fn serve_migrates_at_start_unless_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path(), "sqlite://data/steward.db");
+    assert!(dir.path().join("data/steward.db").is_file(), "the default directory is created on purpose");
+    assert_eq!(get(&format!("{}/readyz", served.base), None).0, 200);
+    served.stop();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = steward(dir.path(), "sqlite://fresh.db")
+        .env("STEWARD_DATABASE__MIGRATE_ON_START", "false")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert_eq!(get(&format!("{base}/readyz"), None).0, 503, "pending migrations → not ready");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn demo_is_idempotent_and_keeps_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = steward(dir.path(), "sqlite://data/steward.db").arg("demo").output().unwrap();
+    let second = steward(dir.path(), "sqlite://data/steward.db").arg("demo").output().unwrap();
+    let (a, err) = text(&first);
+    assert!(first.status.success(), "{err}");
+    let (b, _) = text(&second);
+    let key = a.trim().rsplit(' ').next().unwrap();
+    assert!(key.starts_with("sk-"));
+    assert!(b.contains(key), "the second run reuses the stored key");
+    let stored = std::fs::read_to_string(dir.path().join("data/demo-admin.key")).unwrap();
+    assert_eq!(stored.trim(), key);
+}

@@ -1,0 +1,483 @@
+//! Black-box tests over HTTP, each on SQLite and PostgreSQL.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use models::Role;
+use reqwest::Method;
+use serde_json::{json, Value};
+use system_tests::{expect_problem, system_test, Backend, TestApp, TestDb};
+
+system_test!(
+    health_and_readiness,
+    request_ids_and_problems,
+    missing_wrong_revoked_expired_keys,
+    roles_are_enforced,
+    key_lifecycle_through_the_api,
+    idempotent_replay_and_mismatch,
+    idempotent_concurrent_requests,
+    users_are_managed_by_admins_and_audited,
+    audit_list_filters_and_verify,
+    plaintext_key_is_not_stored,
+    body_limit_is_enforced,
+    metrics_count_requests_by_route,
+);
+
+async fn health_and_readiness(app: TestApp) {
+    let res = app.send(Method::GET, "/healthz", None, None, &[]).await;
+    assert_eq!(res.status(), 200);
+    let res = app.send(Method::GET, "/readyz", None, None, &[]).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let expected = match app.backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(body["database"], expected);
+}
+
+async fn request_ids_and_problems(app: TestApp) {
+    // A client-supplied id is echoed; an unusable one is replaced.
+    let res = app.send(Method::GET, "/healthz", None, None, &[("x-request-id", "abc-123")]).await;
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    let res = app.send(Method::GET, "/healthz", None, None, &[("x-request-id", "bad id with spaces")]).await;
+    assert!(res.headers()["x-request-id"].to_str().unwrap().starts_with("rid_"));
+    // Unknown route, wrong method, malformed JSON, wrong shape, bad cursor, bad query.
+    expect_problem(app.send(Method::GET, "/nope", None, None, &[]).await, 404, "ROUTE_NOT_FOUND").await;
+    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, b"{\"name\":".to_vec(), &[]).await;
+    expect_problem(res, 400, "MALFORMED_JSON").await;
+    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, Vec::new(), &[]).await;
+    expect_problem(res, 400, "MALFORMED_JSON").await;
+    let res = app.post("/api/v1/api-keys", &app.admin_key, &json!({"name": 5})).await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
+    let res = app.post("/api/v1/api-keys", &app.admin_key, &json!({"name": "x", "colour": "red"})).await;
+    let p = expect_problem(res, 422, "VALIDATION_FAILED").await;
+    assert_eq!(p["errors"][0]["field"], "colour");
+    let res = app.post("/api/v1/api-keys", &app.admin_key, &json!({"name": ""})).await;
+    let p = expect_problem(res, 422, "VALIDATION_FAILED").await;
+    assert_eq!(p["errors"][0]["field"], "name");
+    let res = app.get("/api/v1/api-keys?cursor=garbage", &app.admin_key).await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
+    let res = app.get("/api/v1/api-keys?limit=lots", &app.admin_key).await;
+    expect_problem(res, 400, "BAD_REQUEST").await;
+    let res = app.get("/api/v1/audit?from=yesterday", &app.admin_key).await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
+    // Nothing above created a key.
+    let keys: Value = app.get("/api/v1/api-keys", &app.admin_key).await.json().await.unwrap();
+    assert_eq!(keys["items"].as_array().unwrap().len(), 1);
+}
+
+async fn missing_wrong_revoked_expired_keys(app: TestApp) {
+    expect_problem(app.send(Method::GET, "/api/v1/me", None, None, &[]).await, 401, "AUTH_REQUIRED").await;
+    let wrong = format!("sk-{}", "A".repeat(43));
+    expect_problem(app.get("/api/v1/me", &wrong).await, 401, "INVALID_API_KEY").await;
+    expect_problem(app.get("/api/v1/me", "not-a-key").await, 401, "INVALID_API_KEY").await;
+    let res = app.send(Method::GET, "/api/v1/me", None, None, &[("authorization", "Basic abc")]).await;
+    expect_problem(res, 401, "INVALID_API_KEY").await;
+    // X-API-Key works like Bearer.
+    let res = app.send(Method::GET, "/api/v1/me", None, None, &[("x-api-key", &app.admin_key)]).await;
+    assert_eq!(res.status(), 200);
+
+    // Revoked.
+    let created = app.create_key(&app.admin_key, &json!({"name": "short-lived"})).await;
+    let secret = created["key"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/api/v1/me", &secret).await.status(), 200);
+    let id = created["api_key"]["id"].as_str().unwrap();
+    let res = app.send(Method::DELETE, &format!("/api/v1/api-keys/{id}"), Some(&app.admin_key), None, &[]).await;
+    assert_eq!(res.status(), 200);
+    expect_problem(app.get("/api/v1/me", &secret).await, 401, "INVALID_API_KEY").await;
+
+    // Expired: create with an expiry just ahead, then wait past it.
+    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    let created = app.create_key(&app.admin_key, &json!({"name": "expiring", "expires_at": soon})).await;
+    let secret = created["key"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/api/v1/me", &secret).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    expect_problem(app.get("/api/v1/me", &secret).await, 401, "INVALID_API_KEY").await;
+
+    // An expiry in the past is refused.
+    let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let res = app.post("/api/v1/api-keys", &app.admin_key, &json!({"name": "x", "expires_at": past})).await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
+
+    // A suspended user's key stops working.
+    let user = app.create_user("Sam", "sam@example.com", "member").await;
+    let member_key = {
+        let (_, _, k) = services::keys::create_for_cli(&app.db.db, "Sam", "sam@example.com", Role::Member).await.unwrap();
+        k
+    };
+    assert_eq!(app.get("/api/v1/me", &member_key).await.status(), 200);
+    let uid = user["id"].as_str().unwrap();
+    let res = app.send(Method::PATCH, &format!("/api/v1/users/{uid}"), Some(&app.admin_key), Some(&json!({"status": "suspended"})), &[]).await;
+    assert_eq!(res.status(), 200);
+    expect_problem(app.get("/api/v1/me", &member_key).await, 403, "USER_INACTIVE").await;
+}
+
+async fn roles_are_enforced(app: TestApp) {
+    let member = app.user_with_key(Role::Member).await;
+    for path in ["/api/v1/users", "/api/v1/audit", "/api/v1/audit/verify"] {
+        expect_problem(app.get(path, &member).await, 403, "FORBIDDEN").await;
+    }
+    let res = app.post("/api/v1/users", &member, &json!({"name": "x", "email": "x@example.com", "role": "admin"})).await;
+    expect_problem(res, 403, "FORBIDDEN").await;
+    // A member cannot mint an admin key for themselves.
+    let res = app.post("/api/v1/api-keys", &member, &json!({"name": "escalate", "role": "admin"})).await;
+    expect_problem(res, 403, "FORBIDDEN").await;
+    // …but can mint their own role.
+    let created = app.create_key(&member, &json!({"name": "mine"})).await;
+    assert_eq!(created["api_key"]["role"], "member");
+    // A member sees only their own keys, and cannot revoke the admin's.
+    let keys: Value = app.get("/api/v1/api-keys", &member).await.json().await.unwrap();
+    assert_eq!(keys["items"].as_array().unwrap().len(), 2);
+    let admin_keys: Value = app.get("/api/v1/api-keys", &app.admin_key).await.json().await.unwrap();
+    let admin_key_id = admin_keys["items"][0]["id"].as_str().unwrap();
+    let res = app.send(Method::DELETE, &format!("/api/v1/api-keys/{admin_key_id}"), Some(&member), None, &[]).await;
+    expect_problem(res, 404, "NOT_FOUND").await;
+    assert_eq!(app.get("/api/v1/me", &app.admin_key).await.status(), 200);
+}
+
+async fn key_lifecycle_through_the_api(app: TestApp) {
+    let created = app.create_key(&app.admin_key, &json!({"name": "ci", "role": "website", "project": "booking-desk"})).await;
+    let secret = created["key"].as_str().unwrap();
+    assert!(secret.starts_with("sk-") && secret.len() == 46);
+    assert_eq!(created["api_key"]["prefix"], &secret[..10]);
+    assert_eq!(created["api_key"]["role"], "website");
+    assert_eq!(created["api_key"]["project"], "booking-desk");
+    // Usage is counted.
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/v1/me", secret).await.status(), 200);
+    }
+    let keys: Value = app.get("/api/v1/api-keys?limit=1", &app.admin_key).await.json().await.unwrap();
+    assert_eq!(keys["items"][0]["usage_count"], 3);
+    assert!(keys["items"][0]["last_used_at"].is_string());
+    assert!(keys["items"][0].get("key").is_none(), "the secret is never listed");
+    // Cursor pagination walks the rest.
+    let cursor = keys["next_cursor"].as_str().unwrap();
+    let next: Value = app.get(&format!("/api/v1/api-keys?limit=1&cursor={cursor}"), &app.admin_key).await.json().await.unwrap();
+    assert_ne!(next["items"][0]["id"], keys["items"][0]["id"]);
+    // Revoking twice is harmless and audited once.
+    let id = created["api_key"]["id"].as_str().unwrap();
+    for _ in 0..2 {
+        let res = app.send(Method::DELETE, &format!("/api/v1/api-keys/{id}"), Some(&app.admin_key), None, &[]).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["status"], "revoked");
+    }
+    let events = app.audit(&format!("subject_type=api_key&subject_id={id}")).await;
+    let actions: Vec<_> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["api_key.revoked", "api_key.created"]);
+    let res = app.send(Method::DELETE, "/api/v1/api-keys/key_unknown", Some(&app.admin_key), None, &[]).await;
+    expect_problem(res, 404, "NOT_FOUND").await;
+}
+
+async fn idempotent_replay_and_mismatch(app: TestApp) {
+    let body = br#"{"name":"idem"}"#.to_vec();
+    let first = app.post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "k-1")]).await;
+    assert_eq!(first.status(), 201);
+    let first_bytes = first.bytes().await.unwrap();
+    let replay = app.post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "k-1")]).await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.bytes().await.unwrap(), first_bytes, "replay is byte for byte");
+    // Only one key was created.
+    let keys: Value = app.get("/api/v1/api-keys", &app.admin_key).await.json().await.unwrap();
+    assert_eq!(keys["items"].as_array().unwrap().len(), 2);
+    // Same key, different body.
+    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, br#"{"name":"other"}"#.to_vec(), &[("idempotency-key", "k-1")]).await;
+    expect_problem(res, 422, "IDEMPOTENCY_KEY_REUSED").await;
+    // Keys are per user: another user may use the same key string.
+    let member = app.user_with_key(Role::Member).await;
+    let res = app.post_raw("/api/v1/api-keys", &member, body.clone(), &[("idempotency-key", "k-1")]).await;
+    assert_eq!(res.status(), 201);
+    // A failed request releases the key, so a corrected retry with it proceeds.
+    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, br#"{"name":""}"#.to_vec(), &[("idempotency-key", "k-2")]).await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
+    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, br#"{"name":""}"#.to_vec(), &[("idempotency-key", "k-2")]).await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
+    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, body, &[("idempotency-key", &"x".repeat(300))]).await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
+}
+
+async fn idempotent_concurrent_requests(app: TestApp) {
+    // Hold the key in flight by claiming it directly, as a concurrent first request would.
+    let admin: Value = app.get("/api/v1/me", &app.admin_key).await.json().await.unwrap();
+    let owner = admin["user"]["id"].as_str().unwrap().to_string();
+    let body = br#"{"name":"race"}"#.to_vec();
+    let begin = services::idempotency::begin(
+        &app.db.db,
+        &core_config::IdempotencySettings::default(),
+        services::idempotency::IdempotentRequest {
+            owner,
+            key: "race-1".into(),
+            method: "POST".into(),
+            path: "/api/v1/api-keys".into(),
+            body: body.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(begin, services::idempotency::Begin::Proceed(_)));
+    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "race-1")]).await;
+    expect_problem(res, 409, "IDEMPOTENCY_IN_FLIGHT").await;
+
+    // Truly concurrent: 8 identical requests at once → one creation, the rest replay or 409.
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/api-keys", app.address);
+        let key = app.admin_key.clone();
+        handles.push(tokio::spawn(async move {
+            let res = client
+                .post(url)
+                .bearer_auth(key)
+                .header("idempotency-key", "race-2")
+                .header("content-type", "application/json")
+                .body(r#"{"name":"burst"}"#)
+                .send()
+                .await
+                .unwrap();
+            res.status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for h in handles {
+        statuses.push(h.await.unwrap());
+    }
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+    assert!(statuses.contains(&201));
+    let keys: Value = app.get("/api/v1/api-keys?limit=200", &app.admin_key).await.json().await.unwrap();
+    let burst = keys["items"].as_array().unwrap().iter().filter(|k| k["name"] == "burst").count();
+    assert_eq!(burst, 1, "exactly one key created under one Idempotency-Key");
+}
+
+async fn users_are_managed_by_admins_and_audited(app: TestApp) {
+    let user = app.create_user("Ayesha Khan", "Ayesha@Example.com", "owner").await;
+    assert_eq!(user["email"], "ayesha@example.com");
+    assert_eq!(user["status"], "active");
+    let res = app.post("/api/v1/users", &app.admin_key, &json!({"name": "Dup", "email": "AYESHA@example.com", "role": "member"})).await;
+    expect_problem(res, 409, "EMAIL_TAKEN").await;
+    let res = app.post("/api/v1/users", &app.admin_key, &json!({"name": "X", "email": "not-an-email", "role": "member"})).await;
+    let p = expect_problem(res, 422, "VALIDATION_FAILED").await;
+    assert_eq!(p["errors"][0]["field"], "email");
+    let res = app.post("/api/v1/users", &app.admin_key, &json!({"name": "X", "email": "x@example.com", "role": "root"})).await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
+    let id = user["id"].as_str().unwrap();
+    let res = app.send(Method::PATCH, &format!("/api/v1/users/{id}"), Some(&app.admin_key), Some(&json!({"role": "member", "name": "Ayesha K."})), &[]).await;
+    assert_eq!(res.status(), 200);
+    let updated: Value = res.json().await.unwrap();
+    assert_eq!(updated["role"], "member");
+    let res = app.send(Method::PATCH, &format!("/api/v1/users/{id}"), Some(&app.admin_key), Some(&json!({})), &[]).await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
+    let res = app.send(Method::PATCH, "/api/v1/users/usr_missing", Some(&app.admin_key), Some(&json!({"name": "x"})), &[]).await;
+    expect_problem(res, 404, "NOT_FOUND").await;
+    // Admins cannot demote themselves.
+    let me: Value = app.get("/api/v1/me", &app.admin_key).await.json().await.unwrap();
+    let my_id = me["user"]["id"].as_str().unwrap();
+    let res = app.send(Method::PATCH, &format!("/api/v1/users/{my_id}"), Some(&app.admin_key), Some(&json!({"role": "member"})), &[]).await;
+    expect_problem(res, 403, "FORBIDDEN").await;
+    // Listing and fetching.
+    let list: Value = app.get("/api/v1/users", &app.admin_key).await.json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(app.get(&format!("/api/v1/users/{id}"), &app.admin_key).await.status(), 200);
+    // Audit: created and updated, email masked, changes recorded.
+    let events = app.audit(&format!("subject_type=user&subject_id={id}")).await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["action"], "user.updated");
+    assert_eq!(events[0]["details"]["changes"]["role"]["to"], "member");
+    assert_eq!(events[1]["action"], "user.created");
+    assert_eq!(events[1]["details"]["email"], "a***@example.com");
+    assert_eq!(events[1]["actor_type"], "admin");
+    assert!(events[1]["request_id"].as_str().unwrap().starts_with("rid_"));
+}
+
+async fn audit_list_filters_and_verify(app: TestApp) {
+    let res = app.send(Method::POST, "/api/v1/api-keys", Some(&app.admin_key), Some(&json!({"name": "traced"})), &[("x-request-id", "trace-me-1")]).await;
+    assert_eq!(res.status(), 201);
+    let events = app.audit("request_id=trace-me-1").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["action"], "api_key.created");
+    let from = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    assert!(app.audit(&format!("from={}", urlencode(&from))).await.is_empty());
+    assert!(!app.audit("actor_type=system").await.is_empty(), "the seeded admin was created by the system");
+    let verify: Value = app.get("/api/v1/audit/verify", &app.admin_key).await.json().await.unwrap();
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert!(verify["checked"].as_i64().unwrap() >= 3);
+    assert_eq!(verify["unchained"], 0);
+    // After verify every listed event is linked.
+    let all = app.audit("limit=200").await;
+    assert!(all.iter().all(|e| e["seq"].is_i64() && e["hash"].is_string()));
+    let seqs: BTreeSet<i64> = all.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs.len(), all.len());
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+async fn plaintext_key_is_not_stored(app: TestApp) {
+    let created = app.create_key(&app.admin_key, &json!({"name": "secret-check"})).await;
+    let secret = created["key"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/api/v1/me", &secret).await.status(), 200);
+    let dump = dump_database(&app.db).await;
+    assert!(dump.contains(&services::keys::hash(&secret)), "the hash is stored");
+    assert!(!dump.contains(&secret), "the plaintext is not stored");
+    assert!(!dump.contains(&secret[3..]), "not even without the prefix");
+}
+
+/// Every row of every table as text.
+async fn dump_database(db: &TestDb) -> String {
+    let url = db.url.clone();
+    let backend = db.backend();
+    tokio::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use diesel::sql_types::Text;
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            t: String,
+        }
+        match backend {
+            Backend::Postgres => {
+                let mut c = diesel::PgConnection::establish(&url).unwrap();
+                let tables: Vec<Row> = diesel::sql_query("SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = 'public'").load(&mut c).unwrap();
+                let mut out = String::new();
+                for table in tables {
+                    let rows: Vec<Row> = diesel::sql_query(format!("SELECT x::text AS t FROM {} x", table.t)).load(&mut c).unwrap();
+                    for r in rows {
+                        out.push_str(&r.t);
+                        out.push('\n');
+                    }
+                }
+                out
+            }
+            Backend::Sqlite => {
+                // The raw bytes of the database and its WAL: nothing can hide there.
+                let path = url.trim_start_matches("sqlite://").to_string();
+                let mut out = String::new();
+                for p in [path.clone(), format!("{path}-wal")] {
+                    if let Ok(bytes) = std::fs::read(&p) {
+                        out.push_str(&String::from_utf8_lossy(&bytes));
+                    }
+                }
+                out
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn body_limit_is_enforced(app: TestApp) {
+    let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(300 * 1024));
+    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, big.into_bytes(), &[]).await;
+    expect_problem(res, 413, "PAYLOAD_TOO_LARGE").await;
+}
+
+async fn metrics_count_requests_by_route(app: TestApp) {
+    for _ in 0..3 {
+        app.get("/api/v1/users/usr_x", &app.admin_key).await;
+    }
+    let text = app.send(Method::GET, "/metrics", None, None, &[]).await.text().await.unwrap();
+    assert!(
+        text.contains(r#"steward_http_requests_total{method="GET",route="/api/v1/users/{id}",status="404"} 3"#),
+        "{text}"
+    );
+    assert!(text.contains("steward_http_request_duration_seconds_bucket"));
+    assert!(text.contains("steward_db_pool_max_connections"));
+}
+
+/// `/openapi.json` is OpenAPI 3.1 and lists every route the server answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_lists_every_route() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let doc: Value = app.send(Method::GET, "/openapi.json", None, None, &[]).await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let mut listed = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            listed.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+        "GET /openapi.json",
+        "GET /api/v1/me",
+        "GET /api/v1/api-keys",
+        "POST /api/v1/api-keys",
+        "DELETE /api/v1/api-keys/{id}",
+        "GET /api/v1/users",
+        "POST /api/v1/users",
+        "GET /api/v1/users/{id}",
+        "PATCH /api/v1/users/{id}",
+        "GET /api/v1/audit",
+        "GET /api/v1/audit/verify",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(listed, expected);
+    // Every listed operation is really served (never ROUTE_NOT_FOUND).
+    for op in &listed {
+        let (method, path) = op.split_once(' ').unwrap();
+        let path = path.replace("{id}", "x");
+        let res = app.send(Method::from_bytes(method.as_bytes()).unwrap(), &path, Some(&app.admin_key), None, &[]).await;
+        if res.status() == 404 {
+            let body: Value = res.json().await.unwrap();
+            assert_ne!(body["code"], "ROUTE_NOT_FOUND", "{op} is documented but not served");
+        }
+    }
+    // The docs UI is served from the binary.
+    let res = app.send(Method::GET, "/docs/", None, None, &[]).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("swagger"));
+}
+
+/// `/readyz` is 503 while migrations are pending and 200 once they are applied (SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_reports_pending_migrations() {
+    let db = tokio::task::spawn_blocking(|| TestDb::unmigrated(Backend::Sqlite)).await.unwrap().unwrap();
+    let pool = db.db.clone();
+    let app = TestApp::start(db, |_| {}).await;
+    let res = app.send(Method::GET, "/readyz", None, None, &[]).await;
+    let p = expect_problem(res, 503, "SERVICE_UNAVAILABLE").await;
+    assert!(!p["detail"].as_str().unwrap().contains("migration"), "internal detail stays in the logs");
+    tokio::task::spawn_blocking(move || repositories::migrations::run_pending(&mut pool.conn().unwrap()).unwrap()).await.unwrap();
+    assert_eq!(app.send(Method::GET, "/readyz", None, None, &[]).await.status(), 200);
+}
+
+/// `/readyz` is 503 while PostgreSQL refuses connections and 200 again after, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_the_database_going_away_and_back() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else { return };
+    assert_eq!(app.send(Method::GET, "/readyz", None, None, &[]).await.status(), 200);
+    let name = app.db.url.rsplit('/').next().unwrap().to_string();
+    let admin_url = repositories::testing::postgres_admin_url();
+    let toggle = |allow: bool| {
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                use diesel::connection::SimpleConnection;
+                use diesel::Connection;
+                let mut c = diesel::PgConnection::establish(&admin_url).unwrap();
+                c.batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}")).unwrap();
+                if !allow {
+                    c.batch_execute(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")).unwrap();
+                }
+            })
+            .await
+            .unwrap();
+        }
+    };
+    toggle(false).await;
+    let res = app.send(Method::GET, "/readyz", None, None, &[]).await;
+    expect_problem(res, 503, "SERVICE_UNAVAILABLE").await;
+    // An API call while the database is down is a 503 too, not a 500.
+    let res = app.get("/api/v1/me", &app.admin_key).await;
+    expect_problem(res, 503, "SERVICE_UNAVAILABLE").await;
+    toggle(true).await;
+    assert_eq!(app.send(Method::GET, "/readyz", None, None, &[]).await.status(), 200);
+    assert_eq!(app.get("/api/v1/me", &app.admin_key).await.status(), 200);
+}
