@@ -72,10 +72,14 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", app.port());
         let server = app.handle();
         tokio::spawn(app.run_until_stopped());
-        let admin_key = if repositories::migrations::pending(&mut pool.conn().expect("conn")).map(|p| p.is_empty()).unwrap_or(false) {
-            let (_, _, key) = services::keys::create_for_cli(&pool, "Test Admin", "admin@test.local", models::Role::Admin)
-                .await
-                .expect("admin key");
+        let admin_key = if repositories::migrations::pending(&mut pool.conn().expect("conn"))
+            .map(|p| p.is_empty())
+            .unwrap_or(false)
+        {
+            let (_, _, key) =
+                services::keys::create_for_cli(&pool, "Test Admin", "admin@test.local", models::Role::Admin)
+                    .await
+                    .expect("admin key");
             key
         } else {
             String::new()
@@ -97,7 +101,14 @@ impl TestApp {
     }
 
     /// Sends a request with an optional key, JSON body and extra headers.
-    pub async fn send(&self, method: Method, path: &str, key: Option<&str>, body: Option<&Value>, headers: &[(&str, &str)]) -> Response {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let mut req = self.client.request(method, format!("{}{path}", self.address));
         if let Some(k) = key {
             req = req.bearer_auth(k);
@@ -137,7 +148,13 @@ impl TestApp {
 
     /// `POST /api/v1/users` as admin; returns the user JSON.
     pub async fn create_user(&self, name: &str, email: &str, role: &str) -> Value {
-        let res = self.post("/api/v1/users", &self.admin_key, &serde_json::json!({"name": name, "email": email, "role": role})).await;
+        let res = self
+            .post(
+                "/api/v1/users",
+                &self.admin_key,
+                &serde_json::json!({"name": name, "email": email, "role": role}),
+            )
+            .await;
         assert_eq!(res.status(), 201, "create user");
         res.json().await.expect("json")
     }
@@ -151,8 +168,10 @@ impl TestApp {
 
     /// A user of `role` and a key for them (minted through the service, like the CLI).
     pub async fn user_with_key(&self, role: models::Role) -> String {
-        let email = format!("{}-{}@test.local", role.as_str(), models::ids::random_crockford(6).to_ascii_lowercase());
-        let (_, _, key) = services::keys::create_for_cli(&self.db.db, role.as_str(), &email, role).await.expect("user key");
+        let email =
+            format!("{}-{}@test.local", role.as_str(), models::ids::random_crockford(6).to_ascii_lowercase());
+        let (_, _, key) =
+            services::keys::create_for_cli(&self.db.db, role.as_str(), &email, role).await.expect("user key");
         key
     }
 

@@ -84,7 +84,8 @@ async fn missing_wrong_revoked_expired_keys(app: TestApp) {
     let secret = created["key"].as_str().unwrap().to_string();
     assert_eq!(app.get("/api/v1/me", &secret).await.status(), 200);
     let id = created["api_key"]["id"].as_str().unwrap();
-    let res = app.send(Method::DELETE, &format!("/api/v1/api-keys/{id}"), Some(&app.admin_key), None, &[]).await;
+    let res =
+        app.send(Method::DELETE, &format!("/api/v1/api-keys/{id}"), Some(&app.admin_key), None, &[]).await;
     assert_eq!(res.status(), 200);
     expect_problem(app.get("/api/v1/me", &secret).await, 401, "INVALID_API_KEY").await;
 
@@ -104,12 +105,21 @@ async fn missing_wrong_revoked_expired_keys(app: TestApp) {
     // A suspended user's key stops working.
     let user = app.create_user("Sam", "sam@example.com", "member").await;
     let member_key = {
-        let (_, _, k) = services::keys::create_for_cli(&app.db.db, "Sam", "sam@example.com", Role::Member).await.unwrap();
+        let (_, _, k) =
+            services::keys::create_for_cli(&app.db.db, "Sam", "sam@example.com", Role::Member).await.unwrap();
         k
     };
     assert_eq!(app.get("/api/v1/me", &member_key).await.status(), 200);
     let uid = user["id"].as_str().unwrap();
-    let res = app.send(Method::PATCH, &format!("/api/v1/users/{uid}"), Some(&app.admin_key), Some(&json!({"status": "suspended"})), &[]).await;
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/users/{uid}"),
+            Some(&app.admin_key),
+            Some(&json!({"status": "suspended"})),
+            &[],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     expect_problem(app.get("/api/v1/me", &member_key).await, 403, "USER_INACTIVE").await;
 }
@@ -119,7 +129,9 @@ async fn roles_are_enforced(app: TestApp) {
     for path in ["/api/v1/users", "/api/v1/audit", "/api/v1/audit/verify"] {
         expect_problem(app.get(path, &member).await, 403, "FORBIDDEN").await;
     }
-    let res = app.post("/api/v1/users", &member, &json!({"name": "x", "email": "x@example.com", "role": "admin"})).await;
+    let res = app
+        .post("/api/v1/users", &member, &json!({"name": "x", "email": "x@example.com", "role": "admin"}))
+        .await;
     expect_problem(res, 403, "FORBIDDEN").await;
     // A member cannot mint an admin key for themselves.
     let res = app.post("/api/v1/api-keys", &member, &json!({"name": "escalate", "role": "admin"})).await;
@@ -132,13 +144,16 @@ async fn roles_are_enforced(app: TestApp) {
     assert_eq!(keys["items"].as_array().unwrap().len(), 2);
     let admin_keys: Value = app.get("/api/v1/api-keys", &app.admin_key).await.json().await.unwrap();
     let admin_key_id = admin_keys["items"][0]["id"].as_str().unwrap();
-    let res = app.send(Method::DELETE, &format!("/api/v1/api-keys/{admin_key_id}"), Some(&member), None, &[]).await;
+    let res =
+        app.send(Method::DELETE, &format!("/api/v1/api-keys/{admin_key_id}"), Some(&member), None, &[]).await;
     expect_problem(res, 404, "NOT_FOUND").await;
     assert_eq!(app.get("/api/v1/me", &app.admin_key).await.status(), 200);
 }
 
 async fn key_lifecycle_through_the_api(app: TestApp) {
-    let created = app.create_key(&app.admin_key, &json!({"name": "ci", "role": "website", "project": "booking-desk"})).await;
+    let created = app
+        .create_key(&app.admin_key, &json!({"name": "ci", "role": "website", "project": "booking-desk"}))
+        .await;
     let secret = created["key"].as_str().unwrap();
     assert!(secret.starts_with("sk-") && secret.len() == 46);
     assert_eq!(created["api_key"]["prefix"], &secret[..10]);
@@ -154,12 +169,19 @@ async fn key_lifecycle_through_the_api(app: TestApp) {
     assert!(keys["items"][0].get("key").is_none(), "the secret is never listed");
     // Cursor pagination walks the rest.
     let cursor = keys["next_cursor"].as_str().unwrap();
-    let next: Value = app.get(&format!("/api/v1/api-keys?limit=1&cursor={cursor}"), &app.admin_key).await.json().await.unwrap();
+    let next: Value = app
+        .get(&format!("/api/v1/api-keys?limit=1&cursor={cursor}"), &app.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_ne!(next["items"][0]["id"], keys["items"][0]["id"]);
     // Revoking twice is harmless and audited once.
     let id = created["api_key"]["id"].as_str().unwrap();
     for _ in 0..2 {
-        let res = app.send(Method::DELETE, &format!("/api/v1/api-keys/{id}"), Some(&app.admin_key), None, &[]).await;
+        let res = app
+            .send(Method::DELETE, &format!("/api/v1/api-keys/{id}"), Some(&app.admin_key), None, &[])
+            .await;
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["status"], "revoked");
@@ -173,10 +195,12 @@ async fn key_lifecycle_through_the_api(app: TestApp) {
 
 async fn idempotent_replay_and_mismatch(app: TestApp) {
     let body = br#"{"name":"idem"}"#.to_vec();
-    let first = app.post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "k-1")]).await;
+    let first =
+        app.post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "k-1")]).await;
     assert_eq!(first.status(), 201);
     let first_bytes = first.bytes().await.unwrap();
-    let replay = app.post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "k-1")]).await;
+    let replay =
+        app.post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "k-1")]).await;
     assert_eq!(replay.status(), 201);
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert_eq!(replay.bytes().await.unwrap(), first_bytes, "replay is byte for byte");
@@ -184,18 +208,41 @@ async fn idempotent_replay_and_mismatch(app: TestApp) {
     let keys: Value = app.get("/api/v1/api-keys", &app.admin_key).await.json().await.unwrap();
     assert_eq!(keys["items"].as_array().unwrap().len(), 2);
     // Same key, different body.
-    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, br#"{"name":"other"}"#.to_vec(), &[("idempotency-key", "k-1")]).await;
+    let res = app
+        .post_raw(
+            "/api/v1/api-keys",
+            &app.admin_key,
+            br#"{"name":"other"}"#.to_vec(),
+            &[("idempotency-key", "k-1")],
+        )
+        .await;
     expect_problem(res, 422, "IDEMPOTENCY_KEY_REUSED").await;
     // Keys are per user: another user may use the same key string.
     let member = app.user_with_key(Role::Member).await;
     let res = app.post_raw("/api/v1/api-keys", &member, body.clone(), &[("idempotency-key", "k-1")]).await;
     assert_eq!(res.status(), 201);
     // A failed request releases the key, so a corrected retry with it proceeds.
-    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, br#"{"name":""}"#.to_vec(), &[("idempotency-key", "k-2")]).await;
+    let res = app
+        .post_raw(
+            "/api/v1/api-keys",
+            &app.admin_key,
+            br#"{"name":""}"#.to_vec(),
+            &[("idempotency-key", "k-2")],
+        )
+        .await;
     expect_problem(res, 422, "VALIDATION_FAILED").await;
-    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, br#"{"name":""}"#.to_vec(), &[("idempotency-key", "k-2")]).await;
+    let res = app
+        .post_raw(
+            "/api/v1/api-keys",
+            &app.admin_key,
+            br#"{"name":""}"#.to_vec(),
+            &[("idempotency-key", "k-2")],
+        )
+        .await;
     expect_problem(res, 422, "VALIDATION_FAILED").await;
-    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, body, &[("idempotency-key", &"x".repeat(300))]).await;
+    let res = app
+        .post_raw("/api/v1/api-keys", &app.admin_key, body, &[("idempotency-key", &"x".repeat(300))])
+        .await;
     expect_problem(res, 422, "VALIDATION_FAILED").await;
 }
 
@@ -218,7 +265,9 @@ async fn idempotent_concurrent_requests(app: TestApp) {
     .await
     .unwrap();
     assert!(matches!(begin, services::idempotency::Begin::Proceed(_)));
-    let res = app.post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "race-1")]).await;
+    let res = app
+        .post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "race-1")])
+        .await;
     expect_problem(res, 409, "IDEMPOTENCY_IN_FLIGHT").await;
 
     // Truly concurrent: 8 identical requests at once → one creation, the rest replay or 409.
@@ -255,26 +304,70 @@ async fn users_are_managed_by_admins_and_audited(app: TestApp) {
     let user = app.create_user("Ayesha Khan", "Ayesha@Example.com", "owner").await;
     assert_eq!(user["email"], "ayesha@example.com");
     assert_eq!(user["status"], "active");
-    let res = app.post("/api/v1/users", &app.admin_key, &json!({"name": "Dup", "email": "AYESHA@example.com", "role": "member"})).await;
+    let res = app
+        .post(
+            "/api/v1/users",
+            &app.admin_key,
+            &json!({"name": "Dup", "email": "AYESHA@example.com", "role": "member"}),
+        )
+        .await;
     expect_problem(res, 409, "EMAIL_TAKEN").await;
-    let res = app.post("/api/v1/users", &app.admin_key, &json!({"name": "X", "email": "not-an-email", "role": "member"})).await;
+    let res = app
+        .post(
+            "/api/v1/users",
+            &app.admin_key,
+            &json!({"name": "X", "email": "not-an-email", "role": "member"}),
+        )
+        .await;
     let p = expect_problem(res, 422, "VALIDATION_FAILED").await;
     assert_eq!(p["errors"][0]["field"], "email");
-    let res = app.post("/api/v1/users", &app.admin_key, &json!({"name": "X", "email": "x@example.com", "role": "root"})).await;
+    let res = app
+        .post(
+            "/api/v1/users",
+            &app.admin_key,
+            &json!({"name": "X", "email": "x@example.com", "role": "root"}),
+        )
+        .await;
     expect_problem(res, 422, "VALIDATION_FAILED").await;
     let id = user["id"].as_str().unwrap();
-    let res = app.send(Method::PATCH, &format!("/api/v1/users/{id}"), Some(&app.admin_key), Some(&json!({"role": "member", "name": "Ayesha K."})), &[]).await;
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/users/{id}"),
+            Some(&app.admin_key),
+            Some(&json!({"role": "member", "name": "Ayesha K."})),
+            &[],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let updated: Value = res.json().await.unwrap();
     assert_eq!(updated["role"], "member");
-    let res = app.send(Method::PATCH, &format!("/api/v1/users/{id}"), Some(&app.admin_key), Some(&json!({})), &[]).await;
+    let res = app
+        .send(Method::PATCH, &format!("/api/v1/users/{id}"), Some(&app.admin_key), Some(&json!({})), &[])
+        .await;
     expect_problem(res, 422, "VALIDATION_FAILED").await;
-    let res = app.send(Method::PATCH, "/api/v1/users/usr_missing", Some(&app.admin_key), Some(&json!({"name": "x"})), &[]).await;
+    let res = app
+        .send(
+            Method::PATCH,
+            "/api/v1/users/usr_missing",
+            Some(&app.admin_key),
+            Some(&json!({"name": "x"})),
+            &[],
+        )
+        .await;
     expect_problem(res, 404, "NOT_FOUND").await;
     // Admins cannot demote themselves.
     let me: Value = app.get("/api/v1/me", &app.admin_key).await.json().await.unwrap();
     let my_id = me["user"]["id"].as_str().unwrap();
-    let res = app.send(Method::PATCH, &format!("/api/v1/users/{my_id}"), Some(&app.admin_key), Some(&json!({"role": "member"})), &[]).await;
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/users/{my_id}"),
+            Some(&app.admin_key),
+            Some(&json!({"role": "member"})),
+            &[],
+        )
+        .await;
     expect_problem(res, 403, "FORBIDDEN").await;
     // Listing and fetching.
     let list: Value = app.get("/api/v1/users", &app.admin_key).await.json().await.unwrap();
@@ -292,7 +385,15 @@ async fn users_are_managed_by_admins_and_audited(app: TestApp) {
 }
 
 async fn audit_list_filters_and_verify(app: TestApp) {
-    let res = app.send(Method::POST, "/api/v1/api-keys", Some(&app.admin_key), Some(&json!({"name": "traced"})), &[("x-request-id", "trace-me-1")]).await;
+    let res = app
+        .send(
+            Method::POST,
+            "/api/v1/api-keys",
+            Some(&app.admin_key),
+            Some(&json!({"name": "traced"})),
+            &[("x-request-id", "trace-me-1")],
+        )
+        .await;
     assert_eq!(res.status(), 201);
     let events = app.audit("request_id=trace-me-1").await;
     assert_eq!(events.len(), 1);
@@ -380,7 +481,9 @@ async fn metrics_count_requests_by_route(app: TestApp) {
     }
     let text = app.send(Method::GET, "/metrics", None, None, &[]).await.text().await.unwrap();
     assert!(
-        text.contains(r#"steward_http_requests_total{method="GET",route="/api/v1/users/{id}",status="404"} 3"#),
+        text.contains(
+            r#"steward_http_requests_total{method="GET",route="/api/v1/users/{id}",status="404"} 3"#
+        ),
         "{text}"
     );
     assert!(text.contains("steward_http_request_duration_seconds_bucket"));
@@ -423,7 +526,9 @@ async fn openapi_lists_every_route() {
     for op in &listed {
         let (method, path) = op.split_once(' ').unwrap();
         let path = path.replace("{id}", "x");
-        let res = app.send(Method::from_bytes(method.as_bytes()).unwrap(), &path, Some(&app.admin_key), None, &[]).await;
+        let res = app
+            .send(Method::from_bytes(method.as_bytes()).unwrap(), &path, Some(&app.admin_key), None, &[])
+            .await;
         if res.status() == 404 {
             let body: Value = res.json().await.unwrap();
             assert_ne!(body["code"], "ROUTE_NOT_FOUND", "{op} is documented but not served");
@@ -444,7 +549,11 @@ async fn readyz_reports_pending_migrations() {
     let res = app.send(Method::GET, "/readyz", None, None, &[]).await;
     let p = expect_problem(res, 503, "SERVICE_UNAVAILABLE").await;
     assert!(!p["detail"].as_str().unwrap().contains("migration"), "internal detail stays in the logs");
-    tokio::task::spawn_blocking(move || repositories::migrations::run_pending(&mut pool.conn().unwrap()).unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        repositories::migrations::run_pending(&mut pool.conn().unwrap()).unwrap()
+    })
+    .await
+    .unwrap();
     assert_eq!(app.send(Method::GET, "/readyz", None, None, &[]).await.status(), 200);
 }
 
@@ -464,7 +573,10 @@ async fn readyz_follows_the_database_going_away_and_back() {
                 let mut c = diesel::PgConnection::establish(&admin_url).unwrap();
                 c.batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}")).unwrap();
                 if !allow {
-                    c.batch_execute(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")).unwrap();
+                    c.batch_execute(&format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                    ))
+                    .unwrap();
                 }
             })
             .await

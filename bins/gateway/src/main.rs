@@ -162,7 +162,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let db = open_db(&settings)?;
             let (user, key, secret) = services::keys::create_for_cli(&db, &name, &email, role).await?;
             println!("{secret}");
-            eprintln!("created key {} ({}) for user {} <{}>; it is shown only once", key.public_id, key.role, user.public_id, user.email);
+            eprintln!(
+                "created key {} ({}) for user {} <{}>; it is shown only once",
+                key.public_id, key.role, user.public_id, user.email
+            );
             Ok(())
         }
         Command::Audit { command: AuditCommand::Verify } => {
@@ -247,11 +250,8 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 fn slug(name: &str) -> String {
-    let s: String = name
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
+    let s: String =
+        name.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
     let s = s.trim_matches('-').to_string();
     if s.is_empty() {
         "user".into()

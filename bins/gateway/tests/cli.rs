@@ -51,8 +51,10 @@ fn bad_configuration_names_every_key_and_exits_non_zero() {
     assert_no_panic(&err);
 
     // The same checks guard `serve`, and a TOML file's unknown keys are caught too.
-    std::fs::write(dir.path().join("steward.toml"), "[telemetry]\nformat = \"xml\"\ncolour = true\n").unwrap();
-    let out = steward(dir.path(), "sqlite://x.db").args(["--config", "steward.toml", "serve"]).output().unwrap();
+    std::fs::write(dir.path().join("steward.toml"), "[telemetry]\nformat = \"xml\"\ncolour = true\n")
+        .unwrap();
+    let out =
+        steward(dir.path(), "sqlite://x.db").args(["--config", "steward.toml", "serve"]).output().unwrap();
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("telemetry.colour is not a known setting"), "{err}");
@@ -63,7 +65,10 @@ fn bad_configuration_names_every_key_and_exits_non_zero() {
 #[test]
 fn config_check_masks_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let out = steward(dir.path(), "postgres://app:hunter2@db.internal/steward").args(["config", "check"]).output().unwrap();
+    let out = steward(dir.path(), "postgres://app:hunter2@db.internal/steward")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
     let (stdout, err) = text(&out);
     assert!(out.status.success(), "{err}");
     assert!(stdout.contains("postgres://app:********@db.internal/steward"), "{stdout}");
@@ -81,7 +86,12 @@ fn unreachable_postgres_is_one_clear_message() {
             .unwrap();
         let (_, err) = text(&out);
         assert!(!out.status.success());
-        assert!(err.contains("database.url: cannot connect to PostgreSQL at postgres://app:********@127.0.0.1:1/steward"), "{err}");
+        assert!(
+            err.contains(
+                "database.url: cannot connect to PostgreSQL at postgres://app:********@127.0.0.1:1/steward"
+            ),
+            "{err}"
+        );
         assert!(!err.contains("hunter2"));
         assert_no_panic(&err);
     }
@@ -160,7 +170,10 @@ fn operator_round_trip(backend: Backend) {
     assert!(out.status.success(), "{err}");
     assert!(stdout.contains("applied 1 migration(s)"), "{stdout}");
 
-    let out = steward(dir.path(), &url).args(["keys", "create", "--role", "admin", "--name", "ops"]).output().unwrap();
+    let out = steward(dir.path(), &url)
+        .args(["keys", "create", "--role", "admin", "--name", "ops"])
+        .output()
+        .unwrap();
     let (stdout, err) = text(&out);
     assert!(out.status.success(), "{err}");
     let key = stdout.trim().to_string();

@@ -86,21 +86,23 @@ impl ApiError {
                     None,
                 ),
                 S::Forbidden(m) => (StatusCode::FORBIDDEN, "FORBIDDEN", "Forbidden", m.clone(), None),
-                S::NotFound(what) => (
-                    StatusCode::NOT_FOUND,
-                    "NOT_FOUND",
-                    "Not found",
-                    format!("{what} not found"),
-                    None,
-                ),
+                S::NotFound(what) => {
+                    (StatusCode::NOT_FOUND, "NOT_FOUND", "Not found", format!("{what} not found"), None)
+                }
                 S::Validation(fields) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "VALIDATION_FAILED",
                     "Validation failed",
-                    fields.iter().map(|f| format!("{} {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+                    fields
+                        .iter()
+                        .map(|f| format!("{} {}", f.field, f.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
                     Some(fields.as_slice()),
                 ),
-                S::Conflict { code, message } => (StatusCode::CONFLICT, code, "Conflict", message.clone(), None),
+                S::Conflict { code, message } => {
+                    (StatusCode::CONFLICT, code, "Conflict", message.clone(), None)
+                }
                 S::IdempotencyMismatch => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "IDEMPOTENCY_KEY_REUSED",
@@ -130,7 +132,9 @@ impl ApiError {
                     None,
                 ),
             },
-            Self::MalformedJson(m) => (StatusCode::BAD_REQUEST, "MALFORMED_JSON", "Malformed JSON", m.clone(), None),
+            Self::MalformedJson(m) => {
+                (StatusCode::BAD_REQUEST, "MALFORMED_JSON", "Malformed JSON", m.clone(), None)
+            }
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "BAD_REQUEST", "Bad request", m.clone(), None),
             Self::RouteNotFound => (
                 StatusCode::NOT_FOUND,
@@ -144,7 +148,9 @@ impl ApiError {
                     StatusCode::PAYLOAD_TOO_LARGE => ("PAYLOAD_TOO_LARGE", "Payload too large"),
                     StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "Method not allowed"),
                     StatusCode::NOT_FOUND => ("ROUTE_NOT_FOUND", "Not found"),
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                        ("UNSUPPORTED_MEDIA_TYPE", "Unsupported media type")
+                    }
                     s if s.is_client_error() => ("BAD_REQUEST", "Bad request"),
                     StatusCode::SERVICE_UNAVAILABLE => ("SERVICE_UNAVAILABLE", "Service unavailable"),
                     _ => ("INTERNAL_ERROR", "Internal error"),
@@ -165,7 +171,9 @@ impl ApiError {
             code: code.to_string(),
             request_id: current_request_id(),
             errors: fields.map(|f| {
-                f.iter().map(|f| ProblemField { field: f.field.clone(), message: f.message.clone() }).collect()
+                f.iter()
+                    .map(|f| ProblemField { field: f.field.clone(), message: f.message.clone() })
+                    .collect()
             }),
         }
     }
@@ -184,14 +192,16 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Service(ServiceError::Internal(detail)) => tracing::error!(error = %detail, "internal error"),
-            Self::Service(ServiceError::Unavailable(detail)) => tracing::warn!(error = %detail, "dependency unavailable"),
+            Self::Service(ServiceError::Internal(detail)) => {
+                tracing::error!(error = %detail, "internal error")
+            }
+            Self::Service(ServiceError::Unavailable(detail)) => {
+                tracing::warn!(error = %detail, "dependency unavailable")
+            }
             _ => {}
         }
         let problem = self.problem();
-        HttpResponse::build(self.status_code())
-            .content_type("application/problem+json")
-            .json(problem)
+        HttpResponse::build(self.status_code()).content_type("application/problem+json").json(problem)
     }
 }
 

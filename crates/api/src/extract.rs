@@ -63,7 +63,8 @@ impl FromRequest for Auth {
         let key = presented_key(req);
         let request_id = request_id(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Service(ServiceError::Internal("state missing".into())))?;
+            let state =
+                state.ok_or_else(|| ApiError::Service(ServiceError::Internal("state missing".into())))?;
             let key = key?.ok_or(ApiError::Service(ServiceError::AuthRequired))?;
             let principal = keys::authenticate(&state.db, &key).await?;
             Ok(Auth { principal, request_id })
@@ -155,7 +156,9 @@ where
         None => None,
         Some(v) => Some(
             v.to_str()
-                .map_err(|_| ApiError::Service(ServiceError::invalid("Idempotency-Key", "must be visible ASCII")))?
+                .map_err(|_| {
+                    ApiError::Service(ServiceError::invalid("Idempotency-Key", "must be visible ASCII"))
+                })?
                 .to_string(),
         ),
     };
@@ -191,7 +194,11 @@ where
             idempotency::complete(
                 &state.db,
                 ticket,
-                StoredResponse { status: status.as_u16(), content_type: "application/json".into(), body: bytes.clone() },
+                StoredResponse {
+                    status: status.as_u16(),
+                    content_type: "application/json".into(),
+                    body: bytes.clone(),
+                },
             )
             .await?;
             Ok(json_response(status, bytes))

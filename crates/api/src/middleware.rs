@@ -55,16 +55,11 @@ pub async fn observe(
     let span = tracing::info_span!("http", %method, path = %req.path(), request_id = %request_id);
     let state = req.app_data::<web::Data<AppState>>().cloned();
 
-    let result = CURRENT_REQUEST_ID
-        .scope(request_id.clone(), next.call(req).instrument(span.clone()))
-        .await;
+    let result = CURRENT_REQUEST_ID.scope(request_id.clone(), next.call(req).instrument(span.clone())).await;
     let mut res = result?.map_into_boxed_body();
 
     // Errors produced by the framework (payload limits, unmatched methods…) become problems.
-    let foreign_error = res
-        .response()
-        .error()
-        .is_some_and(|e| e.as_error::<ApiError>().is_none());
+    let foreign_error = res.response().error().is_some_and(|e| e.as_error::<ApiError>().is_none());
     let is_problem = res
         .headers()
         .get(CONTENT_TYPE)

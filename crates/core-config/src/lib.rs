@@ -139,9 +139,7 @@ impl DatabaseTarget {
             return Ok(Self::Sqlite(PathBuf::from(rest)));
         }
         if let Some((scheme, _)) = url.split_once("://") {
-            return Err(format!(
-                "has unknown scheme `{scheme}`; expected sqlite:// or postgres://"
-            ));
+            return Err(format!("has unknown scheme `{scheme}`; expected sqlite:// or postgres://"));
         }
         Ok(Self::Sqlite(PathBuf::from(url)))
     }
@@ -277,10 +275,7 @@ impl Settings {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = &path {
             if !path.is_file() {
-                return Err(ConfigError::single(
-                    "config",
-                    format!("file {} does not exist", path.display()),
-                ));
+                return Err(ConfigError::single("config", format!("file {} does not exist", path.display())));
             }
             figment = figment.merge(Toml::file(path));
         }
@@ -362,8 +357,7 @@ impl Settings {
 
     /// The database target selected by `database.url` (validated at load).
     pub fn database_target(&self) -> Result<DatabaseTarget, ConfigError> {
-        DatabaseTarget::parse(self.database.url.expose())
-            .map_err(|e| ConfigError::single("database.url", e))
+        DatabaseTarget::parse(self.database.url.expose()).map_err(|e| ConfigError::single("database.url", e))
     }
 
     /// The effective settings as TOML, secrets masked (for `steward config check`).
@@ -469,6 +463,7 @@ fn unknown_keys(figment: &Figment) -> Vec<Problem> {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -518,13 +513,7 @@ mod tests {
         let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
             keys,
-            vec![
-                "database.pool_max_size",
-                "database.url",
-                "server.port",
-                "server.prot",
-                "telemetry.format"
-            ],
+            vec!["database.pool_max_size", "database.url", "server.port", "server.prot", "telemetry.format"],
             "{err}"
         );
         let text = err.to_string();

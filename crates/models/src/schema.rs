@@ -79,4 +79,10 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, api_keys, idempotency_keys, audit_events, audit_chain_head);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    api_keys,
+    idempotency_keys,
+    audit_events,
+    audit_chain_head
+);

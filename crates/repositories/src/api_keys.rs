@@ -16,10 +16,7 @@ pub fn insert(conn: &mut DbConnection, new: &NewApiKey<'_>) -> Result<ApiKey, Re
 
 /// The key with this public id.
 pub fn by_public_id(conn: &mut DbConnection, public_id: &str) -> Result<ApiKey, RepoError> {
-    Ok(api_keys::table
-        .filter(api_keys::public_id.eq(public_id))
-        .select(ApiKey::as_select())
-        .first(conn)?)
+    Ok(api_keys::table.filter(api_keys::public_id.eq(public_id)).select(ApiKey::as_select()).first(conn)?)
 }
 
 /// The key with this hash and its owner.
@@ -35,11 +32,9 @@ pub fn by_hash(conn: &mut DbConnection, key_hash: &str) -> Result<Option<(ApiKey
 /// Counts a use: bumps `usage_count` and `last_used_at`, only while the key is still active.
 /// Returns false when the key was revoked in the meantime.
 pub fn touch(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> Result<bool, RepoError> {
-    let n = diesel::update(
-        api_keys::table.find(id).filter(api_keys::status.eq(KeyStatus::Active.as_str())),
-    )
-    .set((api_keys::usage_count.eq(api_keys::usage_count + 1), api_keys::last_used_at.eq(now)))
-    .execute(conn)?;
+    let n = diesel::update(api_keys::table.find(id).filter(api_keys::status.eq(KeyStatus::Active.as_str())))
+        .set((api_keys::usage_count.eq(api_keys::usage_count + 1), api_keys::last_used_at.eq(now)))
+        .execute(conn)?;
     Ok(n == 1)
 }
 
@@ -59,10 +54,8 @@ pub fn list_for_user(conn: &mut DbConnection, user_id: i64, page: Page) -> Resul
 
 /// Revokes an active key (compare-and-swap on the status). Returns false when it was not active.
 pub fn revoke(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> Result<bool, RepoError> {
-    let n = diesel::update(
-        api_keys::table.find(id).filter(api_keys::status.eq(KeyStatus::Active.as_str())),
-    )
-    .set((api_keys::status.eq(KeyStatus::Revoked.as_str()), api_keys::revoked_at.eq(now)))
-    .execute(conn)?;
+    let n = diesel::update(api_keys::table.find(id).filter(api_keys::status.eq(KeyStatus::Active.as_str())))
+        .set((api_keys::status.eq(KeyStatus::Revoked.as_str()), api_keys::revoked_at.eq(now)))
+        .execute(conn)?;
     Ok(n == 1)
 }

@@ -20,9 +20,7 @@ pub fn insert(conn: &mut DbConnection, new: &NewAuditEvent<'_>) -> Result<(), Re
 /// Reads the chain head, locking it on PostgreSQL (`FOR UPDATE`); on SQLite the surrounding
 /// `BEGIN IMMEDIATE` transaction already holds the write lock.
 pub fn lock_head(conn: &mut DbConnection) -> Result<(i64, String), RepoError> {
-    let q = audit_chain_head::table
-        .find(1)
-        .select((audit_chain_head::last_seq, audit_chain_head::last_hash));
+    let q = audit_chain_head::table.find(1).select((audit_chain_head::last_seq, audit_chain_head::last_hash));
     Ok(match conn {
         DbConnection::Postgresql(c) => q.for_update().first(c)?,
         DbConnection::Sqlite(c) => q.first(c)?,
@@ -61,11 +59,7 @@ pub fn link(
     hash: &str,
 ) -> Result<bool, RepoError> {
     let n = diesel::update(audit_events::table.find(id).filter(audit_events::seq.is_null()))
-        .set((
-            audit_events::seq.eq(seq),
-            audit_events::prev_hash.eq(prev_hash),
-            audit_events::hash.eq(hash),
-        ))
+        .set((audit_events::seq.eq(seq), audit_events::prev_hash.eq(prev_hash), audit_events::hash.eq(hash)))
         .execute(conn)?;
     Ok(n == 1)
 }

@@ -5,15 +5,15 @@
 //! functions are synchronous and take `&mut DbConnection`, so services can compose several of them
 //! in one transaction ([`write_tx`]) inside one blocking task ([`Db::run`]).
 
-mod error;
-mod pool;
 pub mod api_keys;
 pub mod audit;
+mod error;
 pub mod idempotency;
 pub mod migrations;
-pub mod users;
+mod pool;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod users;
 
 pub use diesel::result::Error as DieselError;
 pub use error::RepoError;

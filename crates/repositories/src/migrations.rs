@@ -19,12 +19,12 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, RepoError> {
 /// Versions not yet applied (empty when the schema is current).
 pub fn pending(conn: &mut DbConnection) -> Result<Vec<String>, RepoError> {
     let pending = match conn {
-        DbConnection::Postgresql(c) => c
-            .pending_migrations(POSTGRES)
-            .map(|m| m.iter().map(|m| m.name().version().to_string()).collect()),
-        DbConnection::Sqlite(c) => c
-            .pending_migrations(SQLITE)
-            .map(|m| m.iter().map(|m| m.name().version().to_string()).collect()),
+        DbConnection::Postgresql(c) => {
+            c.pending_migrations(POSTGRES).map(|m| m.iter().map(|m| m.name().version().to_string()).collect())
+        }
+        DbConnection::Sqlite(c) => {
+            c.pending_migrations(SQLITE).map(|m| m.iter().map(|m| m.name().version().to_string()).collect())
+        }
     };
     pending.map_err(|e| RepoError::Migration(e.to_string()))
 }

@@ -211,11 +211,9 @@ impl Db {
     {
         let span = tracing::Span::current();
         let handle = tokio::task::spawn_blocking(move || span.in_scope(f));
-        async move {
-            handle.await.map_err(|e| E::from(RepoError::Task(e.to_string())))?
-        }
-        .in_current_span()
-        .await
+        async move { handle.await.map_err(|e| E::from(RepoError::Task(e.to_string())))? }
+            .in_current_span()
+            .await
     }
 }
 

@@ -87,7 +87,9 @@ impl TestDb {
                 eprintln!("SKIPPED: PostgreSQL not reachable at {admin_url} ({e}); set STEWARD_REQUIRE_POSTGRES=1 to fail instead");
                 return None;
             }
-            Err(e) => panic!("PostgreSQL required (STEWARD_REQUIRE_POSTGRES=1) but not reachable at {admin_url}: {e}"),
+            Err(e) => panic!(
+                "PostgreSQL required (STEWARD_REQUIRE_POSTGRES=1) but not reachable at {admin_url}: {e}"
+            ),
         };
         let suffix: String = {
             let mut rng = rand::thread_rng();

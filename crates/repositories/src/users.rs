@@ -15,10 +15,7 @@ pub fn insert(conn: &mut DbConnection, new: &NewUser<'_>) -> Result<User, RepoEr
 
 /// The user with this public id.
 pub fn by_public_id(conn: &mut DbConnection, public_id: &str) -> Result<User, RepoError> {
-    Ok(users::table
-        .filter(users::public_id.eq(public_id))
-        .select(User::as_select())
-        .first(conn)?)
+    Ok(users::table.filter(users::public_id.eq(public_id)).select(User::as_select()).first(conn)?)
 }
 
 /// The user with this internal id.
@@ -28,11 +25,7 @@ pub fn by_id(conn: &mut DbConnection, id: i64) -> Result<User, RepoError> {
 
 /// The user with this (lower-case) email, if any.
 pub fn by_email(conn: &mut DbConnection, email: &str) -> Result<Option<User>, RepoError> {
-    Ok(users::table
-        .filter(users::email.eq(email))
-        .select(User::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(users::table.filter(users::email.eq(email)).select(User::as_select()).first(conn).optional()?)
 }
 
 /// Users newest first.

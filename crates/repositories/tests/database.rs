@@ -13,21 +13,35 @@ use repositories::{both_backends, migrations, write_tx, Db, DbOptions, RepoError
 
 fn new_user<'a>(public_id: &'a str, email: &'a str) -> NewUser<'a> {
     let now = models::time::now();
-    NewUser { public_id, name: "N", email, role: "member", status: "active", created_at: now, updated_at: now }
+    NewUser {
+        public_id,
+        name: "N",
+        email,
+        role: "member",
+        status: "active",
+        created_at: now,
+        updated_at: now,
+    }
 }
 
-both_backends!(migrations_are_current, transactions_roll_back, unique_violations_name_the_constraint, check_constraints_hold, concurrent_writers_wait_instead_of_failing, timestamps_round_trip);
+both_backends!(
+    migrations_are_current,
+    transactions_roll_back,
+    unique_violations_name_the_constraint,
+    check_constraints_hold,
+    concurrent_writers_wait_instead_of_failing,
+    timestamps_round_trip
+);
 
 async fn migrations_are_current(t: TestDb) {
-    let pending = t.db.run(|c| migrations::pending(c)).await.unwrap();
+    let pending = t.db.run(migrations::pending).await.unwrap();
     assert!(pending.is_empty());
-    assert!(t.db.run(|c| migrations::run_pending(c)).await.unwrap().is_empty(), "second run applies nothing");
+    assert!(t.db.run(migrations::run_pending).await.unwrap().is_empty(), "second run applies nothing");
 }
 
 async fn transactions_roll_back(t: TestDb) {
-    let r: Result<(), RepoError> = t
-        .db
-        .run(|c| {
+    let r: Result<(), RepoError> =
+        t.db.run(|c| {
             write_tx(c, |c| {
                 repositories::users::insert(c, &new_user("usr_a", "a@x.com"))?;
                 // Nested transaction (savepoint) inside the outer one.
@@ -43,18 +57,28 @@ async fn transactions_roll_back(t: TestDb) {
 
 async fn unique_violations_name_the_constraint(t: TestDb) {
     t.db.run(|c| repositories::users::insert(c, &new_user("usr_1", "dup@x.com")).map(|_| ())).await.unwrap();
-    let err = t.db.run(|c| repositories::users::insert(c, &new_user("usr_2", "dup@x.com")).map(|_| ())).await.unwrap_err();
+    let err =
+        t.db.run(|c| repositories::users::insert(c, &new_user("usr_2", "dup@x.com")).map(|_| ()))
+            .await
+            .unwrap_err();
     assert!(err.is_unique("email"), "{err:?}");
     let err = t.db.run(|c| repositories::users::by_public_id(c, "usr_none").map(|_| ())).await.unwrap_err();
     assert!(matches!(err, RepoError::NotFound));
 }
 
 async fn check_constraints_hold(t: TestDb) {
-    let err = t
-        .db
-        .run(|c| {
+    let err =
+        t.db.run(|c| {
             let now = models::time::now();
-            let u = NewUser { public_id: "usr_r", name: "R", email: "r@x.com", role: "root", status: "active", created_at: now, updated_at: now };
+            let u = NewUser {
+                public_id: "usr_r",
+                name: "R",
+                email: "r@x.com",
+                role: "root",
+                status: "active",
+                created_at: now,
+                updated_at: now,
+            };
             repositories::users::insert(c, &u).map(|_| ())
         })
         .await
@@ -89,9 +113,8 @@ async fn concurrent_writers_wait_instead_of_failing(t: TestDb) {
 
 async fn timestamps_round_trip(t: TestDb) {
     let now = models::time::now();
-    let stored = t
-        .db
-        .run(move |c| {
+    let stored =
+        t.db.run(move |c| {
             let mut u = new_user("usr_t", "t@x.com");
             u.created_at = now;
             repositories::users::insert(c, &u)
@@ -128,7 +151,10 @@ fn unreachable_postgres_is_a_clear_error() {
     let err = Db::connect(&options("postgres://app:hunter2@127.0.0.1:1/steward", false)).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, RepoError::Unavailable(_)));
-    assert!(msg.contains("cannot connect to PostgreSQL at postgres://app:********@127.0.0.1:1/steward"), "{msg}");
+    assert!(
+        msg.contains("cannot connect to PostgreSQL at postgres://app:********@127.0.0.1:1/steward"),
+        "{msg}"
+    );
     assert!(!msg.contains("hunter2"));
 }
 
@@ -142,10 +168,15 @@ fn sqlite_connections_are_configured() {
         v: String,
     }
     let repositories::DbConnection::Sqlite(c) = &mut *conn else { panic!("sqlite") };
-    let mode: Pragma = diesel::sql_query("SELECT journal_mode AS v FROM pragma_journal_mode").get_result(c).unwrap();
+    let mode: Pragma =
+        diesel::sql_query("SELECT journal_mode AS v FROM pragma_journal_mode").get_result(c).unwrap();
     assert_eq!(mode.v, "wal");
-    let fk: Pragma = diesel::sql_query("SELECT CAST(foreign_keys AS TEXT) AS v FROM pragma_foreign_keys").get_result(c).unwrap();
+    let fk: Pragma = diesel::sql_query("SELECT CAST(foreign_keys AS TEXT) AS v FROM pragma_foreign_keys")
+        .get_result(c)
+        .unwrap();
     assert_eq!(fk.v, "1");
-    let busy: Pragma = diesel::sql_query("SELECT CAST(timeout AS TEXT) AS v FROM pragma_busy_timeout").get_result(c).unwrap();
+    let busy: Pragma = diesel::sql_query("SELECT CAST(timeout AS TEXT) AS v FROM pragma_busy_timeout")
+        .get_result(c)
+        .unwrap();
     assert_eq!(busy.v, "15000");
 }

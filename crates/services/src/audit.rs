@@ -208,7 +208,12 @@ pub async fn verify(db: &Db, batch_size: u32) -> Result<VerifyReport, ServiceErr
 }
 
 /// Lists events, newest first.
-pub async fn list(db: &Db, filter: AuditFilter, limit: i64, before: Option<i64>) -> Result<Vec<AuditEvent>, ServiceError> {
+pub async fn list(
+    db: &Db,
+    filter: AuditFilter,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<AuditEvent>, ServiceError> {
     Ok(db.run(move |conn| repo::list(conn, &filter, Page { limit, before })).await?)
 }
 
@@ -287,7 +292,12 @@ fn mask_object(map: &mut Map<String, Value>) {
     for (key, v) in map.iter_mut() {
         let k = key.to_ascii_lowercase();
         if let Value::String(s) = v {
-            let masked = if k.contains("secret") || k.contains("password") || k.contains("token") || k == "key" || k == "api_key" {
+            let masked = if k.contains("secret")
+                || k.contains("password")
+                || k.contains("token")
+                || k == "key"
+                || k == "api_key"
+            {
                 Some("[redacted]".to_string())
             } else if k.contains("cnic") {
                 Some(mask_cnic(s).unwrap_or_else(|| mask_middle(s, 2, 1)))
@@ -311,7 +321,8 @@ fn mask_object(map: &mut Map<String, Value>) {
 pub fn mask_cnic(s: &str) -> Option<String> {
     let digits: String = s.chars().filter(char::is_ascii_digit).collect();
     let shape_ok = s.chars().all(|c| c.is_ascii_digit() || c == '-')
-        && (s.len() == 13 || (s.len() == 15 && s.as_bytes().get(5) == Some(&b'-') && s.as_bytes().get(13) == Some(&b'-')));
+        && (s.len() == 13
+            || (s.len() == 15 && s.as_bytes().get(5) == Some(&b'-') && s.as_bytes().get(13) == Some(&b'-')));
     if digits.len() == 13 && shape_ok {
         Some(format!("{}-*******-{}", &digits[..5], &digits[12..]))
     } else {

@@ -74,7 +74,11 @@ fn fingerprint(req: &IdempotentRequest) -> String {
 }
 
 /// Claims the key or tells what to do instead.
-pub async fn begin(db: &Db, settings: &IdempotencySettings, req: IdempotentRequest) -> Result<Begin, ServiceError> {
+pub async fn begin(
+    db: &Db,
+    settings: &IdempotencySettings,
+    req: IdempotentRequest,
+) -> Result<Begin, ServiceError> {
     validate_key(&req.key)?;
     let retention = Duration::hours(i64::from(settings.retention_hours));
     let in_flight_timeout = Duration::seconds(i64::from(settings.in_flight_timeout_secs));
@@ -121,7 +125,13 @@ pub async fn begin(db: &Db, settings: &IdempotencySettings, req: IdempotentReque
 /// Stores the response for replay.
 pub async fn complete(db: &Db, ticket: Ticket, response: StoredResponse) -> Result<(), ServiceError> {
     with_conn(db, move |conn| {
-        Ok(repo::complete(conn, ticket.id, i32::from(response.status), &response.content_type, &response.body)?)
+        Ok(repo::complete(
+            conn,
+            ticket.id,
+            i32::from(response.status),
+            &response.content_type,
+            &response.body,
+        )?)
     })
     .await
 }

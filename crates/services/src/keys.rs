@@ -118,104 +118,125 @@ pub async fn create(
     let mut errors = Vec::new();
     let name = req.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
-        errors.push(crate::FieldError { field: "name".into(), message: "must be 1 to 100 characters".into() });
+        errors
+            .push(crate::FieldError { field: "name".into(), message: "must be 1 to 100 characters".into() });
     }
     let now = models::time::now();
     if req.expires_at.is_some_and(|t| t <= now) {
-        errors.push(crate::FieldError { field: "expires_at".into(), message: "must be in the future".into() });
+        errors
+            .push(crate::FieldError { field: "expires_at".into(), message: "must be in the future".into() });
     }
     for (field, v) in [("project", &req.project), ("agent", &req.agent)] {
         if v.as_ref().is_some_and(|s| s.trim().is_empty() || s.len() > 100) {
-            errors.push(crate::FieldError { field: field.into(), message: "must be 1 to 100 characters".into() });
+            errors.push(crate::FieldError {
+                field: field.into(),
+                message: "must be 1 to 100 characters".into(),
+            });
         }
     }
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors));
     }
     in_tx(db, move |conn| {
-            let owner = users::by_id(conn, owner_user_id).map_err(|_| ServiceError::NotFound("user"))?;
-            let owner_role = owner.role.parse::<Role>().map_err(|e| ServiceError::Internal(e.to_string()))?;
-            let role = req.role.unwrap_or(owner_role);
-            if creator_role != Role::Admin && role != owner_role {
-                return Err(ServiceError::Forbidden(format!(
-                    "a {owner_role} can only create keys with role {owner_role}"
-                )));
-            }
-            let generated = generate();
-            let key_public_id = public_id(prefix::API_KEY);
-            let key = api_keys::insert(
-                conn,
-                &NewApiKey {
-                    public_id: &key_public_id,
-                    user_id: owner.id,
-                    name: &name,
-                    key_hash: &generated.hash,
-                    prefix: &generated.prefix,
-                    role: role.as_str(),
-                    project: req.project.as_deref(),
-                    agent: req.agent.as_deref(),
-                    status: KeyStatus::Active.as_str(),
-                    expires_at: req.expires_at,
-                    created_at: models::time::now(),
-                },
-            )?;
-            audit::record(
-                conn,
-                &ctx,
-                Entry {
-                    action: "api_key.created",
-                    subject_type: "api_key",
-                    subject_id: Some(&key.public_id),
-                    details: json!({
-                        "owner": owner.public_id,
-                        "name": key.name,
-                        "role": key.role,
-                        "prefix": key.prefix,
-                        "project": key.project,
-                        "agent": key.agent,
-                        "expires_at": key.expires_at.map(models::time::rfc3339),
-                    }),
-                    result: AuditResult::Success,
-                },
-            )?;
-            Ok((key, generated.plaintext))
+        let owner = users::by_id(conn, owner_user_id).map_err(|_| ServiceError::NotFound("user"))?;
+        let owner_role = owner.role.parse::<Role>().map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let role = req.role.unwrap_or(owner_role);
+        if creator_role != Role::Admin && role != owner_role {
+            return Err(ServiceError::Forbidden(format!(
+                "a {owner_role} can only create keys with role {owner_role}"
+            )));
+        }
+        let generated = generate();
+        let key_public_id = public_id(prefix::API_KEY);
+        let key = api_keys::insert(
+            conn,
+            &NewApiKey {
+                public_id: &key_public_id,
+                user_id: owner.id,
+                name: &name,
+                key_hash: &generated.hash,
+                prefix: &generated.prefix,
+                role: role.as_str(),
+                project: req.project.as_deref(),
+                agent: req.agent.as_deref(),
+                status: KeyStatus::Active.as_str(),
+                expires_at: req.expires_at,
+                created_at: models::time::now(),
+            },
+        )?;
+        audit::record(
+            conn,
+            &ctx,
+            Entry {
+                action: "api_key.created",
+                subject_type: "api_key",
+                subject_id: Some(&key.public_id),
+                details: json!({
+                    "owner": owner.public_id,
+                    "name": key.name,
+                    "role": key.role,
+                    "prefix": key.prefix,
+                    "project": key.project,
+                    "agent": key.agent,
+                    "expires_at": key.expires_at.map(models::time::rfc3339),
+                }),
+                result: AuditResult::Success,
+            },
+        )?;
+        Ok((key, generated.plaintext))
     })
     .await
 }
 
 /// A user's keys, newest first.
-pub async fn list_for_user(db: &Db, user_id: i64, limit: i64, before: Option<i64>) -> Result<Vec<KeyView>, ServiceError> {
+pub async fn list_for_user(
+    db: &Db,
+    user_id: i64,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<KeyView>, ServiceError> {
     Ok(db.run(move |conn| api_keys::list_for_user(conn, user_id, Page { limit, before })).await?)
 }
 
 /// Revokes a key. Owners revoke their own keys; admins any key. Revoking a revoked key is a no-op.
-pub async fn revoke(db: &Db, ctx: AuditContext, caller: &Principal, key_public_id: String) -> Result<KeyView, ServiceError> {
+pub async fn revoke(
+    db: &Db,
+    ctx: AuditContext,
+    caller: &Principal,
+    key_public_id: String,
+) -> Result<KeyView, ServiceError> {
     let caller = caller.clone();
     in_tx(db, move |conn| {
-            let key = api_keys::by_public_id(conn, &key_public_id).map_err(|_| ServiceError::NotFound("api_key"))?;
-            if key.user_id != caller.user_id && !caller.is_admin() {
-                return Err(ServiceError::NotFound("api_key"));
-            }
-            if api_keys::revoke(conn, key.id, models::time::now())? {
-                audit::record(
-                    conn,
-                    &ctx,
-                    Entry {
-                        action: "api_key.revoked",
-                        subject_type: "api_key",
-                        subject_id: Some(&key.public_id),
-                        details: json!({ "prefix": key.prefix, "name": key.name }),
-                        result: AuditResult::Success,
-                    },
-                )?;
-            }
-            Ok(api_keys::by_public_id(conn, &key_public_id)?)
+        let key =
+            api_keys::by_public_id(conn, &key_public_id).map_err(|_| ServiceError::NotFound("api_key"))?;
+        if key.user_id != caller.user_id && !caller.is_admin() {
+            return Err(ServiceError::NotFound("api_key"));
+        }
+        if api_keys::revoke(conn, key.id, models::time::now())? {
+            audit::record(
+                conn,
+                &ctx,
+                Entry {
+                    action: "api_key.revoked",
+                    subject_type: "api_key",
+                    subject_id: Some(&key.public_id),
+                    details: json!({ "prefix": key.prefix, "name": key.name }),
+                    result: AuditResult::Success,
+                },
+            )?;
+        }
+        Ok(api_keys::by_public_id(conn, &key_public_id)?)
     })
     .await
 }
 
 /// For the CLI: finds or creates the user with this email and mints a key of `role` for them.
-pub async fn create_for_cli(db: &Db, name: &str, email: &str, role: Role) -> Result<(User, KeyView, String), ServiceError> {
+pub async fn create_for_cli(
+    db: &Db,
+    name: &str,
+    email: &str,
+    role: Role,
+) -> Result<(User, KeyView, String), ServiceError> {
     let user = crate::users::ensure(db, AuditContext::system(), name, email, role).await?;
     let (key, plaintext) = create(
         db,

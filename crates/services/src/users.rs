@@ -57,14 +57,22 @@ pub fn normalise_email(email: &str) -> Option<String> {
 
 fn email_taken(e: RepoError) -> ServiceError {
     if e.is_unique("email") {
-        ServiceError::Conflict { code: "EMAIL_TAKEN", message: "a user with this email already exists".into() }
+        ServiceError::Conflict {
+            code: "EMAIL_TAKEN",
+            message: "a user with this email already exists".into(),
+        }
     } else {
         e.into()
     }
 }
 
 /// Creates a user (admin only), audited.
-pub async fn create(db: &Db, ctx: AuditContext, caller: &Principal, req: CreateUser) -> Result<User, ServiceError> {
+pub async fn create(
+    db: &Db,
+    ctx: AuditContext,
+    caller: &Principal,
+    req: CreateUser,
+) -> Result<User, ServiceError> {
     caller.require_admin()?;
     let mut errors = Vec::new();
     check_name(&req.name, &mut errors);
@@ -109,8 +117,15 @@ pub async fn create(db: &Db, ctx: AuditContext, caller: &Principal, req: CreateU
 }
 
 /// Finds the user with this email, or creates it (CLI and demo seeding), audited on creation.
-pub async fn ensure(db: &Db, ctx: AuditContext, name: &str, email: &str, role: Role) -> Result<User, ServiceError> {
-    let email = normalise_email(email).ok_or_else(|| ServiceError::invalid("email", "must be a valid email address"))?;
+pub async fn ensure(
+    db: &Db,
+    ctx: AuditContext,
+    name: &str,
+    email: &str,
+    role: Role,
+) -> Result<User, ServiceError> {
+    let email = normalise_email(email)
+        .ok_or_else(|| ServiceError::invalid("email", "must be a valid email address"))?;
     let name = name.trim().to_string();
     if name.is_empty() {
         return Err(ServiceError::invalid("name", "must not be empty"));
@@ -150,7 +165,12 @@ pub async fn ensure(db: &Db, ctx: AuditContext, name: &str, email: &str, role: R
 }
 
 /// Lists users, newest first (admin only).
-pub async fn list(db: &Db, caller: &Principal, limit: i64, before: Option<i64>) -> Result<Vec<User>, ServiceError> {
+pub async fn list(
+    db: &Db,
+    caller: &Principal,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<User>, ServiceError> {
     caller.require_admin()?;
     with_conn(db, move |conn| Ok(repo::list(conn, Page { limit, before })?)).await
 }
@@ -183,7 +203,10 @@ pub async fn update(
         check_name(name, &mut errors);
     }
     if req.name.is_none() && req.role.is_none() && req.status.is_none() {
-        errors.push(FieldError { field: "body".into(), message: "give at least one of name, role, status".into() });
+        errors.push(FieldError {
+            field: "body".into(),
+            message: "give at least one of name, role, status".into(),
+        });
     }
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors));

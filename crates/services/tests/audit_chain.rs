@@ -23,7 +23,11 @@ fn entry(i: usize, writer: usize) -> Entry<'static> {
     }
 }
 
-both_backends!(concurrent_writers_all_land_and_the_chain_verifies, tampering_names_the_row, rolled_back_events_leave_no_trace);
+both_backends!(
+    concurrent_writers_all_land_and_the_chain_verifies,
+    tampering_names_the_row,
+    rolled_back_events_leave_no_trace
+);
 
 async fn concurrent_writers_all_land_and_the_chain_verifies(t: TestDb) {
     let db = t.db.clone();
@@ -45,7 +49,8 @@ async fn concurrent_writers_all_land_and_the_chain_verifies(t: TestDb) {
         writers.push(tokio::task::spawn_blocking(move || {
             let mut conn = db.conn().unwrap();
             for i in 0..EVENTS_PER_WRITER {
-                write_tx(&mut conn, |conn| audit::record(conn, &AuditContext::system(), entry(i, w))).unwrap();
+                write_tx(&mut conn, |conn| audit::record(conn, &AuditContext::system(), entry(i, w)))
+                    .unwrap();
             }
         }));
     }

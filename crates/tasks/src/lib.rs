@@ -12,7 +12,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Starts the audit chainer; it stops after its current batch when `shutdown` turns true.
-pub fn spawn_audit_chainer(db: Db, settings: AuditSettings, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn_audit_chainer(
+    db: Db,
+    settings: AuditSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(settings.chain_interval_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -125,7 +125,10 @@ pub async fn list_events(
     (status = 403, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/audit/verify")]
-pub async fn verify_chain(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<VerifyReportView>, ApiError> {
+pub async fn verify_chain(
+    state: web::Data<AppState>,
+    auth: Auth,
+) -> Result<web::Json<VerifyReportView>, ApiError> {
     auth.principal.require_admin()?;
     let report = audit::verify(&state.db, state.settings.audit.chain_batch_size).await?;
     Ok(web::Json(report.into()))
@@ -164,7 +167,11 @@ impl From<VerifyReport> for VerifyReportView {
             checked: r.checked,
             unchained: r.unchained,
             head_hash: r.head_hash,
-            first_broken: r.first_broken.map(|b| BrokenLinkView { seq: b.seq, event_id: b.event_id, reason: b.reason }),
+            first_broken: r.first_broken.map(|b| BrokenLinkView {
+                seq: b.seq,
+                event_id: b.event_id,
+                reason: b.reason,
+            }),
         }
     }
 }

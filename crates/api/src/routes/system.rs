@@ -44,9 +44,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<HealthStatus
 #[utoipa::path(tag = "system", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&state.db))
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render(&state.db))
 }
 
 /// The generated OpenAPI document, served as is.
