@@ -1,0 +1,41 @@
+# Steward — the two commands a newcomer needs are `make run` and `make test`.
+
+CARGO      ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+STEWARD    := $(TARGET_DIR)/release/steward
+
+.PHONY: run build migrate test lint fmt layering
+
+## run: build (release), migrate and seed the demo into data/steward.db, serve on 127.0.0.1:8080
+run: build
+	$(STEWARD) migrate
+	$(STEWARD) demo
+	$(STEWARD) serve
+
+build:
+	$(CARGO) build --release --bin steward
+
+## migrate: apply pending migrations to the configured database (default data/steward.db)
+migrate: build
+	$(STEWARD) migrate
+
+## test: every test on SQLite and PostgreSQL (PostgreSQL cases skip without a server unless STEWARD_REQUIRE_POSTGRES=1)
+test:
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+## lint: formatting, clippy with warnings denied, and the layering check
+lint: layering
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+layering:
+	python3 scripts/check_layering.py --self-test
+	python3 scripts/check_layering.py
+
+## fmt: format the code
+fmt:
+	$(CARGO) fmt --all
