@@ -197,7 +197,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let chainer = tasks::spawn_audit_chainer(db.clone(), settings.audit.clone(), stop_rx);
+    let chainer = tasks::spawn_audit_chainer(db.clone(), settings.audit.clone(), stop_rx.clone());
+    let purge = tasks::spawn_idempotency_purge(db.clone(), tasks::IDEMPOTENCY_PURGE_INTERVAL, stop_rx);
     let host = settings.server.host.clone();
     let backend = settings.database_target().map(|t| t.backend()).unwrap_or("sqlite");
     let app = api::Application::build(settings, db)
@@ -213,6 +214,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let served = app.run_until_stopped().await;
     let _ = stop_tx.send(true);
     let _ = chainer.await;
+    let _ = purge.await;
     served.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())

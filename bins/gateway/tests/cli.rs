@@ -117,7 +117,12 @@ struct Served {
 }
 
 fn serve(dir: &Path, url: &str) -> Served {
+    serve_with(dir, url, &[])
+}
+
+fn serve_with(dir: &Path, url: &str, env: &[(&str, &str)]) -> Served {
     let mut child = steward(dir, url)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "debug")
         .env("STEWARD_AUDIT__CHAIN_INTERVAL_MS", "100")
         .arg("serve")
@@ -160,7 +165,7 @@ fn get(url: &str, key: Option<&str>) -> (u16, String) {
 
 /// migrate → keys create → serve → use the key → SIGTERM; then the key is in neither the logs
 /// nor the database, and `audit verify` passes until a row is edited.
-fn operator_round_trip(backend: Backend) {
+fn operator_round_trip(backend: Backend, log_format: &str) {
     let Some(db) = TestDb::unmigrated(backend) else { return };
     let dir = tempfile::tempdir().unwrap();
     let url = db.url.clone();
@@ -180,7 +185,7 @@ fn operator_round_trip(backend: Backend) {
     assert!(key.starts_with("sk-") && key.len() == 46, "{stdout}");
     assert!(err.contains("shown only once"));
 
-    let served = serve(dir.path(), &url);
+    let served = serve_with(dir.path(), &url, &[("STEWARD_TELEMETRY__FORMAT", log_format)]);
     assert_eq!(get(&format!("{}/healthz", served.base), None).0, 200);
     assert_eq!(get(&format!("{}/readyz", served.base), None).0, 200);
     let (status, body) = get(&format!("{}/api/v1/me", served.base), Some(&key));
@@ -191,6 +196,18 @@ fn operator_round_trip(backend: Backend) {
     assert!(log.contains("shutdown signal received"), "{log}");
     assert!(log.contains("request_id"), "requests are logged with their id");
     assert!(!log.contains(&key) && !log.contains(&key[3..]), "the key never reaches the logs");
+    if log_format == "json" {
+        let request_lines: Vec<serde_json::Value> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["message"] == "request")
+            .collect();
+        assert!(request_lines.len() >= 4, "every log line is JSON: {log}");
+        assert!(
+            request_lines.iter().all(|v| v["span"]["request_id"].is_string() && v["status"].is_u64()),
+            "{log}"
+        );
+    }
 
     let out = steward(dir.path(), &url).args(["audit", "verify"]).output().unwrap();
     let (stdout, err) = text(&out);
@@ -215,12 +232,12 @@ fn operator_round_trip(backend: Backend) {
 
 #[test]
 fn operator_round_trip_sqlite() {
-    operator_round_trip(Backend::Sqlite);
+    operator_round_trip(Backend::Sqlite, "pretty");
 }
 
 #[test]
 fn operator_round_trip_postgres() {
-    operator_round_trip(Backend::Postgres);
+    operator_round_trip(Backend::Postgres, "json");
 }
 
 #[test]

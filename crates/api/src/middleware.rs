@@ -68,7 +68,7 @@ pub async fn observe(
         let status = res.status();
         let detail = res.response().error().map(|e| e.to_string());
         let err = match (status.as_u16(), detail) {
-            (404 | 405 | 413 | 415, _) => ApiError::Status(status),
+            (404 | 413, _) => ApiError::Status(status),
             (400..=499, Some(d)) => ApiError::BadRequest(d),
             _ => ApiError::Status(status),
         };

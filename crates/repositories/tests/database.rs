@@ -180,3 +180,38 @@ fn sqlite_connections_are_configured() {
         .unwrap();
     assert_eq!(busy.v, "15000");
 }
+
+both_backends!(expired_idempotency_records_are_purged);
+
+async fn expired_idempotency_records_are_purged(t: TestDb) {
+    use models::rows::NewIdempotencyRecord;
+    let now = models::time::now();
+    let record = move |key: &'static str, expires_at| NewIdempotencyRecord {
+        owner: "usr_1",
+        idem_key: key,
+        method: "POST",
+        path: "/x",
+        fingerprint: "f",
+        state: "in_flight",
+        locked_at: now,
+        created_at: now,
+        expires_at,
+    };
+    t.db.run(move |c| {
+        assert!(repositories::idempotency::claim(c, &record("old", now - chrono::Duration::hours(1)), now)?
+            .is_none());
+        assert!(repositories::idempotency::claim(c, &record("new", now + chrono::Duration::hours(1)), now)?
+            .is_none());
+        // A reused expired key is claimed afresh.
+        assert!(repositories::idempotency::claim(c, &record("old", now + chrono::Duration::hours(1)), now)?
+            .is_none());
+        assert!(repositories::idempotency::claim(c, &record("new", now + chrono::Duration::hours(1)), now)?
+            .is_some());
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let later = now + chrono::Duration::hours(2);
+    let purged = t.db.run(move |c| repositories::idempotency::purge_expired(c, later)).await.unwrap();
+    assert_eq!(purged, 2);
+}

@@ -140,3 +140,8 @@ pub async fn complete(db: &Db, ticket: Ticket, response: StoredResponse) -> Resu
 pub async fn release(db: &Db, ticket: Ticket) -> Result<(), ServiceError> {
     with_conn(db, move |conn| Ok(repo::release(conn, ticket.id)?)).await
 }
+
+/// Deletes records past their retention; returns how many.
+pub async fn purge_expired(db: &Db) -> Result<usize, ServiceError> {
+    with_conn(db, |conn| Ok(repo::purge_expired(conn, models::time::now())?)).await
+}

@@ -1,4 +1,5 @@
-//! Steward business logic and the ports (traits) for everything outside the process.
+//! Steward business logic. The ports (traits) for the world outside the process are defined here
+//! as the features that need them arrive (`MessageSender`, `ChatModel`, … per SPEC §1.2).
 //!
 //! Services are plain async functions over a [`repositories::Db`]; each one that changes state
 //! does it in one transaction together with its audit event ([`audit::record`]).
@@ -8,7 +9,6 @@ mod error;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
-pub mod ports;
 pub mod principal;
 pub mod users;
 
