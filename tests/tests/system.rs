@@ -235,11 +235,11 @@ async fn idempotent_replay_and_mismatch(app: TestApp) {
         .post_raw(
             "/api/v1/api-keys",
             &app.admin_key,
-            br#"{"name":""}"#.to_vec(),
+            br#"{"name":"fixed"}"#.to_vec(),
             &[("idempotency-key", "k-2")],
         )
         .await;
-    expect_problem(res, 422, "VALIDATION_FAILED").await;
+    assert_eq!(res.status(), 201, "the failed attempt released the key");
     let res = app
         .post_raw("/api/v1/api-keys", &app.admin_key, body, &[("idempotency-key", &"x".repeat(300))])
         .await;

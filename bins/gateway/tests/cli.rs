@@ -249,19 +249,10 @@ fn serve_migrates_at_start_unless_disabled() {
     served.stop();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = steward(dir.path(), "sqlite://fresh.db")
-        .env("STEWARD_DATABASE__MIGRATE_ON_START", "false")
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert_eq!(get(&format!("{base}/readyz"), None).0, 503, "pending migrations → not ready");
-    let _ = child.kill();
-    let _ = child.wait();
+    let served =
+        serve_with(dir.path(), "sqlite://fresh.db", &[("STEWARD_DATABASE__MIGRATE_ON_START", "false")]);
+    assert_eq!(get(&format!("{}/readyz", served.base), None).0, 503, "pending migrations → not ready");
+    served.stop();
 }
 
 #[test]

@@ -4,7 +4,7 @@ use models::ids::{prefix, public_id};
 use models::rows::{NewUser, User};
 use models::{AuditResult, Role, UserStatus};
 use repositories::users::{self as repo, UserChanges};
-use repositories::{Db, Page, RepoError};
+use repositories::{Db, DbConnection, Page, RepoError};
 use serde_json::{json, Map, Value};
 
 use crate::audit::{self, AuditContext, Entry};
@@ -85,35 +85,46 @@ pub async fn create(
     };
     let status = req.status.unwrap_or(UserStatus::Active);
     in_tx(db, move |conn| {
-        let now = models::time::now();
-        let id = public_id(prefix::USER);
-        let user = repo::insert(
-            conn,
-            &NewUser {
-                public_id: &id,
-                name: req.name.trim(),
-                email: &email,
-                role: req.role.as_str(),
-                status: status.as_str(),
-                created_at: now,
-                updated_at: now,
-            },
-        )
-        .map_err(email_taken)?;
-        audit::record(
-            conn,
-            &ctx,
-            Entry {
-                action: "user.created",
-                subject_type: "user",
-                subject_id: Some(&user.public_id),
-                details: json!({ "name": user.name, "email": user.email, "role": user.role, "status": user.status }),
-                result: AuditResult::Success,
-            },
-        )?;
-        Ok(user)
+        insert_audited(conn, &ctx, req.name.trim(), &email, req.role, status).map_err(email_taken)
     })
     .await
+}
+
+/// Inserts a user and its `user.created` event in the caller's transaction.
+fn insert_audited(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    name: &str,
+    email: &str,
+    role: Role,
+    status: UserStatus,
+) -> Result<User, RepoError> {
+    let now = models::time::now();
+    let id = public_id(prefix::USER);
+    let user = repo::insert(
+        conn,
+        &NewUser {
+            public_id: &id,
+            name,
+            email,
+            role: role.as_str(),
+            status: status.as_str(),
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    audit::record(
+        conn,
+        ctx,
+        Entry {
+            action: "user.created",
+            subject_type: "user",
+            subject_id: Some(&user.public_id),
+            details: json!({ "name": user.name, "email": user.email, "role": user.role, "status": user.status }),
+            result: AuditResult::Success,
+        },
+    )?;
+    Ok(user)
 }
 
 /// Finds the user with this email, or creates it (CLI and demo seeding), audited on creation.
@@ -134,32 +145,7 @@ pub async fn ensure(
         if let Some(user) = repo::by_email(conn, &email)? {
             return Ok(user);
         }
-        let now = models::time::now();
-        let id = public_id(prefix::USER);
-        let user = repo::insert(
-            conn,
-            &NewUser {
-                public_id: &id,
-                name: &name,
-                email: &email,
-                role: role.as_str(),
-                status: UserStatus::Active.as_str(),
-                created_at: now,
-                updated_at: now,
-            },
-        )?;
-        audit::record(
-            conn,
-            &ctx,
-            Entry {
-                action: "user.created",
-                subject_type: "user",
-                subject_id: Some(&user.public_id),
-                details: json!({ "name": user.name, "email": user.email, "role": user.role }),
-                result: AuditResult::Success,
-            },
-        )?;
-        Ok(user)
+        Ok(insert_audited(conn, &ctx, &name, &email, role, UserStatus::Active)?)
     })
     .await
 }

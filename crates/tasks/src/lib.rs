@@ -13,46 +13,17 @@ use repositories::Db;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Starts the audit chainer; it stops after its current batch when `shutdown` turns true.
-pub fn spawn_audit_chainer(
-    db: Db,
-    settings: AuditSettings,
-    mut shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(settings.chain_interval_ms));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                break;
-            }
-            match services::audit::link_pending(&db, settings.chain_batch_size).await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(linked = n, "audit events linked"),
-                Err(e) => tracing::warn!(error = %e, "audit chainer failed; will retry"),
-            }
-        }
-        // Link what was committed before shutdown, so nothing waits for the next start.
-        if let Err(e) = services::audit::link_pending(&db, settings.chain_batch_size).await {
-            tracing::warn!(error = %e, "final audit linking failed");
-        }
-        tracing::info!("audit chainer stopped");
-    })
-}
-
-/// How often expired idempotency records are purged.
-pub const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(600);
-
-/// Starts the idempotency purge; it stops when `shutdown` turns true.
-pub fn spawn_idempotency_purge(
-    db: Db,
+/// Runs `job` every `every` until `shutdown` turns true. Failures are logged and retried next tick.
+fn periodic<F, Fut>(
+    name: &'static str,
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
+    mut job: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<usize, services::ServiceError>> + Send,
+{
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -64,11 +35,45 @@ pub fn spawn_idempotency_purge(
             if *shutdown.borrow() {
                 break;
             }
-            match services::idempotency::purge_expired(&db).await {
+            match job().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "expired idempotency records deleted"),
-                Err(e) => tracing::warn!(error = %e, "idempotency purge failed; will retry"),
+                Ok(n) => tracing::debug!(job = name, items = n, "job run"),
+                Err(e) => tracing::warn!(job = name, error = %e, "job failed; will retry"),
             }
         }
+        tracing::info!(job = name, "job stopped");
+    })
+}
+
+/// Starts the audit chainer; after shutdown it links what was committed, so nothing waits for
+/// the next start.
+pub fn spawn_audit_chainer(
+    db: Db,
+    settings: AuditSettings,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let every = Duration::from_millis(settings.chain_interval_ms);
+    let batch = settings.chain_batch_size;
+    let job_db = db.clone();
+    let job = periodic("audit_chainer", every, shutdown, move || {
+        let db = job_db.clone();
+        async move { services::audit::link_pending(&db, batch).await }
+    });
+    tokio::spawn(async move {
+        let _ = job.await;
+        if let Err(e) = services::audit::link_pending(&db, batch).await {
+            tracing::warn!(error = %e, "final audit linking failed");
+        }
+    })
+}
+
+/// How often expired idempotency records are purged.
+pub const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Starts the idempotency purge.
+pub fn spawn_idempotency_purge(db: Db, every: Duration, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    periodic("idempotency_purge", every, shutdown, move || {
+        let db = db.clone();
+        async move { services::idempotency::purge_expired(&db).await }
     })
 }
