@@ -6,11 +6,13 @@ STEWARD    := $(TARGET_DIR)/release/steward
 
 .PHONY: run build migrate test lint fmt layering
 
+DEMO_CONFIG ?= config/demo.toml
+
 ## run: build (release), migrate and seed the demo into data/steward.db, serve on 127.0.0.1:8080
 run: build
-	$(STEWARD) migrate
-	$(STEWARD) demo
-	$(STEWARD) serve
+	$(STEWARD) --config $(DEMO_CONFIG) migrate
+	$(STEWARD) --config $(DEMO_CONFIG) demo
+	$(STEWARD) --config $(DEMO_CONFIG) serve
 
 build:
 	$(CARGO) build --release --bin steward

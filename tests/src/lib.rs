@@ -21,6 +21,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// A key of the seeded admin user.
     pub admin_key: String,
+    /// The settings the app runs with.
+    pub settings: Settings,
+    /// Where the local media store writes.
+    pub media_dir: tempfile::TempDir,
     handle: actix_web_handle::Handle,
 }
 
@@ -65,10 +69,23 @@ impl TestApp {
 
     /// Starts the app over an existing database.
     pub async fn start(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_with(db, tweak, |_| {}).await
+    }
+
+    /// Like [`TestApp::start`], with the adapters adjusted by `adapt` (e.g. a fake extractor).
+    pub async fn start_with(
+        db: TestDb,
+        tweak: impl FnOnce(&mut Settings),
+        adapt: impl FnOnce(&mut integrations::Adapters),
+    ) -> Self {
+        let media_dir = tempfile::tempdir().expect("media dir");
         let mut settings = test_settings(&db.url);
+        settings.media.local_dir = media_dir.path().display().to_string();
         tweak(&mut settings);
         let pool = db.db.clone();
-        let app = api::Application::build(settings, pool.clone()).expect("app builds");
+        let mut adapters = integrations::Adapters::from_settings(&settings).expect("adapters");
+        adapt(&mut adapters);
+        let app = api::Application::build(settings.clone(), pool.clone(), adapters).expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let server = app.handle();
         tokio::spawn(app.run_until_stopped());
@@ -92,7 +109,14 @@ impl TestApp {
                 }
             });
         }));
-        Self { address, db, client: reqwest::Client::new(), admin_key, handle }
+        Self { address, db, client: reqwest::Client::new(), admin_key, settings, media_dir, handle }
+    }
+
+    /// The booking desk's services over this app's database and rules, with `clock`.
+    pub fn desk(&self, clock: std::sync::Arc<dyn services::ports::Clock>) -> services::desk::Desk {
+        let mut adapters = integrations::Adapters::from_settings(&self.settings).expect("adapters");
+        adapters.clock = clock;
+        api::desk(&self.settings, self.db.db.clone(), adapters).expect("desk")
     }
 
     /// The backend under test.

@@ -517,6 +517,34 @@ async fn openapi_lists_every_route() {
         "PATCH /api/v1/users/{id}",
         "GET /api/v1/audit",
         "GET /api/v1/audit/verify",
+        "GET /api/v1/properties",
+        "POST /api/v1/properties",
+        "GET /api/v1/properties/{id}",
+        "PATCH /api/v1/properties/{id}",
+        "DELETE /api/v1/properties/{id}",
+        "PUT /api/v1/properties/{id}/prices",
+        "POST /api/v1/properties/{id}/media",
+        "DELETE /api/v1/properties/{id}/media/{media_id}",
+        "PUT /api/v1/properties/{id}/amenities",
+        "GET /api/v1/properties/{id}/availability",
+        "GET /api/v1/search",
+        "GET /api/v1/quotes",
+        "POST /api/v1/bookings",
+        "GET /api/v1/bookings",
+        "GET /api/v1/bookings/{reference}",
+        "POST /api/v1/bookings/{reference}/cancel",
+        "POST /api/v1/bookings/{reference}/status",
+        "GET /api/v1/bookings/{reference}/payment-instructions",
+        "POST /api/v1/bookings/{reference}/payments",
+        "POST /api/v1/chat/sessions",
+        "GET /api/v1/chat/session",
+        "GET /api/v1/chat/history",
+        "GET /api/v1/admin/verifications",
+        "POST /api/v1/admin/verifications/{id}/approve",
+        "POST /api/v1/admin/verifications/{id}/reject",
+        "GET /api/v1/admin/notifications",
+        "GET /api/v1/admin/jobs",
+        "GET /media/{name}",
     ]
     .into_iter()
     .map(String::from)
@@ -525,7 +553,11 @@ async fn openapi_lists_every_route() {
     // Every listed operation is really served (never ROUTE_NOT_FOUND).
     for op in &listed {
         let (method, path) = op.split_once(' ').unwrap();
-        let path = path.replace("{id}", "x");
+        let path = path
+            .replace("{id}", "x")
+            .replace("{reference}", "HB-XXXXXX")
+            .replace("{media_id}", "x")
+            .replace("{name}", "x");
         let res = app
             .send(Method::from_bytes(method.as_bytes()).unwrap(), &path, Some(&app.admin_key), None, &[])
             .await;

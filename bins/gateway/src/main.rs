@@ -28,7 +28,8 @@ enum Command {
     Serve,
     /// Apply pending database migrations.
     Migrate,
-    /// Seed demo data: a demo admin user and key (idempotent; the key is kept in --key-file).
+    /// Seed demo data: farms and huts in Karachi with the weekly price table, a demo admin user
+    /// and key (idempotent; the key is kept in --key-file).
     Demo {
         /// Where the demo admin key is kept between runs.
         #[arg(long, default_value = "data/demo-admin.key")]
@@ -196,12 +197,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::info!(versions = ?applied, "migrations applied");
         }
     }
+    let adapters = integrations::Adapters::from_settings(&settings).map_err(anyhow::Error::msg)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let chainer = tasks::spawn_audit_chainer(db.clone(), settings.audit.clone(), stop_rx.clone());
-    let purge = tasks::spawn_idempotency_purge(db.clone(), tasks::IDEMPOTENCY_PURGE_INTERVAL, stop_rx);
+    let purge =
+        tasks::spawn_idempotency_purge(db.clone(), tasks::IDEMPOTENCY_PURGE_INTERVAL, stop_rx.clone());
+    let scheduler = if settings.jobs.enabled {
+        let desk = api::desk(&settings, db.clone(), adapters.clone())?;
+        Some(tasks::spawn_desk_scheduler(
+            desk,
+            std::time::Duration::from_secs(settings.jobs.tick_secs),
+            stop_rx,
+        ))
+    } else {
+        None
+    };
     let host = settings.server.host.clone();
     let backend = settings.database_target().map(|t| t.backend()).unwrap_or("sqlite");
-    let app = api::Application::build(settings, db)
+    let app = api::Application::build(settings, db, adapters)
         .with_context(|| format!("binding the HTTP server on {host}"))?;
     let base = format!("http://{host}:{}", app.port());
     tracing::info!(%base, database = backend, "steward listening");
@@ -215,6 +228,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = chainer.await;
     let _ = purge.await;
+    if let Some(s) = scheduler {
+        let _ = s.await;
+    }
     served.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
@@ -224,6 +240,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 async fn demo(settings: &Settings, key_file: &Path) -> anyhow::Result<()> {
     let db = open_db(settings)?;
     migrate(&db).await.context("migrating the database")?;
+    let seeded = services::desk::demo::seed(&db).await?;
+    if seeded > 0 {
+        println!("seeded the demo catalogue: {seeded} properties in Karachi");
+    }
     if let Ok(existing) = std::fs::read_to_string(key_file) {
         let existing = existing.trim().to_string();
         if services::keys::authenticate(&db, &existing).await.is_ok() {

@@ -103,6 +103,26 @@ impl ApiError {
                 S::Conflict { code, message } => {
                     (StatusCode::CONFLICT, code, "Conflict", message.clone(), None)
                 }
+                S::Unprocessable { code, message } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, code, "Unprocessable request", message.clone(), None)
+                }
+                S::TooLarge(m) => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "Payload too large", m.clone(), None)
+                }
+                S::UnsupportedMedia(m) => (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    "Unsupported media type",
+                    m.clone(),
+                    None,
+                ),
+                S::Upstream(_) => (
+                    StatusCode::BAD_GATEWAY,
+                    "UPSTREAM_FAILURE",
+                    "Upstream failure",
+                    "an outside service failed; retry later".into(),
+                    None,
+                ),
                 S::IdempotencyMismatch => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "IDEMPOTENCY_KEY_REUSED",
@@ -220,6 +240,9 @@ mod tests {
             ServiceError::invalid("name", "bad"),
             ServiceError::IdempotencyMismatch,
             ServiceError::IdempotencyInFlight,
+            ServiceError::TooLarge("big".into()),
+            ServiceError::UnsupportedMedia("pdf".into()),
+            ServiceError::Upstream("cloud down".into()),
             ServiceError::Unavailable("db".into()),
             ServiceError::Internal("secret detail".into()),
         ];

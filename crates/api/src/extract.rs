@@ -72,6 +72,51 @@ impl FromRequest for Auth {
     }
 }
 
+/// A desk caller: an API key, a guest session token (`Bearer gs_…`), or nobody.
+#[derive(Clone, Debug)]
+pub struct DeskCaller {
+    /// Who.
+    pub caller: services::desk::Caller,
+    /// `X-Request-Id`.
+    pub request_id: String,
+}
+
+impl DeskCaller {
+    /// The request id, for audit contexts.
+    pub fn rid(&self) -> Option<String> {
+        Some(self.request_id.clone())
+    }
+
+    /// The idempotency key space of this caller.
+    pub fn owner(&self) -> String {
+        self.caller.label()
+    }
+}
+
+impl FromRequest for DeskCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let key = presented_key(req);
+        let request_id = request_id(req);
+        Box::pin(async move {
+            use services::desk::{guests, Caller};
+            let state =
+                state.ok_or_else(|| ApiError::Service(ServiceError::Internal("state missing".into())))?;
+            let caller = match key? {
+                None => Caller::Anonymous,
+                Some(t) if t.starts_with(guests::TOKEN_PREFIX) => {
+                    Caller::Guest(guests::authenticate(&state.db, &t).await?)
+                }
+                Some(k) => Caller::Key(keys::authenticate(&state.db, &k).await?),
+            };
+            Ok(DeskCaller { caller, request_id })
+        })
+    }
+}
+
 /// Parses a JSON body: syntax errors are 400 `MALFORMED_JSON`, wrong shapes 422 `VALIDATION_FAILED`.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -144,8 +189,8 @@ pub fn json_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
 pub async fn idempotent<F, Fut>(
     state: &AppState,
     req: &HttpRequest,
-    auth: &Auth,
-    body: &web::Bytes,
+    owner: &str,
+    body: &[u8],
     handler: F,
 ) -> Result<HttpResponse, ApiError>
 where
@@ -170,7 +215,7 @@ where
         &state.db,
         &state.settings.idempotency,
         IdempotentRequest {
-            owner: auth.principal.user_public_id.clone(),
+            owner: owner.to_string(),
             key,
             method: req.method().to_string(),
             path: req.path().to_string(),

@@ -72,6 +72,21 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::RouteNotFound)
 }
 
+/// The booking desk's services over `db` with these adapters.
+pub fn desk(
+    settings: &Settings,
+    db: Db,
+    adapters: integrations::Adapters,
+) -> Result<services::desk::Desk, services::ServiceError> {
+    Ok(services::desk::Desk {
+        db,
+        rules: Arc::new(services::desk::Rules::from_settings(settings)?),
+        clock: adapters.clock,
+        media: adapters.media,
+        extractor: adapters.extractor,
+    })
+}
+
 /// A built server, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -85,12 +100,14 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Binds `server.host:server.port` and prepares the server over `db`.
-    pub fn build(settings: Settings, db: Db) -> std::io::Result<Self> {
+    /// Binds `server.host:server.port` and prepares the server over `db`, with the adapters the
+    /// caller built (the binary from the settings, tests with fakes).
+    pub fn build(settings: Settings, db: Db, adapters: integrations::Adapters) -> std::io::Result<Self> {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let metrics = metrics::Metrics::new().map_err(std::io::Error::other)?;
-        let state = AppState { db, settings: Arc::new(settings), metrics: Arc::new(metrics) };
+        let desk = desk(&settings, db.clone(), adapters).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let state = AppState { db, settings: Arc::new(settings), metrics: Arc::new(metrics), desk };
         let doc = serde_json::to_value(openapi()).map_err(std::io::Error::other)?;
         let body_limit = state.settings.server.body_limit_bytes;
         let workers = state.settings.server.workers;

@@ -16,4 +16,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Prometheus registry and instruments.
     pub metrics: Arc<Metrics>,
+    /// The booking desk's services and adapters.
+    pub desk: services::desk::Desk,
 }

@@ -38,6 +38,14 @@ pub struct Settings {
     pub idempotency: IdempotencySettings,
     /// Audit trail chaining.
     pub audit: AuditSettings,
+    /// Booking desk rules.
+    pub booking: BookingSettings,
+    /// Payment methods guests pay advances to.
+    pub payments: PaymentSettings,
+    /// Where payment screenshots are stored.
+    pub media: MediaSettings,
+    /// Background job scheduler.
+    pub jobs: JobSettings,
 }
 
 /// HTTP server settings.
@@ -222,6 +230,158 @@ impl Default for AuditSettings {
     }
 }
 
+/// Booking desk rules (SPEC §2).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BookingSettings {
+    /// IANA time zone of business dates and shift times.
+    pub timezone: String,
+    /// Bookings open until the end of the calendar month this many months ahead.
+    pub months_ahead: u32,
+    /// Guests allowed above a property's `max_guests`.
+    pub capacity_tolerance: u32,
+    /// Minutes a pending booking holds its slot.
+    pub hold_minutes: u32,
+    /// Minutes a payment proof may wait before admins are reminded.
+    pub review_reminder_minutes: u32,
+    /// Confirm without a human when every check passes and the amount (minor units) is below
+    /// this; 0 turns it off.
+    pub auto_confirm_below: i64,
+    /// ISO currency of booking amounts (minor units).
+    pub currency: String,
+    /// Told to the guest when a confirmed booking is cancelled.
+    pub refund_note: String,
+}
+
+impl Default for BookingSettings {
+    fn default() -> Self {
+        Self {
+            timezone: "Asia/Karachi".into(),
+            months_ahead: 1,
+            capacity_tolerance: 10,
+            hold_minutes: 30,
+            review_reminder_minutes: 60,
+            auto_confirm_below: 0,
+            currency: "PKR".into(),
+            refund_note: "The advance of a confirmed booking is refunded as the property's policy allows; an admin will contact you.".into(),
+        }
+    }
+}
+
+/// Kind of payment account.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethodKind {
+    /// EasyPaisa mobile wallet.
+    Easypaisa,
+    /// JazzCash mobile wallet.
+    Jazzcash,
+    /// Bank transfer.
+    BankTransfer,
+}
+
+/// One account guests can pay to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentMethod {
+    /// `easypaisa`, `jazzcash` or `bank_transfer`.
+    pub kind: PaymentMethodKind,
+    /// Account number or IBAN.
+    pub account_number: String,
+    /// Account holder's name.
+    pub holder_name: String,
+    /// Bank name (bank transfers).
+    #[serde(default)]
+    pub bank_name: String,
+}
+
+/// Payment methods.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PaymentSettings {
+    /// Accounts quoted in payment instructions, as a TOML array of tables.
+    pub methods: Vec<PaymentMethod>,
+}
+
+/// Which media store keeps uploads.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaStoreKind {
+    /// Files under `media.local_dir`, served by Steward.
+    Local,
+    /// Cloudinary's signed upload API.
+    Cloudinary,
+}
+
+/// Media storage.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct MediaSettings {
+    /// `local` or `cloudinary`.
+    pub store: MediaStoreKind,
+    /// Directory of the local store.
+    pub local_dir: String,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// Cloudinary account (when `store = "cloudinary"`).
+    pub cloudinary: CloudinarySettings,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            store: MediaStoreKind::Local,
+            local_dir: "data/media".into(),
+            max_upload_bytes: 5 * 1024 * 1024,
+            cloudinary: CloudinarySettings::default(),
+        }
+    }
+}
+
+/// Cloudinary credentials.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CloudinarySettings {
+    /// Cloud name.
+    pub cloud_name: String,
+    /// API key.
+    pub api_key: String,
+    /// API secret (secret).
+    pub api_secret: Secret,
+    /// API base URL.
+    pub api_base: String,
+    /// Folder uploads go to.
+    pub folder: String,
+}
+
+impl Default for CloudinarySettings {
+    fn default() -> Self {
+        Self {
+            cloud_name: String::new(),
+            api_key: String::new(),
+            api_secret: Secret::default(),
+            api_base: "https://api.cloudinary.com".into(),
+            folder: "payment_screenshots".into(),
+        }
+    }
+}
+
+/// Background job scheduler.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct JobSettings {
+    /// Seconds between scheduler ticks (each job also has its own interval).
+    pub tick_secs: u64,
+    /// Run the scheduler in `steward serve`.
+    pub enabled: bool,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self { tick_secs: 15, enabled: true }
+    }
+}
+
 /// One configuration problem, naming its key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -352,6 +512,48 @@ impl Settings {
         if self.telemetry.filter.trim().is_empty() {
             bad("telemetry.filter", "must not be empty".into());
         }
+        if self.booking.timezone.parse::<chrono_tz::Tz>().is_err() {
+            bad("booking.timezone", format!("`{}` is not an IANA time zone", self.booking.timezone));
+        }
+        if self.booking.months_ahead > 24 {
+            bad("booking.months_ahead", "must be at most 24".into());
+        }
+        if self.booking.hold_minutes == 0 {
+            bad("booking.hold_minutes", "must be at least 1".into());
+        }
+        if self.booking.auto_confirm_below < 0 {
+            bad("booking.auto_confirm_below", "must not be negative".into());
+        }
+        if self.booking.currency.len() != 3 || !self.booking.currency.bytes().all(|b| b.is_ascii_uppercase())
+        {
+            bad("booking.currency", "must be a three-letter ISO code such as PKR".into());
+        }
+        for (i, m) in self.payments.methods.iter().enumerate() {
+            if m.account_number.trim().is_empty() {
+                bad(&format!("payments.methods[{i}].account_number"), "must not be empty".into());
+            }
+            if m.holder_name.trim().is_empty() {
+                bad(&format!("payments.methods[{i}].holder_name"), "must not be empty".into());
+            }
+        }
+        if self.media.max_upload_bytes < 1024 {
+            bad("media.max_upload_bytes", "must be at least 1024".into());
+        }
+        if self.media.store == MediaStoreKind::Cloudinary {
+            let c = &self.media.cloudinary;
+            for (key, empty) in [
+                ("media.cloudinary.cloud_name", c.cloud_name.trim().is_empty()),
+                ("media.cloudinary.api_key", c.api_key.trim().is_empty()),
+                ("media.cloudinary.api_secret", c.api_secret.is_empty()),
+            ] {
+                if empty {
+                    bad(key, "is required when media.store = \"cloudinary\"".into());
+                }
+            }
+        }
+        if self.jobs.tick_secs == 0 {
+            bad("jobs.tick_secs", "must be at least 1".into());
+        }
         out
     }
 
@@ -366,16 +568,24 @@ impl Settings {
         if let Some(url) = value.pointer_mut("/database/url") {
             *url = serde_json::Value::String(redact_url(self.database.url.expose()));
         }
+        if let Some(secret) = value.pointer_mut("/media/cloudinary/api_secret") {
+            *secret = serde_json::Value::String(self.media.cloudinary.api_secret.to_string());
+        }
         let mut out = String::new();
+        fn table(name: &str, value: &serde_json::Value, out: &mut String) {
+            let serde_json::Value::Object(fields) = value else { return };
+            out.push_str(&format!("[{name}]\n"));
+            for (k, v) in fields.iter().filter(|(_, v)| !v.is_object()) {
+                out.push_str(&format!("{k} = {v}\n"));
+            }
+            out.push('\n');
+            for (k, v) in fields.iter().filter(|(_, v)| v.is_object()) {
+                table(&format!("{name}.{k}"), v, out);
+            }
+        }
         if let serde_json::Value::Object(sections) = value {
             for (section, fields) in sections {
-                out.push_str(&format!("[{section}]\n"));
-                if let serde_json::Value::Object(fields) = fields {
-                    for (k, v) in fields {
-                        out.push_str(&format!("{k} = {v}\n"));
-                    }
-                }
-                out.push('\n');
+                table(&section, &fields, &mut out);
             }
         }
         out

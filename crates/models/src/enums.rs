@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Declares a text-backed enum with `as_str`, `FromStr`, `ALL` and serde snake_case.
+#[macro_export]
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -21,11 +22,11 @@ macro_rules! text_enum {
         }
 
         impl std::str::FromStr for $name {
-            type Err = crate::UnknownVariant;
+            type Err = $crate::UnknownVariant;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    other => Err(crate::UnknownVariant {
+                    other => Err($crate::UnknownVariant {
                         kind: stringify!($name),
                         value: other.to_string(),
                         expected: &[$($text),+],

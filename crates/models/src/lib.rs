@@ -3,9 +3,12 @@
 //! Everything here is backend-neutral: rows use portable SQL types (BigInt, Text, Timestamp,
 //! Binary) so one query serves SQLite and PostgreSQL.
 
+#[macro_use]
 mod enums;
+pub mod booking;
 pub mod ids;
 pub mod rows;
+pub mod rows_booking;
 pub mod schema;
 pub mod time;
 

@@ -78,11 +78,238 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    properties (id) {
+        id -> BigInt,
+        public_id -> Text,
+        name -> Text,
+        description -> Text,
+        kind -> Text,
+        address -> Text,
+        city -> Text,
+        province -> Text,
+        country -> Text,
+        max_guests -> Integer,
+        contact_person -> Text,
+        contact_number -> Text,
+        advance_percent -> Integer,
+        special_offer -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    property_owners (property_id, user_id) {
+        property_id -> BigInt,
+        user_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    property_prices (property_id, weekday, shift) {
+        property_id -> BigInt,
+        weekday -> Integer,
+        shift -> Text,
+        amount -> BigInt,
+    }
+}
+
+diesel::table! {
+    property_seasons (id) {
+        id -> BigInt,
+        property_id -> BigInt,
+        name -> Text,
+        start_date -> Text,
+        end_date -> Text,
+    }
+}
+
+diesel::table! {
+    season_prices (season_id, weekday, shift) {
+        season_id -> BigInt,
+        weekday -> Integer,
+        shift -> Text,
+        amount -> BigInt,
+    }
+}
+
+diesel::table! {
+    property_media (id) {
+        id -> BigInt,
+        public_id -> Text,
+        property_id -> BigInt,
+        kind -> Text,
+        url -> Text,
+        position -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    property_amenities (property_id, kind, value) {
+        property_id -> BigInt,
+        kind -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    guests (id) {
+        id -> BigInt,
+        public_id -> Text,
+        name -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        cnic -> Nullable<Text>,
+        website_user_id -> Nullable<BigInt>,
+        external_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    guest_sessions (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        guest_id -> BigInt,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        public_id -> Text,
+        guest_id -> BigInt,
+        sender -> Text,
+        channel -> Text,
+        text -> Text,
+        payload -> Nullable<Text>,
+        delivery_status -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    admin_notifications (id) {
+        id -> BigInt,
+        public_id -> Text,
+        kind -> Text,
+        text -> Text,
+        booking_ref -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bookings (id) {
+        id -> BigInt,
+        reference -> Text,
+        property_id -> BigInt,
+        guest_id -> BigInt,
+        date -> Text,
+        shift -> Text,
+        guests -> Integer,
+        status -> Text,
+        total_amount -> BigInt,
+        advance_amount -> BigInt,
+        currency -> Text,
+        guest_name -> Text,
+        guest_cnic -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        hold_expires_at -> Nullable<Timestamp>,
+        status_reason -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    booking_slots (property_id, date, half) {
+        property_id -> BigInt,
+        date -> Text,
+        half -> Text,
+        booking_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    booking_payments (id) {
+        id -> BigInt,
+        public_id -> Text,
+        booking_id -> BigInt,
+        kind -> Text,
+        status -> Text,
+        amount -> Nullable<BigInt>,
+        transaction_id -> Nullable<Text>,
+        sender_name -> Nullable<Text>,
+        sender_phone -> Nullable<Text>,
+        method -> Nullable<Text>,
+        image_url -> Nullable<Text>,
+        image_sha256 -> Nullable<Text>,
+        extraction -> Nullable<Text>,
+        machine_checked -> Bool,
+        checks -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decision_reason -> Nullable<Text>,
+        reminded_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    job_runs (name) {
+        name -> Text,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        last_started_at -> Nullable<Timestamp>,
+        last_finished_at -> Nullable<Timestamp>,
+        last_outcome -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        last_items -> Nullable<BigInt>,
+        runs -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(property_owners -> properties (property_id));
+diesel::joinable!(property_owners -> users (user_id));
+diesel::joinable!(property_prices -> properties (property_id));
+diesel::joinable!(property_seasons -> properties (property_id));
+diesel::joinable!(season_prices -> property_seasons (season_id));
+diesel::joinable!(property_media -> properties (property_id));
+diesel::joinable!(property_amenities -> properties (property_id));
+diesel::joinable!(guest_sessions -> guests (guest_id));
+diesel::joinable!(messages -> guests (guest_id));
+diesel::joinable!(bookings -> properties (property_id));
+diesel::joinable!(bookings -> guests (guest_id));
+diesel::joinable!(booking_slots -> bookings (booking_id));
+diesel::joinable!(booking_payments -> bookings (booking_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_keys,
     idempotency_keys,
     audit_events,
-    audit_chain_head
+    audit_chain_head,
+    properties,
+    property_owners,
+    property_prices,
+    property_seasons,
+    season_prices,
+    property_media,
+    property_amenities,
+    guests,
+    guest_sessions,
+    messages,
+    admin_notifications,
+    bookings,
+    booking_slots,
+    booking_payments,
+    job_runs,
 );

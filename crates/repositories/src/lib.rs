@@ -7,9 +7,14 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod bookings;
+pub mod catalogue;
 mod error;
+pub mod guests;
 pub mod idempotency;
+pub mod jobs;
 pub mod migrations;
+pub mod payments;
 mod pool;
 #[cfg(feature = "test-util")]
 pub mod testing;

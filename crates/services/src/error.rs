@@ -39,6 +39,24 @@ pub enum ServiceError {
         /// Human-readable explanation.
         message: String,
     },
+    /// The request is well-formed but a business rule refuses it; `code` is the stable code
+    /// (e.g. `PRICE_NOT_SET`, `OUTSIDE_BOOKING_WINDOW`).
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable UPPER_SNAKE code.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// An upload is larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
+    /// An upload is not of an accepted type.
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    /// An outside service (media store, vision model) failed.
+    #[error("upstream failure: {0}")]
+    Upstream(String),
     /// Same `Idempotency-Key` reused with a different request.
     #[error("Idempotency-Key reused with a different request")]
     IdempotencyMismatch,
@@ -54,6 +72,16 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// A business-rule refusal (422) with a stable code.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unprocessable { code, message: message.into() }
+    }
+
+    /// A conflict with current state (409) with a stable code.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict { code, message: message.into() }
+    }
+
     /// A single-field validation error.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError { field: field.into(), message: message.into() }])

@@ -1,14 +1,16 @@
-//! Steward business logic. The ports (traits) for the world outside the process are defined here
-//! as the features that need them arrive (`MessageSender`, `ChatModel`, … per SPEC §1.2).
+//! Steward business logic, and the ports (traits) for the world outside the process
+//! ([`ports`]); adapters live in `integrations`.
 //!
 //! Services are plain async functions over a [`repositories::Db`]; each one that changes state
 //! does it in one transaction together with its audit event ([`audit::record`]).
 
 pub mod audit;
+pub mod desk;
 mod error;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
+pub mod ports;
 pub mod principal;
 pub mod users;
 

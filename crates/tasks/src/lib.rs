@@ -1,6 +1,6 @@
 //! Steward background jobs.
 //!
-//! Two jobs so far. The audit chainer, which links committed audit events into the hash chain
+//! The audit chainer, which links committed audit events into the hash chain
 //! every `audit.chain_interval_ms`. It runs in every replica; on PostgreSQL the chain head row is
 //! locked `FOR UPDATE` while linking, so replicas take turns and never double-link. The
 //! idempotency purge deletes `Idempotency-Key` records past their retention (idempotent; any
@@ -76,4 +76,37 @@ pub fn spawn_idempotency_purge(db: Db, every: Duration, shutdown: watch::Receive
         let db = db.clone();
         async move { services::idempotency::purge_expired(&db).await }
     })
+}
+
+/// Starts the booking desk's scheduler: every `tick` it runs each due job (expire holds, complete
+/// stays, review reminders) whose lease this replica can take, recording the outcome in
+/// `job_runs` (`GET /api/v1/admin/jobs`).
+pub fn spawn_desk_scheduler(
+    desk: services::desk::Desk,
+    tick: Duration,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let owner = replica_id();
+    periodic("desk_scheduler", tick, shutdown, move || {
+        let desk = desk.clone();
+        let owner = owner.clone();
+        async move {
+            let now = desk.clock.now();
+            services::desk::jobs::run_due(&desk, &owner, now).await.map(|ran| ran.len())
+        }
+    })
+}
+
+/// An id for this process among replicas: host name, process id and a random suffix.
+pub fn replica_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "steward".into());
+    format!("{host}-{}-{}", std::process::id(), suffix())
+}
+
+fn suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:08x}")
 }

@@ -120,7 +120,7 @@ pub async fn create_key(
     auth: Auth,
     body: web::Bytes,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    idempotent(&state, &req, &auth, &body, || async {
+    idempotent(&state, &req, &auth.principal.user_public_id, &body, || async {
         let input: CreateKeyRequest = parse_json(&body)?;
         let (key, secret) = keys::create(
             &state.db,

@@ -1,6 +1,9 @@
 //! Route registration, shared by the binary and the tests through [`configure`].
 
 pub mod audit;
+pub mod bookings;
+pub mod catalogue;
+pub mod desk_admin;
 pub mod keys;
 pub mod system;
 pub mod users;
@@ -22,5 +25,33 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(users::get_user)
         .service(users::update_user)
         .service(audit::list_events)
-        .service(audit::verify_chain);
+        .service(audit::verify_chain)
+        .service(catalogue::list_properties)
+        .service(catalogue::create_property)
+        .service(catalogue::get_property)
+        .service(catalogue::update_property)
+        .service(catalogue::deactivate_property)
+        .service(catalogue::set_prices)
+        .service(catalogue::add_media)
+        .service(catalogue::delete_media)
+        .service(catalogue::set_amenities)
+        .service(catalogue::availability)
+        .service(catalogue::search)
+        .service(catalogue::quote)
+        .service(bookings::create_booking)
+        .service(bookings::list_bookings)
+        .service(bookings::get_booking)
+        .service(bookings::cancel_booking)
+        .service(bookings::set_status)
+        .service(bookings::payment_instructions)
+        .service(bookings::submit_payment)
+        .service(desk_admin::create_session)
+        .service(desk_admin::get_session)
+        .service(desk_admin::history)
+        .service(desk_admin::verifications)
+        .service(desk_admin::approve)
+        .service(desk_admin::reject)
+        .service(desk_admin::notifications)
+        .service(desk_admin::list_jobs)
+        .service(desk_admin::media);
 }

@@ -134,7 +134,7 @@ pub async fn create_user(
     body: web::Bytes,
 ) -> Result<actix_web::HttpResponse, ApiError> {
     auth.principal.require_admin()?;
-    idempotent(&state, &req, &auth, &body, || async {
+    idempotent(&state, &req, &auth.principal.user_public_id, &body, || async {
         let input: CreateUserRequest = parse_json(&body)?;
         let user = users::create(
             &state.db,

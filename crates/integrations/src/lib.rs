@@ -1,0 +1,37 @@
+//! Adapters that implement the ports of `services`: media storage on local disk (default) or
+//! Cloudinary, and in-process fakes for tests ([`fakes`]).
+
+pub mod cloudinary;
+pub mod fakes;
+pub mod local_media;
+
+use std::sync::Arc;
+
+use core_config::{MediaStoreKind, Settings};
+use services::ports::{Clock, MediaStore, PaymentExtractor, SystemClock};
+
+pub use cloudinary::CloudinaryMediaStore;
+pub use local_media::LocalMediaStore;
+
+/// The adapters the application runs with.
+#[derive(Clone, Debug)]
+pub struct Adapters {
+    /// Where uploads go.
+    pub media: Arc<dyn MediaStore>,
+    /// Screenshot reader; `None` until a vision model is configured (every image goes to manual
+    /// review, marked "not machine-checked").
+    pub extractor: Option<Arc<dyn PaymentExtractor>>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Adapters {
+    /// The adapters the settings select.
+    pub fn from_settings(settings: &Settings) -> Result<Self, String> {
+        let media: Arc<dyn MediaStore> = match settings.media.store {
+            MediaStoreKind::Local => Arc::new(LocalMediaStore::new(&settings.media.local_dir)),
+            MediaStoreKind::Cloudinary => Arc::new(CloudinaryMediaStore::new(&settings.media.cloudinary)?),
+        };
+        Ok(Self { media, extractor: None, clock: Arc::new(SystemClock) })
+    }
+}

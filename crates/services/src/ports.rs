@@ -1,0 +1,88 @@
+//! Ports: the traits through which services reach the world outside the process. Adapters live in
+//! the `integrations` crate; tests use the in-process fakes there.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+/// A failure of an outside service, with a message fit for the logs.
+#[derive(Debug, thiserror::Error)]
+#[error("{service}: {message}")]
+pub struct PortError {
+    /// Which adapter failed.
+    pub service: &'static str,
+    /// What happened (never shown to users).
+    pub message: String,
+}
+
+/// Where an upload was stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMedia {
+    /// URL the admin console and notifications use.
+    pub url: String,
+}
+
+/// Stores uploaded media (payment screenshots).
+#[async_trait::async_trait]
+pub trait MediaStore: Send + Sync + std::fmt::Debug {
+    /// Stores `bytes` of `content_type` (already validated) and returns where it lives.
+    async fn put(&self, bytes: Vec<u8>, content_type: &str, sha256: &str) -> Result<StoredMedia, PortError>;
+}
+
+/// What a vision model read from a payment screenshot.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Extraction {
+    /// The image is a payment receipt.
+    pub is_payment: bool,
+    /// 0.0–1.0.
+    pub confidence: f64,
+    /// Transaction id.
+    pub transaction_id: Option<String>,
+    /// Amount in minor units.
+    pub amount: Option<i64>,
+    /// Sender's name.
+    pub sender_name: Option<String>,
+    /// Sender's phone.
+    pub sender_phone: Option<String>,
+    /// Receiver's name.
+    pub receiver_name: Option<String>,
+    /// Receiver's phone or account.
+    pub receiver_account: Option<String>,
+    /// Date on the receipt.
+    pub date: Option<String>,
+    /// Method (EasyPaisa, JazzCash, bank).
+    pub method: Option<String>,
+    /// Status printed on the receipt.
+    pub status: Option<String>,
+    /// Everything the model read.
+    pub raw_text: Option<String>,
+}
+
+impl Extraction {
+    /// SPEC §2.5: valid iff is_payment ∧ confidence ≥ 0.7 ∧ (amount ∨ transaction id).
+    pub fn is_valid(&self) -> bool {
+        self.is_payment && self.confidence >= 0.7 && (self.amount.is_some() || self.transaction_id.is_some())
+    }
+}
+
+/// Reads payment screenshots (a vision model through the spend gateway, when configured).
+#[async_trait::async_trait]
+pub trait PaymentExtractor: Send + Sync + std::fmt::Debug {
+    /// Extracts the payment details of an image.
+    async fn extract(&self, bytes: &[u8], content_type: &str) -> Result<Extraction, PortError>;
+}
+
+/// Source of the current time, replaceable in tests.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, UTC, microsecond precision.
+    fn now(&self) -> NaiveDateTime;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> NaiveDateTime {
+        models::time::now()
+    }
+}

@@ -1,0 +1,15 @@
+DROP TABLE job_runs;
+DROP TABLE booking_payments;
+DROP TABLE booking_slots;
+DROP TABLE bookings;
+DROP TABLE admin_notifications;
+DROP TABLE messages;
+DROP TABLE guest_sessions;
+DROP TABLE guests;
+DROP TABLE property_amenities;
+DROP TABLE property_media;
+DROP TABLE season_prices;
+DROP TABLE property_seasons;
+DROP TABLE property_prices;
+DROP TABLE property_owners;
+DROP TABLE properties;
