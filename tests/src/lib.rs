@@ -25,23 +25,22 @@ pub struct TestApp {
     pub settings: Settings,
     /// Where the local media store writes.
     pub media_dir: tempfile::TempDir,
-    handle: actix_web_handle::Handle,
+    _stop: actix_web_handle::Handle,
 }
 
 /// Keeps the server's stop handle without exposing actix types to tests.
 mod actix_web_handle {
-    /// Opaque stop handle.
+    /// Opaque stop handle; dropping it stops the server.
     pub struct Handle(pub(crate) Box<dyn Fn() + Send + Sync>);
     impl std::fmt::Debug for Handle {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("Handle")
         }
     }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        (self.handle.0)();
+    impl Drop for Handle {
+        fn drop(&mut self) {
+            (self.0)();
+        }
     }
 }
 
@@ -109,7 +108,7 @@ impl TestApp {
                 }
             });
         }));
-        Self { address, db, client: reqwest::Client::new(), admin_key, settings, media_dir, handle }
+        Self { address, db, client: reqwest::Client::new(), admin_key, settings, media_dir, _stop: handle }
     }
 
     /// The booking desk's services over this app's database and rules, with `clock`.

@@ -271,3 +271,55 @@ fn demo_is_idempotent_and_keeps_its_key() {
     let stored = std::fs::read_to_string(dir.path().join("data/demo-admin.key")).unwrap();
     assert_eq!(stored.trim(), key);
 }
+
+#[test]
+fn demo_catalogue_is_searchable_for_tomorrow_night() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/demo.toml");
+    let out =
+        steward(dir.path(), "sqlite://data/steward.db").args(["--config", config, "demo"]).output().unwrap();
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(stdout.contains("seeded the demo catalogue: 4 properties"), "{stdout}");
+    let again =
+        steward(dir.path(), "sqlite://data/steward.db").args(["--config", config, "demo"]).output().unwrap();
+    assert!(!text(&again).0.contains("seeded"), "the second run seeds nothing");
+
+    let served = serve_with(dir.path(), "sqlite://data/steward.db", &[("STEWARD_CONFIG", config)]);
+    // Tomorrow in Karachi (UTC+5, no daylight saving).
+    let tomorrow = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        + 5 * 3600)
+        / 86_400
+        + 1;
+    let date = civil_date(tomorrow as i64);
+    let (status, body) =
+        get(&format!("{}/api/v1/search?type=farm&date={date}&shift=night&guests=10", served.base), None);
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> =
+        v["items"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["Green Valley Farmhouse", "Palm Grove Farmhouse"], "{body}");
+    let price = v["items"][0]["price"]["amount"].as_i64().unwrap();
+    assert!([2_200_000, 3_000_000, 3_500_000].contains(&price), "a Night price of the demo table: {price}");
+    let (_, body) =
+        get(&format!("{}/api/v1/search?type=hut&date={date}&shift=night&guests=10", served.base), None);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"].as_array().unwrap().len(),
+        2
+    );
+    served.stop();
+}
+
+/// `YYYY-MM-DD` of a day count since 1970-01-01 (Howard Hinnant's civil-from-days).
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
