@@ -100,13 +100,15 @@ impl TestApp {
         } else {
             String::new()
         };
+        // Stopping waits for the server's workers to finish, so no connection outlives the test.
         let handle = actix_web_handle::Handle(Box::new(move || {
             let server = server.clone();
-            let _ = std::thread::spawn(move || {
+            let stopper = std::thread::spawn(move || {
                 if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     rt.block_on(server.stop(false));
                 }
             });
+            let _ = stopper.join();
         }));
         Self { address, db, client: reqwest::Client::new(), admin_key, settings, media_dir, _stop: handle }
     }

@@ -96,6 +96,7 @@ system_test!(
     screenshots_uploads_and_duplicates,
     visibility_by_role,
     malformed_input_changes_nothing,
+    outbox_delivers_to_outside_channels,
 );
 
 async fn conflict_matrix_matches_the_spec_and_search_agrees(app: TestApp) {
@@ -1041,4 +1042,79 @@ mod concurrent_bookings {
             super::concurrent_bookings_one_winner(app).await;
         }
     }
+}
+
+async fn outbox_delivers_to_outside_channels(app: TestApp) {
+    let farm = property(&app, &app.admin_key, "Outbox Farm", "farm").await;
+    // A guest on an outside channel (the WhatsApp issue will create these from webhooks).
+    let guest_id = app
+        .db
+        .db
+        .run(|c| {
+            let now = models::time::now();
+            repositories::guests::insert(
+                c,
+                &models::rows_booking::NewGuest {
+                    public_id: models::ids::public_id("gst"),
+                    name: None,
+                    phone: Some("923001234567".into()),
+                    cnic: None,
+                    website_user_id: None,
+                    external_id: None,
+                    channel: "whatsapp".into(),
+                    address: Some("923001234567".into()),
+                    created_at: now,
+                    updated_at: now,
+                },
+            )
+        })
+        .await
+        .unwrap()
+        .public_id;
+    let mut body = booking_body(&farm, ahead(2), "day");
+    body["guest_id"] = json!(guest_id);
+    let b: Value = app.post("/api/v1/bookings", &app.admin_key, &body).await.json().await.unwrap();
+    let reference = b["reference"].as_str().unwrap().to_string();
+    // Web guests' messages are delivered by being in the history; they never enter the outbox.
+    let (token, _) = guest(&app).await;
+    book(&app, &token, &farm, ahead(3), "day").await;
+
+    let sender = integrations::fakes::RecordingSender { channel: "whatsapp".into(), ..Default::default() };
+    let mut desk = app.desk(Arc::new(services::ports::SystemClock));
+    // Without a sender for the channel, messages wait.
+    assert_eq!(services::desk::notify::deliver_pending(&desk).await.unwrap(), 0);
+    desk.senders = vec![Arc::new(sender.clone())];
+    assert_eq!(services::desk::notify::deliver_pending(&desk).await.unwrap(), 1);
+    assert_eq!(services::desk::notify::deliver_pending(&desk).await.unwrap(), 0, "sent once");
+    let sent = sender.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, "923001234567");
+    assert!(sent[0].1.contains(&reference), "{}", sent[0].1);
+
+    // A failing channel is retried, then marked failed.
+    let res = app.post(&format!("/api/v1/bookings/{reference}/cancel"), &app.admin_key, &json!({})).await;
+    assert_eq!(res.status(), 200);
+    desk.senders = vec![Arc::new(integrations::fakes::RecordingSender {
+        channel: "whatsapp".into(),
+        fail: true,
+        ..Default::default()
+    })];
+    for _ in 0..services::desk::notify::MAX_DELIVERY_ATTEMPTS {
+        assert_eq!(services::desk::notify::deliver_pending(&desk).await.unwrap(), 0);
+    }
+    let statuses: Vec<(String, i32)> = app
+        .db
+        .db
+        .run(|c| {
+            use diesel::prelude::*;
+            use models::schema::messages;
+            Ok(messages::table
+                .filter(messages::channel.eq("whatsapp"))
+                .order(messages::id.asc())
+                .select((messages::delivery_status, messages::attempts))
+                .load(c)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(statuses, vec![("sent".to_string(), 1), ("failed".to_string(), 5)]);
 }

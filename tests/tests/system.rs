@@ -594,7 +594,7 @@ async fn readyz_reports_pending_migrations() {
 async fn readyz_follows_the_database_going_away_and_back() {
     let Some(app) = TestApp::spawn(Backend::Postgres).await else { return };
     assert_eq!(app.send(Method::GET, "/readyz", None, None, &[]).await.status(), 200);
-    let name = app.db.url.rsplit('/').next().unwrap().to_string();
+    let name = app.db.url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
     let admin_url = repositories::testing::postgres_admin_url();
     let toggle = |allow: bool| {
         let (admin_url, name) = (admin_url.clone(), name.clone());

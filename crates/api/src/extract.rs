@@ -58,16 +58,16 @@ impl FromRequest for Auth {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let key = presented_key(req);
-        let request_id = request_id(req);
+    /// An API key is required: no credentials is `AUTH_REQUIRED`, a guest token `INVALID_API_KEY`.
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let caller = DeskCaller::from_request(req, payload);
         Box::pin(async move {
-            let state =
-                state.ok_or_else(|| ApiError::Service(ServiceError::Internal("state missing".into())))?;
-            let key = key?.ok_or(ApiError::Service(ServiceError::AuthRequired))?;
-            let principal = keys::authenticate(&state.db, &key).await?;
-            Ok(Auth { principal, request_id })
+            let DeskCaller { caller, request_id } = caller.await?;
+            match caller {
+                services::desk::Caller::Key(principal) => Ok(Auth { principal, request_id }),
+                services::desk::Caller::Guest(_) => Err(ServiceError::InvalidApiKey.into()),
+                services::desk::Caller::Anonymous => Err(ServiceError::AuthRequired.into()),
+            }
         })
     }
 }

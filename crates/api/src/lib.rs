@@ -84,6 +84,7 @@ pub fn desk(
         clock: adapters.clock,
         media: adapters.media,
         extractor: adapters.extractor,
+        senders: adapters.senders,
     })
 }
 

@@ -576,7 +576,7 @@ impl Settings {
             let serde_json::Value::Object(fields) = value else { return };
             out.push_str(&format!("[{name}]\n"));
             for (k, v) in fields.iter().filter(|(_, v)| !v.is_object()) {
-                out.push_str(&format!("{k} = {v}\n"));
+                out.push_str(&format!("{k} = {}\n", toml_inline(v)));
             }
             out.push('\n');
             for (k, v) in fields.iter().filter(|(_, v)| v.is_object()) {
@@ -603,6 +603,20 @@ fn describe_source(metadata: Option<&figment::Metadata>, key: &str) -> String {
             None => format!(" (from {})", m.name),
         },
         None => String::new(),
+    }
+}
+
+/// A JSON value as a TOML inline value (strings quoted, tables `{ k = v }`).
+fn toml_inline(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Array(items) => {
+            format!("[{}]", items.iter().map(toml_inline).collect::<Vec<_>>().join(", "))
+        }
+        serde_json::Value::Object(map) => {
+            let fields: Vec<String> = map.iter().map(|(k, v)| format!("{k} = {}", toml_inline(v))).collect();
+            format!("{{ {} }}", fields.join(", "))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -761,5 +775,21 @@ mod tests {
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!s.to_masked_toml().contains("hunter2"));
         assert!(s.to_masked_toml().contains("postgres://app:********@db/steward"));
+    }
+
+    #[test]
+    fn masked_toml_round_trips_through_the_loader() {
+        let mut s = Settings::default();
+        s.payments.methods.push(PaymentMethod {
+            kind: PaymentMethodKind::Jazzcash,
+            account_number: "0300".into(),
+            holder_name: "A \"quoted\" name".into(),
+            bank_name: String::new(),
+        });
+        s.media.cloudinary.api_secret = Secret::new("hidden");
+        let text = s.to_masked_toml();
+        assert!(!text.contains("hidden"));
+        let back = load_with(&text, &[]).expect("the printed config loads");
+        assert_eq!(back.payments, s.payments);
     }
 }

@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDateTime;
-use services::ports::{Clock, Extraction, MediaStore, PaymentExtractor, PortError, StoredMedia};
+use services::ports::{
+    Clock, Extraction, MediaStore, MessageSender, PaymentExtractor, PortError, StoredMedia,
+};
 
 /// An extractor that returns a fixed reading.
 #[derive(Clone, Debug)]
@@ -57,5 +59,33 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> NaiveDateTime {
         self.0.lock().map(|t| *t).unwrap_or_default()
+    }
+}
+
+/// A sender that records what it sends, or fails every time.
+#[derive(Clone, Debug, Default)]
+pub struct RecordingSender {
+    /// The channel it serves.
+    pub channel: String,
+    /// `(address, text)` of each send.
+    pub sent: Arc<Mutex<Vec<(String, String)>>>,
+    /// Fail every send.
+    pub fail: bool,
+}
+
+#[async_trait::async_trait]
+impl MessageSender for RecordingSender {
+    fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    async fn send(&self, address: &str, text: &str) -> Result<(), PortError> {
+        if self.fail {
+            return Err(PortError { service: "recording sender", message: "refused".into() });
+        }
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.push((address.to_string(), text.to_string()));
+        }
+        Ok(())
     }
 }

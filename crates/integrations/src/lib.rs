@@ -8,7 +8,7 @@ pub mod local_media;
 use std::sync::Arc;
 
 use core_config::{MediaStoreKind, Settings};
-use services::ports::{Clock, MediaStore, PaymentExtractor, SystemClock};
+use services::ports::{Clock, MediaStore, MessageSender, PaymentExtractor, SystemClock};
 
 pub use cloudinary::CloudinaryMediaStore;
 pub use local_media::LocalMediaStore;
@@ -23,6 +23,8 @@ pub struct Adapters {
     pub extractor: Option<Arc<dyn PaymentExtractor>>,
     /// Time source.
     pub clock: Arc<dyn Clock>,
+    /// Senders of outside channels (WhatsApp arrives with its issue).
+    pub senders: Vec<Arc<dyn MessageSender>>,
 }
 
 impl Adapters {
@@ -32,6 +34,6 @@ impl Adapters {
             MediaStoreKind::Local => Arc::new(LocalMediaStore::new(&settings.media.local_dir)),
             MediaStoreKind::Cloudinary => Arc::new(CloudinaryMediaStore::new(&settings.media.cloudinary)?),
         };
-        Ok(Self { media, extractor: None, clock: Arc::new(SystemClock) })
+        Ok(Self { media, extractor: None, clock: Arc::new(SystemClock), senders: Vec::new() })
     }
 }

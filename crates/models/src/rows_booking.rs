@@ -247,6 +247,10 @@ pub struct Guest {
     pub website_user_id: Option<i64>,
     /// The website's own id for the guest.
     pub external_id: Option<String>,
+    /// Where notifications go: `web` (conversation history) or an outside channel.
+    pub channel: String,
+    /// The guest's address on that channel (e.g. a WhatsApp id).
+    pub address: Option<String>,
     /// Creation.
     pub created_at: NaiveDateTime,
     /// Last change.
@@ -269,6 +273,10 @@ pub struct NewGuest {
     pub website_user_id: Option<i64>,
     /// Website's id.
     pub external_id: Option<String>,
+    /// Channel (`web`).
+    pub channel: String,
+    /// Address on the channel.
+    pub address: Option<String>,
     /// Creation.
     pub created_at: NaiveDateTime,
     /// Same.
@@ -305,8 +313,12 @@ pub struct Message {
     pub text: String,
     /// Structured reply (JSON), when any.
     pub payload: Option<String>,
-    /// Delivery status.
+    /// `delivered` (web), `pending`, `sent`, `failed`.
     pub delivery_status: String,
+    /// Delivery attempts on an outside channel.
+    pub attempts: i32,
+    /// Last delivery error.
+    pub last_error: Option<String>,
     /// Creation.
     pub created_at: NaiveDateTime,
 }

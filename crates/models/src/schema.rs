@@ -164,6 +164,8 @@ diesel::table! {
         cnic -> Nullable<Text>,
         website_user_id -> Nullable<BigInt>,
         external_id -> Nullable<Text>,
+        channel -> Text,
+        address -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
@@ -189,6 +191,8 @@ diesel::table! {
         text -> Text,
         payload -> Nullable<Text>,
         delivery_status -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
         created_at -> Timestamp,
     }
 }

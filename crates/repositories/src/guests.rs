@@ -126,3 +126,47 @@ pub fn admin_notifications(conn: &mut DbConnection, page: Page) -> Result<Vec<Ad
     }
     Ok(q.load(conn)?)
 }
+
+/// Messages waiting for delivery on an outside channel, oldest first, with the guest's channel
+/// and address.
+pub fn outbox(
+    conn: &mut DbConnection,
+    limit: i64,
+) -> Result<Vec<(Message, String, Option<String>)>, RepoError> {
+    Ok(messages::table
+        .inner_join(guests::table)
+        .filter(messages::delivery_status.eq("pending"))
+        .order(messages::id.asc())
+        .limit(limit)
+        .select((Message::as_select(), guests::channel, guests::address))
+        .load(conn)?)
+}
+
+/// Records a delivery attempt: `sent`, or another failure (`failed` after `max_attempts`).
+pub fn mark_delivery(
+    conn: &mut DbConnection,
+    id: i64,
+    error: Option<&str>,
+    max_attempts: i32,
+) -> Result<(), RepoError> {
+    match error {
+        None => {
+            diesel::update(messages::table.find(id))
+                .set((
+                    messages::delivery_status.eq("sent"),
+                    messages::attempts.eq(messages::attempts + 1),
+                    messages::last_error.eq(None::<String>),
+                ))
+                .execute(conn)?;
+        }
+        Some(e) => {
+            diesel::update(messages::table.find(id))
+                .set((messages::attempts.eq(messages::attempts + 1), messages::last_error.eq(e)))
+                .execute(conn)?;
+            diesel::update(messages::table.find(id).filter(messages::attempts.ge(max_attempts)))
+                .set(messages::delivery_status.eq("failed"))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}

@@ -44,9 +44,19 @@ fn options(url: &str) -> DbOptions {
     }
 }
 
-/// The admin URL of the test PostgreSQL server.
+/// The admin URL of the test PostgreSQL server. Unless the URL says otherwise, tests connect
+/// with `sslmode=disable`: the server is on loopback, and libpq's OpenSSL clean-up at process exit
+/// can crash a test binary whose threads still hold SSL connections (seen as SIGSEGV after a
+/// passing test).
 pub fn postgres_admin_url() -> String {
-    std::env::var("STEWARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string())
+    let url = std::env::var("STEWARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string());
+    if url.contains("sslmode=") {
+        url
+    } else if url.contains('?') {
+        format!("{url}&sslmode=disable")
+    } else {
+        format!("{url}?sslmode=disable")
+    }
 }
 
 /// True when `STEWARD_REQUIRE_POSTGRES=1`.

@@ -71,6 +71,16 @@ pub trait PaymentExtractor: Send + Sync + std::fmt::Debug {
     async fn extract(&self, bytes: &[u8], content_type: &str) -> Result<Extraction, PortError>;
 }
 
+/// Sends a text to a guest on an outside channel (WhatsApp plugs in here). Web guests need no
+/// sender: their conversation history is the delivery.
+#[async_trait::async_trait]
+pub trait MessageSender: Send + Sync + std::fmt::Debug {
+    /// The channel this sender serves, e.g. `whatsapp`.
+    fn channel(&self) -> &str;
+    /// Sends `text` to the guest's address on the channel.
+    async fn send(&self, address: &str, text: &str) -> Result<(), PortError>;
+}
+
 /// Source of the current time, replaceable in tests.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now, UTC, microsecond precision.

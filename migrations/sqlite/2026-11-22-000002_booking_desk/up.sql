@@ -79,6 +79,8 @@ CREATE TABLE guests (
     cnic TEXT CONSTRAINT guests_cnic_check CHECK (cnic IS NULL OR length(cnic) = 13),
     website_user_id BIGINT REFERENCES users (id),
     external_id TEXT,
+    channel TEXT NOT NULL DEFAULT 'web',
+    address TEXT,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
     CONSTRAINT guests_website_external_key UNIQUE (website_user_id, external_id)
@@ -100,10 +102,14 @@ CREATE TABLE messages (
     channel TEXT NOT NULL,
     text TEXT NOT NULL,
     payload TEXT,
-    delivery_status TEXT NOT NULL,
+    delivery_status TEXT NOT NULL
+        CONSTRAINT messages_delivery_status_check CHECK (delivery_status IN ('delivered', 'pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX messages_guest_idx ON messages (guest_id, id);
+CREATE INDEX messages_outbox_idx ON messages (delivery_status, id);
 
 CREATE TABLE admin_notifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -91,6 +91,8 @@ pub async fn open_session(
                     cnic: None,
                     website_user_id: website_user,
                     external_id: website.as_ref().map(|w| w.user_id.trim().to_string()),
+                    channel: "web".into(),
+                    address: None,
                     created_at: now,
                     updated_at: now,
                 },

@@ -17,11 +17,14 @@ pub enum Job {
     CompleteStays,
     /// Remind admins of proofs waiting too long (every 5 minutes).
     ReviewReminders,
+    /// Deliver pending outbox messages on outside channels (every 10 seconds).
+    DeliverMessages,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 3] = [Job::ExpireHolds, Job::CompleteStays, Job::ReviewReminders];
+    pub const ALL: [Job; 4] =
+        [Job::ExpireHolds, Job::CompleteStays, Job::ReviewReminders, Job::DeliverMessages];
 
     /// Stable name.
     pub fn name(self) -> &'static str {
@@ -29,6 +32,7 @@ impl Job {
             Job::ExpireHolds => "expire_holds",
             Job::CompleteStays => "complete_stays",
             Job::ReviewReminders => "review_reminders",
+            Job::DeliverMessages => "deliver_messages",
         }
     }
 
@@ -38,6 +42,7 @@ impl Job {
             Job::ExpireHolds => Duration::seconds(60),
             Job::CompleteStays => Duration::minutes(10),
             Job::ReviewReminders => Duration::minutes(5),
+            Job::DeliverMessages => Duration::seconds(10),
         }
     }
 
@@ -47,6 +52,7 @@ impl Job {
             Job::ExpireHolds => bookings::expire_lapsed(desk, now).await,
             Job::CompleteStays => bookings::complete_finished(desk, now).await,
             Job::ReviewReminders => payments::remind_reviews(desk, now).await,
+            Job::DeliverMessages => super::notify::deliver_pending(desk).await,
         }
     }
 }

@@ -18,7 +18,7 @@ use core_config::{PaymentMethod, Settings};
 use models::Role;
 use repositories::Db;
 
-use crate::ports::{Clock, MediaStore, PaymentExtractor};
+use crate::ports::{Clock, MediaStore, MessageSender, PaymentExtractor};
 use crate::{Principal, ServiceError};
 
 /// Business rules from `booking.*` and `payments.*`.
@@ -99,6 +99,8 @@ pub struct Desk {
     pub media: Arc<dyn MediaStore>,
     /// Reads screenshots; `None` means every image goes to manual review.
     pub extractor: Option<Arc<dyn PaymentExtractor>>,
+    /// Senders of outside channels (none until the WhatsApp channel is configured).
+    pub senders: Vec<Arc<dyn MessageSender>>,
 }
 
 /// An authenticated web guest.
