@@ -97,6 +97,7 @@ system_test!(
     visibility_by_role,
     malformed_input_changes_nothing,
     outbox_delivers_to_outside_channels,
+    status_matrix_allows_exactly_the_documented_transitions,
 );
 
 async fn conflict_matrix_matches_the_spec_and_search_agrees(app: TestApp) {
@@ -1117,4 +1118,103 @@ async fn outbox_delivers_to_outside_channels(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(statuses, vec![("sent".to_string(), 1), ("failed".to_string(), 5)]);
+}
+
+/// Puts a new booking into `state` and returns its reference.
+async fn booking_in(app: &TestApp, token: &str, farm: &str, date: NaiveDate, state: &str) -> String {
+    let b: Value = book(app, token, farm, date, "day").await.json().await.unwrap();
+    let r = b["reference"].as_str().unwrap().to_string();
+    let admin = &app.admin_key;
+    let status = |to: &'static str| {
+        let r = r.clone();
+        async move {
+            app.post(
+                &format!("/api/v1/bookings/{r}/status"),
+                admin,
+                &json!({"status": to, "reason": "setup"}),
+            )
+            .await
+        }
+    };
+    match state {
+        "pending" => {}
+        "waiting" => {
+            let res = app
+                .post(
+                    &format!("/api/v1/bookings/{r}/payments"),
+                    token,
+                    &json!({"amount": 1, "transaction_id": format!("T-{r}"), "sender_name": "Setup"}),
+                )
+                .await;
+            assert_eq!(res.status(), 201);
+        }
+        "confirmed" => assert_eq!(status("confirmed").await.status(), 200),
+        "completed" => {
+            assert_eq!(status("confirmed").await.status(), 200);
+            assert_eq!(status("completed").await.status(), 200);
+        }
+        "cancelled" => assert_eq!(status("cancelled").await.status(), 200),
+        "expired" => {
+            let later = models::time::now() + Duration::minutes(31);
+            let desk = app.desk(Arc::new(integrations::fakes::FixedClock::at(later)));
+            assert!(services::desk::bookings::expire_lapsed(&desk, later).await.unwrap() >= 1);
+        }
+        other => panic!("unknown state {other}"),
+    }
+    let now: Value = app.get(&format!("/api/v1/bookings/{r}"), admin).await.json().await.unwrap();
+    assert_eq!(now["status"], state);
+    r
+}
+
+async fn status_matrix_allows_exactly_the_documented_transitions(app: TestApp) {
+    let states = ["pending", "waiting", "confirmed", "cancelled", "expired", "completed"];
+    let allowed = [
+        ("pending", "confirmed"),
+        ("waiting", "confirmed"),
+        ("waiting", "pending"),
+        ("pending", "cancelled"),
+        ("waiting", "cancelled"),
+        ("confirmed", "cancelled"),
+        ("confirmed", "completed"),
+    ];
+    let (token, _) = guest(&app).await;
+    let mut checked = 0;
+    for from in states {
+        let farm = property(&app, &app.admin_key, &format!("Matrix {from}"), "farm").await;
+        for (j, to) in states.iter().enumerate() {
+            let date = ahead(2 + j as i64);
+            let r = booking_in(&app, &token, &farm, date, from).await;
+            let before: Value =
+                app.get(&format!("/api/v1/bookings/{r}"), &app.admin_key).await.json().await.unwrap();
+            let res = app
+                .post(
+                    &format!("/api/v1/bookings/{r}/status"),
+                    &app.admin_key,
+                    &json!({"status": to, "reason": "matrix"}),
+                )
+                .await;
+            let after: Value =
+                app.get(&format!("/api/v1/bookings/{r}"), &app.admin_key).await.json().await.unwrap();
+            if allowed.contains(&(from, *to)) {
+                assert_eq!(res.status(), 200, "{from} → {to}");
+                assert_eq!(after["status"], *to);
+                assert_eq!(after["status_reason"], "matrix");
+            } else {
+                expect_problem(res, 409, "INVALID_TRANSITION").await;
+                assert_eq!(after, before, "{from} → {to} changed nothing");
+            }
+            // Slots are held exactly while the booking is pending, waiting or confirmed.
+            let holds = matches!(after["status"].as_str().unwrap(), "pending" | "waiting" | "confirmed");
+            assert_eq!(search_has(&app, &farm, date, "day").await, !holds, "{from} → {to}: slot");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 36);
+    // Cancelling a confirmed booking tells the guest the refund note.
+    let history: Value = app.get("/api/v1/chat/history?limit=200", &token).await.json().await.unwrap();
+    assert!(history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["text"].as_str().unwrap().contains("refunded")));
 }

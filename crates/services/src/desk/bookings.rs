@@ -441,7 +441,14 @@ pub async fn set_status(
                 Some(rules.hold_until(now)),
                 format!("The payment for booking {} was not accepted: {reason}. Please pay again and send the proof.", b.reference),
             ),
-            S::Cancelled => (&[S::Pending, S::Waiting, S::Confirmed], None, format!("Booking {} is cancelled: {reason}", b.reference)),
+            S::Cancelled => {
+                let mut text = format!("Booking {} is cancelled: {reason}.", b.reference);
+                if b.status == S::Confirmed.as_str() {
+                    text.push(' ');
+                    text.push_str(&rules.refund_note);
+                }
+                (&[S::Pending, S::Waiting, S::Confirmed], None, text)
+            }
             S::Completed => (&[S::Confirmed], None, format!("Thank you for staying at {}!", property.name)),
             S::Waiting | S::Expired => (&[], None, String::new()),
         };
