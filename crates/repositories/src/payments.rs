@@ -55,15 +55,6 @@ pub fn pending_review(
     Ok(q.load(conn)?)
 }
 
-/// A booking's proofs, newest first.
-pub fn for_booking(conn: &mut DbConnection, booking_id: i64) -> Result<Vec<BookingPayment>, RepoError> {
-    Ok(booking_payments::table
-        .filter(booking_payments::booking_id.eq(booking_id))
-        .order(booking_payments::id.desc())
-        .select(BookingPayment::as_select())
-        .load(conn)?)
-}
-
 /// Decides a proof (compare-and-swap from `pending_review`); false when already decided.
 pub fn decide(
     conn: &mut DbConnection,

@@ -128,12 +128,7 @@ pub async fn history(
 ) -> Result<web::Json<PageOf<MessageView>>, ApiError> {
     let g = guest_only(&caller.caller)?.clone();
     let (limit, before) = q.resolve()?;
-    let rows = state
-        .db
-        .run(move |conn| {
-            repositories::guests::messages(conn, g.guest_id, repositories::Page { limit, before })
-        })
-        .await?;
+    let rows = guests::history(&state.db, g.guest_id, limit, before).await?;
     Ok(web::Json(PageOf::from_rows(
         rows,
         limit,
@@ -286,12 +281,7 @@ pub async fn notifications(
 ) -> Result<web::Json<PageOf<NotificationView>>, ApiError> {
     require_admin(&caller)?;
     let (limit, before) = q.resolve()?;
-    let rows = state
-        .db
-        .run(move |conn| {
-            repositories::guests::admin_notifications(conn, repositories::Page { limit, before })
-        })
-        .await?;
+    let rows = services::desk::notify::inbox(&state.desk, &caller.caller, limit, before).await?;
     Ok(web::Json(PageOf::from_rows(
         rows,
         limit,

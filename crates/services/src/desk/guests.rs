@@ -4,11 +4,11 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use models::ids::public_id;
-use models::rows_booking::{Guest, NewGuest, NewGuestSession};
+use models::rows_booking::{Guest, Message, NewGuest, NewGuestSession};
 use models::Role;
 use rand::RngCore;
 use repositories::guests as repo;
-use repositories::{Db, RepoError};
+use repositories::{Db, Page, RepoError};
 
 use super::{Caller, GuestPrincipal};
 use crate::{in_tx, with_conn, ServiceError};
@@ -133,4 +133,14 @@ pub async fn get(db: &Db, guest_id: i64) -> Result<Guest, ServiceError> {
         })
     })
     .await
+}
+
+/// A guest's conversation, newest first.
+pub async fn history(
+    db: &Db,
+    guest_id: i64,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<Message>, ServiceError> {
+    with_conn(db, move |conn| Ok(repo::messages(conn, guest_id, Page { limit, before })?)).await
 }

@@ -7,10 +7,10 @@
 
 use models::booking::{MessageSender, Money, Shift};
 use models::ids::public_id;
-use models::rows_booking::{Booking, NewAdminNotification, NewMessage, Property};
-use repositories::{guests as repo, DbConnection, RepoError};
+use models::rows_booking::{AdminNotification, Booking, NewAdminNotification, NewMessage, Property};
+use repositories::{guests as repo, DbConnection, Page, RepoError};
 
-use super::Desk;
+use super::{Caller, Desk};
 use crate::{with_conn, ServiceError};
 
 /// Attempts before an undeliverable message is marked `failed`.
@@ -86,4 +86,17 @@ pub fn describe(booking: &Booking, property: &Property) -> String {
 /// Formats an amount of the booking's currency.
 pub fn money(amount: i64, currency: &str) -> String {
     Money::new(amount, currency).display()
+}
+
+/// The admins' inbox, newest first (admins only).
+pub async fn inbox(
+    desk: &Desk,
+    caller: &Caller,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<AdminNotification>, ServiceError> {
+    if !caller.is_admin() {
+        return Err(ServiceError::Forbidden("admins only".into()));
+    }
+    with_conn(&desk.db, move |conn| Ok(repo::admin_notifications(conn, Page { limit, before })?)).await
 }
