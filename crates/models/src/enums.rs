@@ -1,15 +1,12 @@
 //! Enums stored as text and sent as snake_case on the wire.
 
-use serde::{Deserialize, Serialize};
-
-/// Declares a text-backed enum with `as_str`, `FromStr`, `ALL` and serde snake_case.
+/// Declares a text-backed enum with `as_str`, `FromStr`, `ALL`, and serde using the same text.
 #[macro_export]
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
 
         impl $name {
             /// Every value, in declaration order.

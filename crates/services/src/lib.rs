@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod ports;
 pub mod principal;
+pub mod spend;
 pub mod users;
 
 pub use error::{FieldError, ServiceError};

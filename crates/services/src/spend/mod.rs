@@ -1,0 +1,700 @@
+//! The spend gateway's deterministic decision pipeline (SPEC §4.2, steps 2–11): a pure function
+//! from a request, the loaded state and the clock to a decision. Same input, same decision.
+//!
+//! Not yet reachable over HTTP: accounts, projects, reservations and execution are the next part
+//! of issue 4, and they load a [`DecisionInput`] from the database and act on the [`Decision`].
+//! Amounts are micro-USDC (`1_000_000` = 1 USDC).
+
+mod risk;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use risk::{risk_score, RiskFactor, RiskScore};
+
+/// One USDC in micro-USDC.
+pub const USDC: i64 = 1_000_000;
+
+models::text_enum! {
+    /// What the AI call does.
+    Operation {
+        /// Chat completion.
+        Chat => "chat",
+        /// Text completion.
+        Completion => "completion",
+        /// Image understanding.
+        Vision => "vision",
+        /// Code generation.
+        Code => "code",
+        /// Embeddings.
+        Embedding => "embedding",
+        /// Speech.
+        Audio => "audio",
+        /// Image generation.
+        Image => "image",
+    }
+}
+
+models::text_enum! {
+    /// The decision's outcome.
+    Outcome {
+        /// Pay for it and run it.
+        Approved => "approved",
+        /// Refused with a reason code.
+        Rejected => "rejected",
+        /// Wait for a human.
+        RequiresReview => "requires_review",
+        /// The pipeline could not decide.
+        Error => "error",
+    }
+}
+
+models::text_enum! {
+    /// Which evaluator decided.
+    Tier {
+        /// Hard rules before any scoring (validation, blocks, allow-lists, limits).
+        System => "SYSTEM",
+        /// Low risk and cheap: approved at once.
+        Flash => "FLASH",
+        /// Everything else: the PRO evaluator.
+        Pro => "PRO",
+    }
+}
+
+models::text_enum! {
+    /// Stable rejection codes (SPEC §4.2).
+    Reason {
+        /// The request is malformed.
+        InvalidRequest => "INVALID_REQUEST",
+        /// The user is not active and verified.
+        UserInactive => "USER_INACTIVE",
+        /// The system policy blocks the provider.
+        ProviderBlocked => "PROVIDER_BLOCKED",
+        /// The system policy blocks the model.
+        ModelBlocked => "MODEL_BLOCKED",
+        /// The project allows no provider.
+        NoProvidersConfigured => "NO_PROVIDERS_CONFIGURED",
+        /// The provider is not on the project's allow-list.
+        UnauthorizedProvider => "UNAUTHORIZED_PROVIDER",
+        /// The project allows no model.
+        NoModelsConfigured => "NO_MODELS_CONFIGURED",
+        /// The model is not on the project's allow-list.
+        UnauthorizedModel => "UNAUTHORIZED_MODEL",
+        /// The project forbids the provider.
+        ForbiddenProvider => "FORBIDDEN_PROVIDER",
+        /// The project forbids this provider.model.operation.
+        OperationForbidden => "OPERATION_FORBIDDEN",
+        /// Outside the allowed UTC hours.
+        OutsideAllowedHours => "OUTSIDE_ALLOWED_HOURS",
+        /// Outside the allowed weekdays.
+        OutsideAllowedDays => "OUTSIDE_ALLOWED_DAYS",
+        /// A rate limit is reached.
+        RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
+        /// Over the system's per-request or daily cap.
+        ExceedsSystemLimit => "EXCEEDS_SYSTEM_LIMIT",
+        /// Over the project's per-request limit.
+        ExceedsPerRequestLimit => "EXCEEDS_PER_REQUEST_LIMIT",
+        /// Over the project's daily budget.
+        DailyBudgetExceeded => "DAILY_BUDGET_EXCEEDED",
+        /// Over the project's monthly budget.
+        MonthlyBudgetExceeded => "MONTHLY_BUDGET_EXCEEDED",
+        /// The available balance does not cover the cost.
+        InsufficientBalance => "INSUFFICIENT_BALANCE",
+        /// The risk score is above the project's maximum.
+        HighRisk => "HIGH_RISK",
+        /// The project's policy is switched off.
+        PolicyInactive => "POLICY_INACTIVE",
+    }
+}
+
+/// What kind of refusal a reason is (the API maps it to 402, 403, 429 or 422).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReasonKind {
+    /// The request itself is wrong.
+    Invalid,
+    /// Not enough money.
+    Balance,
+    /// Too many requests.
+    RateLimit,
+    /// Refused by a policy, allow-list, budget or risk.
+    Policy,
+}
+
+impl Reason {
+    /// The kind of refusal.
+    pub fn kind(self) -> ReasonKind {
+        match self {
+            Reason::InvalidRequest => ReasonKind::Invalid,
+            Reason::InsufficientBalance => ReasonKind::Balance,
+            Reason::RateLimitExceeded => ReasonKind::RateLimit,
+            _ => ReasonKind::Policy,
+        }
+    }
+}
+
+/// The call being decided.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpendRequest {
+    /// Provider, e.g. `openai`.
+    pub provider: String,
+    /// Model, e.g. `gpt-4o-mini`.
+    pub model: String,
+    /// Operation.
+    pub operation: Operation,
+    /// Characters of input (prompt and messages).
+    pub input_chars: u64,
+    /// Requested output tokens, if any.
+    pub max_tokens: Option<u64>,
+}
+
+/// The user's account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// Only `active` users may spend.
+    pub active: bool,
+    /// Only verified users may spend.
+    pub verified: bool,
+    /// Balance, micro-USDC.
+    pub balance: i64,
+    /// Already reserved, micro-USDC.
+    pub reserved: i64,
+}
+
+/// A project's policy (SPEC §4.1). Allow-lists are strict: empty allows nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Switched on.
+    pub active: bool,
+    /// Allowed providers.
+    pub allowed_providers: Vec<String>,
+    /// Allowed models (`model` or `provider/model`).
+    pub allowed_models: Vec<String>,
+    /// Forbidden providers.
+    pub forbidden_providers: Vec<String>,
+    /// Forbidden `provider.model.operation` (a `*` part matches anything).
+    pub forbidden_operations: Vec<String>,
+    /// Requests per minute.
+    pub rate_per_minute: u32,
+    /// Requests per hour.
+    pub rate_per_hour: u32,
+    /// Requests per day.
+    pub rate_per_day: u32,
+    /// Allowed UTC hours (0–23); empty means all.
+    pub allowed_hours: Vec<u32>,
+    /// Allowed weekdays (0 = Monday); empty means all.
+    pub allowed_weekdays: Vec<u32>,
+    /// Reject above this risk.
+    pub max_risk_score: f64,
+    /// FLASH-approve below this risk.
+    pub auto_approve_risk_threshold: f64,
+    /// PRO sends anything above this cost to review; `None` = no such rule.
+    pub require_approval_above: Option<i64>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            active: true,
+            allowed_providers: Vec::new(),
+            allowed_models: Vec::new(),
+            forbidden_providers: Vec::new(),
+            forbidden_operations: Vec::new(),
+            rate_per_minute: 10,
+            rate_per_hour: 100,
+            rate_per_day: 1000,
+            allowed_hours: Vec::new(),
+            allowed_weekdays: Vec::new(),
+            max_risk_score: 7.0,
+            auto_approve_risk_threshold: 3.0,
+            require_approval_above: None,
+        }
+    }
+}
+
+/// The platform-wide policy; it overrides projects.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SystemPolicy {
+    /// Blocked providers.
+    pub blocked_providers: Vec<String>,
+    /// Blocked `provider/model`.
+    pub blocked_models: Vec<String>,
+    /// Most one request may cost (cost + fee).
+    pub max_per_request: i64,
+    /// Most one user may spend per UTC day.
+    pub max_daily: i64,
+    /// Platform fee in basis points (500 = 5 %).
+    pub fee_bps: i64,
+    /// FLASH approves only below this cost.
+    pub flash_ceiling: i64,
+}
+
+impl Default for SystemPolicy {
+    fn default() -> Self {
+        Self {
+            blocked_providers: Vec::new(),
+            blocked_models: Vec::new(),
+            max_per_request: 100 * USDC,
+            max_daily: 10_000 * USDC,
+            fee_bps: 500,
+            flash_ceiling: USDC,
+        }
+    }
+}
+
+/// A project's budget and what it has used (UTC day and month).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Per-request limit.
+    pub per_request: i64,
+    /// Daily limit.
+    pub daily: i64,
+    /// Monthly limit.
+    pub monthly: i64,
+    /// Spent and reserved today.
+    pub used_today: i64,
+    /// Spent and reserved this month.
+    pub used_month: i64,
+    /// The user's spending today across projects (for the system daily cap).
+    pub user_used_today: i64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            per_request: 10 * USDC,
+            daily: 100 * USDC,
+            monthly: 3000 * USDC,
+            used_today: 0,
+            used_month: 0,
+            user_used_today: 0,
+        }
+    }
+}
+
+/// Requests made recently by the project (for rate limits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecentUse {
+    /// In the last minute.
+    pub last_minute: u32,
+    /// In the last hour.
+    pub last_hour: u32,
+    /// In the last day.
+    pub last_day: u32,
+    /// Rejections in the last 24 hours.
+    pub recent_rejections: u32,
+}
+
+/// Catalogue price of the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Price {
+    /// Per million input tokens.
+    pub input_per_million: i64,
+    /// Per million output tokens.
+    pub output_per_million: i64,
+    /// Per request.
+    pub per_request: i64,
+}
+
+/// The project's last 30 days, for the risk score (ignored below 10 requests).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Requests in the window.
+    pub requests: u32,
+    /// Mean cost.
+    pub mean_cost: f64,
+    /// Standard deviation of cost.
+    pub stddev_cost: f64,
+    /// Average requests per hour.
+    pub hourly_rate: f64,
+    /// Providers used.
+    pub providers: Vec<String>,
+    /// Models used (`provider/model`).
+    pub models: Vec<String>,
+    /// UTC hours with activity.
+    pub hours: Vec<u32>,
+    /// Whether the calling agent has made requests before.
+    pub agent_known: bool,
+}
+
+/// Everything the pipeline reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionInput {
+    /// The call.
+    pub request: SpendRequest,
+    /// The account.
+    pub account: Account,
+    /// The project's policy.
+    pub policy: Policy,
+    /// The system policy.
+    pub system: SystemPolicy,
+    /// The project's budget.
+    pub budget: Budget,
+    /// Recent use.
+    pub usage: RecentUse,
+    /// The model's price.
+    pub price: Price,
+    /// The 30-day baseline.
+    pub baseline: Baseline,
+}
+
+/// The estimated cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// ⌊⌊chars / 4⌋ × 1.1⌋.
+    pub input_tokens: u64,
+    /// `max_tokens`, else half the input.
+    pub output_tokens: u64,
+    /// Provider cost.
+    pub cost: i64,
+    /// Platform fee.
+    pub fee: i64,
+    /// Cost + fee: what is reserved.
+    pub total: i64,
+}
+
+/// The decision.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Decision {
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Rejection code (rejected only).
+    pub reason: Option<Reason>,
+    /// Human-readable reason.
+    pub reason_text: String,
+    /// Which evaluator decided.
+    pub tier: Tier,
+    /// Risk score (0 when decided before scoring).
+    pub risk_score: f64,
+    /// Risk factors that applied.
+    pub risk_factors: Vec<RiskFactor>,
+    /// Checks run, in order.
+    pub policies_checked: Vec<&'static str>,
+    /// Estimate (absent when decided before estimating).
+    pub estimate: Option<Estimate>,
+}
+
+/// The PRO evaluator: it sees a request the rules did not approve at FLASH and may approve it,
+/// send it to review, or reject it. It can only make a decision stricter than the rules.
+pub trait ProEvaluator {
+    /// Approve (`None`), or the stricter outcome and why.
+    fn evaluate(
+        &self,
+        input: &DecisionInput,
+        estimate: &Estimate,
+        risk: &RiskScore,
+    ) -> Option<(Outcome, String)>;
+}
+
+/// The rules PRO evaluator: approves whatever passed the rules.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RulesEvaluator;
+
+impl ProEvaluator for RulesEvaluator {
+    fn evaluate(&self, _: &DecisionInput, _: &Estimate, _: &RiskScore) -> Option<(Outcome, String)> {
+        None
+    }
+}
+
+/// ⌊⌊chars / 4⌋ × 1.1⌋ input tokens; output = `max_tokens` or half the input; cost from the
+/// price (rounded up to the micro-USDC); fee in basis points (rounded up).
+pub fn estimate(request: &SpendRequest, price: &Price, fee_bps: i64) -> Estimate {
+    let input_tokens = request.input_chars / 4 * 11 / 10;
+    let output_tokens = request.max_tokens.unwrap_or(input_tokens / 2);
+    let per_tokens = |tokens: u64, per_million: i64| -> i64 {
+        let t = i128::from(tokens) * i128::from(per_million);
+        i64::try_from((t + 999_999) / 1_000_000).unwrap_or(i64::MAX)
+    };
+    let cost = per_tokens(input_tokens, price.input_per_million)
+        .saturating_add(per_tokens(output_tokens, price.output_per_million))
+        .saturating_add(price.per_request);
+    let fee = cost.saturating_mul(fee_bps).saturating_add(9_999) / 10_000;
+    Estimate { input_tokens, output_tokens, cost, fee, total: cost.saturating_add(fee) }
+}
+
+fn matches_model(list: &[String], provider: &str, model: &str) -> bool {
+    let full = format!("{provider}/{model}");
+    list.iter().any(|m| m.eq_ignore_ascii_case(model) || m.eq_ignore_ascii_case(&full))
+}
+
+fn matches_operation(rule: &str, provider: &str, model: &str, op: &str) -> bool {
+    let parts: Vec<&str> = rule.splitn(3, '.').collect();
+    let [p, m, o] = parts.as_slice() else { return false };
+    let part = |rule: &str, value: &str| rule == "*" || rule.eq_ignore_ascii_case(value);
+    part(p, provider) && part(m, model) && part(o, op)
+}
+
+/// Runs the pipeline. Pure: the same input and `now` always give the same decision.
+pub fn decide(input: &DecisionInput, now: DateTime<Utc>, pro: &dyn ProEvaluator) -> Decision {
+    let mut checked = Vec::new();
+    let reject = |reason: Reason,
+                  text: String,
+                  checked: Vec<&'static str>,
+                  estimate: Option<Estimate>,
+                  risk: Option<&RiskScore>| Decision {
+        outcome: Outcome::Rejected,
+        reason: Some(reason),
+        reason_text: text,
+        tier: if reason == Reason::HighRisk { Tier::Pro } else { Tier::System },
+        risk_score: risk.map_or(0.0, |r| r.score),
+        risk_factors: risk.map(|r| r.factors.clone()).unwrap_or_default(),
+        policies_checked: checked,
+        estimate,
+    };
+    let r = &input.request;
+    let (provider, model, op) = (r.provider.trim(), r.model.trim(), r.operation.as_str());
+
+    // 2. Validate.
+    checked.push("validation");
+    if provider.is_empty() || model.is_empty() || r.input_chars == 0 || r.max_tokens == Some(0) {
+        return reject(
+            Reason::InvalidRequest,
+            "provider, model and some input are required".into(),
+            checked,
+            None,
+            None,
+        );
+    }
+    // 3. The user.
+    checked.push("user_status");
+    if !input.account.active || !input.account.verified {
+        return reject(
+            Reason::UserInactive,
+            "the account is not active and verified".into(),
+            checked,
+            None,
+            None,
+        );
+    }
+    // 4. System blocks.
+    checked.push("system_policy");
+    if input.system.blocked_providers.iter().any(|p| p.eq_ignore_ascii_case(provider)) {
+        return reject(
+            Reason::ProviderBlocked,
+            format!("provider {provider} is blocked platform-wide"),
+            checked,
+            None,
+            None,
+        );
+    }
+    if input.system.blocked_models.iter().any(|m| m.eq_ignore_ascii_case(&format!("{provider}/{model}"))) {
+        return reject(
+            Reason::ModelBlocked,
+            format!("model {provider}/{model} is blocked platform-wide"),
+            checked,
+            None,
+            None,
+        );
+    }
+    // 5. The project's policy and strict allow-lists.
+    checked.push("project_policy");
+    let p = &input.policy;
+    if !p.active {
+        return reject(
+            Reason::PolicyInactive,
+            "the project's policy is switched off".into(),
+            checked,
+            None,
+            None,
+        );
+    }
+    if p.allowed_providers.is_empty() {
+        return reject(
+            Reason::NoProvidersConfigured,
+            "the project allows no provider yet".into(),
+            checked,
+            None,
+            None,
+        );
+    }
+    if !p.allowed_providers.iter().any(|a| a.eq_ignore_ascii_case(provider)) {
+        return reject(
+            Reason::UnauthorizedProvider,
+            format!("provider {provider} is not allowed for this project"),
+            checked,
+            None,
+            None,
+        );
+    }
+    if p.allowed_models.is_empty() {
+        return reject(
+            Reason::NoModelsConfigured,
+            "the project allows no model yet".into(),
+            checked,
+            None,
+            None,
+        );
+    }
+    if !matches_model(&p.allowed_models, provider, model) {
+        return reject(
+            Reason::UnauthorizedModel,
+            format!("model {model} is not allowed for this project"),
+            checked,
+            None,
+            None,
+        );
+    }
+    // 6. Forbidden providers and operations; time windows.
+    if p.forbidden_providers.iter().any(|f| f.eq_ignore_ascii_case(provider)) {
+        return reject(
+            Reason::ForbiddenProvider,
+            format!("provider {provider} is forbidden for this project"),
+            checked,
+            None,
+            None,
+        );
+    }
+    if p.forbidden_operations.iter().any(|rule| matches_operation(rule, provider, model, op)) {
+        return reject(
+            Reason::OperationForbidden,
+            format!("{provider}.{model}.{op} is forbidden"),
+            checked,
+            None,
+            None,
+        );
+    }
+    checked.push("time_window");
+    if !p.allowed_hours.is_empty() && !p.allowed_hours.contains(&now.hour()) {
+        return reject(
+            Reason::OutsideAllowedHours,
+            format!("{:02}:00 UTC is outside the allowed hours", now.hour()),
+            checked,
+            None,
+            None,
+        );
+    }
+    let weekday = now.weekday().num_days_from_monday();
+    if !p.allowed_weekdays.is_empty() && !p.allowed_weekdays.contains(&weekday) {
+        return reject(
+            Reason::OutsideAllowedDays,
+            format!("{} is not an allowed day", now.weekday()),
+            checked,
+            None,
+            None,
+        );
+    }
+    // 7. Rate limits.
+    checked.push("rate_limits");
+    let u = &input.usage;
+    for (used, limit, window) in [
+        (u.last_minute, p.rate_per_minute, "minute"),
+        (u.last_hour, p.rate_per_hour, "hour"),
+        (u.last_day, p.rate_per_day, "day"),
+    ] {
+        if used >= limit {
+            return reject(
+                Reason::RateLimitExceeded,
+                format!("{limit} requests per {window} reached"),
+                checked,
+                None,
+                None,
+            );
+        }
+    }
+    // 8. Estimate.
+    checked.push("cost_estimate");
+    let est = estimate(r, &input.price, input.system.fee_bps);
+    // 9. Caps and balance.
+    checked.push("budget");
+    let b = &input.budget;
+    if est.total > input.system.max_per_request {
+        return reject(
+            Reason::ExceedsSystemLimit,
+            "above the platform's per-request cap".into(),
+            checked,
+            Some(est),
+            None,
+        );
+    }
+    if b.user_used_today.saturating_add(est.total) > input.system.max_daily {
+        return reject(
+            Reason::ExceedsSystemLimit,
+            "above the platform's daily cap".into(),
+            checked,
+            Some(est),
+            None,
+        );
+    }
+    if est.total > b.per_request {
+        return reject(
+            Reason::ExceedsPerRequestLimit,
+            "above the project's per-request limit".into(),
+            checked,
+            Some(est),
+            None,
+        );
+    }
+    if b.used_today.saturating_add(est.total) > b.daily {
+        return reject(
+            Reason::DailyBudgetExceeded,
+            "the project's daily budget is used up".into(),
+            checked,
+            Some(est),
+            None,
+        );
+    }
+    if b.used_month.saturating_add(est.total) > b.monthly {
+        return reject(
+            Reason::MonthlyBudgetExceeded,
+            "the project's monthly budget is used up".into(),
+            checked,
+            Some(est),
+            None,
+        );
+    }
+    checked.push("balance");
+    if input.account.balance.saturating_sub(input.account.reserved) < est.total {
+        return reject(
+            Reason::InsufficientBalance,
+            "the available balance does not cover the cost".into(),
+            checked,
+            Some(est),
+            None,
+        );
+    }
+    // 10. Risk.
+    checked.push("risk");
+    let risk = risk_score(input, &est, now);
+    // 11. Decide.
+    if risk.score > p.max_risk_score {
+        let text = format!("risk {:.1} is above the project's maximum {:.1}", risk.score, p.max_risk_score);
+        return reject(Reason::HighRisk, text, checked, Some(est), Some(&risk));
+    }
+    let approved = |tier: Tier, text: String, checked: Vec<&'static str>| Decision {
+        outcome: Outcome::Approved,
+        reason: None,
+        reason_text: text,
+        tier,
+        risk_score: risk.score,
+        risk_factors: risk.factors.clone(),
+        policies_checked: checked,
+        estimate: Some(est),
+    };
+    if risk.score < p.auto_approve_risk_threshold && est.total < input.system.flash_ceiling {
+        return approved(Tier::Flash, "low risk and low cost".into(), checked);
+    }
+    checked.push("pro_evaluator");
+    let review = |text: String, checked: Vec<&'static str>| Decision {
+        outcome: Outcome::RequiresReview,
+        reason: None,
+        reason_text: text,
+        tier: Tier::Pro,
+        risk_score: risk.score,
+        risk_factors: risk.factors.clone(),
+        policies_checked: checked,
+        estimate: Some(est),
+    };
+    if p.require_approval_above.is_some_and(|limit| est.total > limit) {
+        return review("above the project's approval threshold".into(), checked);
+    }
+    match pro.evaluate(input, &est, &risk) {
+        None => approved(Tier::Pro, "approved by the PRO rules".into(), checked),
+        // Stricter only: the evaluator can send to review or reject, never more.
+        Some((Outcome::Rejected, text)) => {
+            Decision { outcome: Outcome::Rejected, reason: Some(Reason::HighRisk), ..review(text, checked) }
+        }
+        Some((_, text)) => review(text, checked),
+    }
+}
+
+#[cfg(test)]
+mod tests;
