@@ -22,6 +22,7 @@ system_test!(
     plaintext_key_is_not_stored,
     body_limit_is_enforced,
     metrics_count_requests_by_route,
+    deposits_and_the_ledger,
 );
 
 async fn health_and_readiness(app: TestApp) {
@@ -515,6 +516,8 @@ async fn openapi_lists_every_route() {
         "POST /api/v1/users",
         "GET /api/v1/users/{id}",
         "PATCH /api/v1/users/{id}",
+        "POST /api/v1/users/{id}/deposits",
+        "GET /api/v1/users/{id}/ledger",
         "GET /api/v1/audit",
         "GET /api/v1/audit/verify",
         "GET /api/v1/properties",
@@ -624,4 +627,132 @@ async fn readyz_follows_the_database_going_away_and_back() {
     toggle(true).await;
     assert_eq!(app.send(Method::GET, "/readyz", None, None, &[]).await.status(), 200);
     assert_eq!(app.get("/api/v1/me", &app.admin_key).await.status(), 200);
+}
+
+async fn deposits_and_the_ledger(app: TestApp) {
+    let user = app.create_user("Wallet Owner", "wallet@example.com", "member").await;
+    let uid = user["id"].as_str().unwrap().to_string();
+    assert_eq!(user["balance"], json!({"amount": 0, "currency": "USDC"}));
+    assert_eq!(user["verified"], false);
+    let (_, _, member) =
+        services::keys::create_for_cli(&app.db.db, "Wallet Owner", "wallet@example.com", Role::Member)
+            .await
+            .unwrap();
+    let other = app.user_with_key(Role::Member).await;
+
+    // An idempotent deposit of 25 USDC.
+    let body = br#"{"amount":25000000,"note":"top-up"}"#.to_vec();
+    let first = app
+        .post_raw(
+            &format!("/api/v1/users/{uid}/deposits"),
+            &app.admin_key,
+            body.clone(),
+            &[("idempotency-key", "dep-1")],
+        )
+        .await;
+    assert_eq!(first.status(), 201);
+    let first = first.bytes().await.unwrap();
+    let replay = app
+        .post_raw(
+            &format!("/api/v1/users/{uid}/deposits"),
+            &app.admin_key,
+            body,
+            &[("idempotency-key", "dep-1")],
+        )
+        .await;
+    assert_eq!(replay.bytes().await.unwrap(), first);
+    let entry: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(
+        (entry["kind"].as_str(), entry["balance_after"].as_i64()),
+        (Some("deposit"), Some(25_000_000))
+    );
+
+    // 20 concurrent deposits of 1 USDC.
+    let mut handles = Vec::new();
+    for _ in 0..20 {
+        let (client, url, key) = (
+            app.client.clone(),
+            format!("{}/api/v1/users/{uid}/deposits", app.address),
+            app.admin_key.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"amount": 1_000_000}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for h in handles {
+        assert_eq!(h.await.unwrap(), 201);
+    }
+    let me: Value = app.get("/api/v1/me", &member).await.json().await.unwrap();
+    assert_eq!(me["user"]["balance"]["amount"], 45_000_000);
+    let ledger: Value =
+        app.get(&format!("/api/v1/users/{uid}/ledger?limit=200"), &member).await.json().await.unwrap();
+    assert_eq!(ledger["items"].as_array().unwrap().len(), 21);
+    let sum = app
+        .db
+        .db
+        .run({
+            let uid = uid.clone();
+            move |c| {
+                let u = repositories::users::by_public_id(c, &uid)?;
+                repositories::ledger::balance_from_entries(c, u.id)
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(sum, 45_000_000, "the ledger sums to the balance");
+
+    // Who may do what; bad amounts change nothing.
+    expect_problem(
+        app.post(&format!("/api/v1/users/{uid}/deposits"), &member, &json!({"amount": 5})).await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    expect_problem(app.get(&format!("/api/v1/users/{uid}/ledger"), &other).await, 404, "NOT_FOUND").await;
+    for amount in [json!(0), json!(-5), json!(2_000_000_000_000_000_i64)] {
+        let res = app
+            .post(&format!("/api/v1/users/{uid}/deposits"), &app.admin_key, &json!({"amount": amount}))
+            .await;
+        expect_problem(res, 422, "VALIDATION_FAILED").await;
+    }
+    expect_problem(
+        app.post("/api/v1/users/usr_nobody/deposits", &app.admin_key, &json!({"amount": 5})).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let me: Value = app.get("/api/v1/me", &member).await.json().await.unwrap();
+    assert_eq!(me["user"]["balance"]["amount"], 45_000_000);
+    assert_eq!(app.audit(&format!("action=account.deposit&subject_id={uid}&limit=200")).await.len(), 21);
+
+    // Admins verify users and set tiers.
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/users/{uid}"),
+            Some(&app.admin_key),
+            Some(&json!({"verified": true, "tier": "pro"})),
+            &[],
+        )
+        .await;
+    let u: Value = res.json().await.unwrap();
+    assert_eq!((u["verified"].as_bool(), u["tier"].as_str()), (Some(true), Some("pro")), "{u}");
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/users/{uid}"),
+            Some(&app.admin_key),
+            Some(&json!({"tier": "platinum"})),
+            &[],
+        )
+        .await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
 }

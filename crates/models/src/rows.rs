@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::{api_keys, audit_events, idempotency_keys, users};
+use crate::schema::{api_keys, audit_events, idempotency_keys, ledger_entries, users};
 
 /// A platform user.
 #[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
@@ -25,6 +25,14 @@ pub struct User {
     pub created_at: NaiveDateTime,
     /// Last change (UTC).
     pub updated_at: NaiveDateTime,
+    /// Identity verified (required to spend).
+    pub verified: bool,
+    /// `free`, `pro` or `enterprise`.
+    pub tier: String,
+    /// Balance, micro-USDC.
+    pub balance: i64,
+    /// Reserved for requests in flight, micro-USDC.
+    pub reserved: i64,
 }
 
 /// A new platform user.
@@ -225,4 +233,54 @@ pub struct NewAuditEvent<'a> {
     pub details: &'a str,
     /// Result text.
     pub result: &'a str,
+}
+
+/// One money movement of a user's account (micro-USDC).
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = ledger_entries)]
+pub struct LedgerEntry {
+    /// Internal key.
+    pub id: i64,
+    /// `led_…`.
+    pub public_id: String,
+    /// Account.
+    pub user_id: i64,
+    /// `deposit`, `reserve`, `release`, `charge`, `refund`, `adjustment`.
+    pub kind: String,
+    /// Signed change of the balance (reserve/release: of the reserved amount).
+    pub amount: i64,
+    /// Balance after.
+    pub balance_after: i64,
+    /// Reserved after.
+    pub reserved_after: i64,
+    /// What it is for (a request id, a payment reference).
+    pub reference: Option<String>,
+    /// Note.
+    pub note: String,
+    /// When.
+    pub created_at: NaiveDateTime,
+}
+
+/// A new ledger entry.
+#[derive(Clone, Debug, Insertable)]
+#[diesel(table_name = ledger_entries)]
+pub struct NewLedgerEntry {
+    /// `led_…`.
+    pub public_id: String,
+    /// Account.
+    pub user_id: i64,
+    /// Kind text.
+    pub kind: String,
+    /// Signed amount.
+    pub amount: i64,
+    /// Balance after.
+    pub balance_after: i64,
+    /// Reserved after.
+    pub reserved_after: i64,
+    /// Reference.
+    pub reference: Option<String>,
+    /// Note.
+    pub note: String,
+    /// When.
+    pub created_at: NaiveDateTime,
 }

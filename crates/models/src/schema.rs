@@ -10,6 +10,25 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        verified -> Bool,
+        tier -> Text,
+        balance -> BigInt,
+        reserved -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_entries (id) {
+        id -> BigInt,
+        public_id -> Text,
+        user_id -> BigInt,
+        kind -> Text,
+        amount -> BigInt,
+        balance_after -> BigInt,
+        reserved_after -> BigInt,
+        reference -> Nullable<Text>,
+        note -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -282,6 +301,7 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(ledger_entries -> users (user_id));
 diesel::joinable!(property_owners -> properties (property_id));
 diesel::joinable!(property_owners -> users (user_id));
 diesel::joinable!(property_prices -> properties (property_id));
@@ -297,6 +317,7 @@ diesel::joinable!(booking_slots -> bookings (booking_id));
 diesel::joinable!(booking_payments -> bookings (booking_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    ledger_entries,
     api_keys,
     idempotency_keys,
     audit_events,

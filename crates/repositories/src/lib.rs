@@ -13,6 +13,7 @@ mod error;
 pub mod guests;
 pub mod idempotency;
 pub mod jobs;
+pub mod ledger;
 pub mod migrations;
 pub mod payments;
 mod pool;

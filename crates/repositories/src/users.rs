@@ -47,6 +47,10 @@ pub struct UserChanges {
     pub role: Option<String>,
     /// New status.
     pub status: Option<String>,
+    /// Verified flag.
+    pub verified: Option<bool>,
+    /// Tier.
+    pub tier: Option<String>,
     /// Set on every change.
     pub updated_at: Option<NaiveDateTime>,
 }

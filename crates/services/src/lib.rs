@@ -4,6 +4,7 @@
 //! Services are plain async functions over a [`repositories::Db`]; each one that changes state
 //! does it in one transaction together with its audit event ([`audit::record`]).
 
+pub mod accounts;
 pub mod audit;
 pub mod desk;
 mod error;

@@ -32,6 +32,10 @@ pub struct UpdateUser {
     pub role: Option<Role>,
     /// New status.
     pub status: Option<UserStatus>,
+    /// Verified flag (required to spend through the gateway).
+    pub verified: Option<bool>,
+    /// Tier: `free`, `pro` or `enterprise`.
+    pub tier: Option<String>,
 }
 
 fn check_name(name: &str, errors: &mut Vec<FieldError>) {
@@ -188,11 +192,19 @@ pub async fn update(
     if let Some(name) = &req.name {
         check_name(name, &mut errors);
     }
-    if req.name.is_none() && req.role.is_none() && req.status.is_none() {
+    if req.name.is_none()
+        && req.role.is_none()
+        && req.status.is_none()
+        && req.verified.is_none()
+        && req.tier.is_none()
+    {
         errors.push(FieldError {
             field: "body".into(),
-            message: "give at least one of name, role, status".into(),
+            message: "give at least one of name, role, status, verified, tier".into(),
         });
+    }
+    if req.tier.as_deref().is_some_and(|t| !["free", "pro", "enterprise"].contains(&t)) {
+        errors.push(FieldError { field: "tier".into(), message: "must be free, pro or enterprise".into() });
     }
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors));
@@ -207,14 +219,19 @@ pub async fn update(
             name: req.name.as_ref().map(|n| n.trim().to_string()),
             role: req.role.map(|r| r.as_str().to_string()),
             status: req.status.map(|s| s.as_str().to_string()),
+            verified: req.verified,
+            tier: req.tier.clone(),
             updated_at: Some(models::time::now()),
         };
         let after = repo::update(conn, before.id, &changes)?;
         let mut changed = Map::new();
+        let (old_verified, new_verified) = (before.verified.to_string(), after.verified.to_string());
         for (field, old, new) in [
             ("name", &before.name, &after.name),
             ("role", &before.role, &after.role),
             ("status", &before.status, &after.status),
+            ("verified", &old_verified, &new_verified),
+            ("tier", &before.tier, &after.tier),
         ] {
             if old != new {
                 changed.insert(field.into(), json!({ "from": old, "to": new }));

@@ -24,6 +24,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(users::create_user)
         .service(users::get_user)
         .service(users::update_user)
+        .service(users::deposit)
+        .service(users::ledger)
         .service(audit::list_events)
         .service(audit::verify_chain)
         .service(catalogue::list_properties)

@@ -8,6 +8,7 @@ use models::{Role, UserStatus};
 use serde::{Deserialize, Serialize};
 use services::users::{self, CreateUser, UpdateUser};
 
+use super::catalogue::MoneyView;
 use crate::error::{ApiError, Problem};
 use crate::extract::{idempotent, parse_json, Auth, PageOf, PageQuery};
 use crate::state::AppState;
@@ -25,6 +26,14 @@ pub struct UserView {
     pub role: String,
     /// `active`, `suspended`, `inactive`, `frozen` or `banned`.
     pub status: String,
+    /// Identity verified (required to spend through the gateway).
+    pub verified: bool,
+    /// `free`, `pro` or `enterprise`.
+    pub tier: String,
+    /// Balance, micro-USDC.
+    pub balance: MoneyView,
+    /// Reserved for requests in flight, micro-USDC.
+    pub reserved: MoneyView,
     /// Creation.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -39,6 +48,10 @@ impl From<User> for UserView {
             email: u.email,
             role: u.role,
             status: u.status,
+            verified: u.verified,
+            tier: u.tier,
+            balance: MoneyView::new(u.balance, "USDC"),
+            reserved: MoneyView::new(u.reserved, "USDC"),
             created_at: u.created_at.and_utc(),
             updated_at: u.updated_at.and_utc(),
         }
@@ -84,6 +97,10 @@ pub struct UpdateUserRequest {
     /// New status.
     #[schema(value_type = Option<String>)]
     pub status: Option<UserStatus>,
+    /// Verified flag.
+    pub verified: Option<bool>,
+    /// `free`, `pro` or `enterprise`.
+    pub tier: Option<String>,
 }
 
 /// Who am I: the caller's user and key.
@@ -183,8 +200,111 @@ pub async fn update_user(
         auth.audit(),
         &auth.principal,
         id.into_inner(),
-        UpdateUser { name: input.name, role: input.role, status: input.status },
+        UpdateUser {
+            name: input.name,
+            role: input.role,
+            status: input.status,
+            verified: input.verified,
+            tier: input.tier,
+        },
     )
     .await?;
     Ok(web::Json(user.into()))
+}
+
+/// One ledger entry.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LedgerView {
+    /// `led_…`.
+    pub id: String,
+    /// `deposit`, `reserve`, `release`, `charge`, `refund`, `adjustment`.
+    pub kind: String,
+    /// Signed micro-USDC (reserve and release change the reserved amount).
+    pub amount: i64,
+    /// Balance after.
+    pub balance_after: i64,
+    /// Reserved after.
+    pub reserved_after: i64,
+    /// What it is for.
+    pub reference: Option<String>,
+    /// Note.
+    pub note: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Body of `POST /api/v1/users/{id}/deposits`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DepositRequest {
+    /// Micro-USDC to credit (1 USDC = 1 000 000).
+    pub amount: i64,
+    /// Note for the ledger.
+    pub note: Option<String>,
+}
+
+fn ledger_view(e: models::rows::LedgerEntry) -> LedgerView {
+    LedgerView {
+        id: e.public_id,
+        kind: e.kind,
+        amount: e.amount,
+        balance_after: e.balance_after,
+        reserved_after: e.reserved_after,
+        reference: e.reference,
+        note: e.note,
+        created_at: e.created_at.and_utc(),
+    }
+}
+
+/// Credits a user's balance (admin). Honours `Idempotency-Key`.
+#[utoipa::path(tag = "users", request_body = DepositRequest, security(("api_key" = [])),
+    params(("id" = String, Path, description = "`usr_…`"), ("Idempotency-Key" = Option<String>, Header)),
+    responses(
+        (status = 201, body = LedgerView),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+#[post("/api/v1/users/{id}/deposits")]
+pub async fn deposit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    auth: Auth,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    auth.principal.require_admin()?;
+    let id = id.into_inner();
+    idempotent(&state, &req, &auth.principal.user_public_id, &body, || async {
+        let input: DepositRequest = parse_json(&body)?;
+        let entry = services::accounts::deposit(
+            &state.db,
+            auth.audit(),
+            &auth.principal,
+            id.clone(),
+            input.amount,
+            input.note,
+        )
+        .await?;
+        Ok((StatusCode::CREATED, serde_json::to_value(ledger_view(entry)).unwrap_or_default()))
+    })
+    .await
+}
+
+/// A user's ledger, newest first (admins, or the user).
+#[utoipa::path(tag = "users", params(("id" = String, Path), PageQuery), security(("api_key" = [])), responses(
+    (status = 200, body = PageOf<LedgerView>),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/users/{id}/ledger")]
+pub async fn ledger(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<PageOf<LedgerView>>, ApiError> {
+    let (limit, before) = page.resolve()?;
+    let rows =
+        services::accounts::ledger_of(&state.db, &auth.principal, id.into_inner(), limit, before).await?;
+    Ok(web::Json(PageOf::from_rows(rows, limit, |e| e.id, ledger_view)))
 }

@@ -1,0 +1,75 @@
+//! Account balances and the ledger: every movement is a row written in the same transaction as
+//! the conditional update that moves the money.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use models::ids::public_id;
+use models::rows::{LedgerEntry, NewLedgerEntry};
+use models::schema::{ledger_entries, users};
+
+use crate::{DbConnection, Page, RepoError};
+
+/// Kinds whose amounts change the balance (reserve and release change the reserved amount).
+pub const BALANCE_KINDS: [&str; 4] = ["deposit", "charge", "refund", "adjustment"];
+
+/// Credits (positive) or debits (negative) the balance, never below zero, and records it.
+/// `NotFound` when the user does not exist; `CheckViolation` when a debit would go negative.
+pub fn move_balance(
+    conn: &mut DbConnection,
+    user_id: i64,
+    kind: &str,
+    amount: i64,
+    reference: Option<&str>,
+    note: &str,
+    now: NaiveDateTime,
+) -> Result<LedgerEntry, RepoError> {
+    let n = diesel::update(users::table.find(user_id).filter((users::balance + amount).ge(users::reserved)))
+        .set(users::balance.eq(users::balance + amount))
+        .execute(conn)?;
+    if n == 0 {
+        users::table.find(user_id).select(users::id).first::<i64>(conn)?;
+        return Err(RepoError::CheckViolation("balance would fall below the reserved amount".into()));
+    }
+    let (balance, reserved): (i64, i64) =
+        users::table.find(user_id).select((users::balance, users::reserved)).first(conn)?;
+    let new = NewLedgerEntry {
+        public_id: public_id("led"),
+        user_id,
+        kind: kind.into(),
+        amount,
+        balance_after: balance,
+        reserved_after: reserved,
+        reference: reference.map(str::to_string),
+        note: note.into(),
+        created_at: now,
+    };
+    diesel::insert_into(ledger_entries::table).values(&new).execute(conn)?;
+    Ok(ledger_entries::table
+        .filter(ledger_entries::public_id.eq(&new.public_id))
+        .select(LedgerEntry::as_select())
+        .first(conn)?)
+}
+
+/// A user's ledger, newest first.
+pub fn entries(conn: &mut DbConnection, user_id: i64, page: Page) -> Result<Vec<LedgerEntry>, RepoError> {
+    let mut q = ledger_entries::table
+        .filter(ledger_entries::user_id.eq(user_id))
+        .select(LedgerEntry::as_select())
+        .order(ledger_entries::id.desc())
+        .limit(page.limit)
+        .into_boxed();
+    if let Some(before) = page.before {
+        q = q.filter(ledger_entries::id.lt(before));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// The sum of the balance-changing entries: equals the balance when the books are right.
+pub fn balance_from_entries(conn: &mut DbConnection, user_id: i64) -> Result<i64, RepoError> {
+    let amounts: Vec<i64> = ledger_entries::table
+        .filter(ledger_entries::user_id.eq(user_id))
+        .filter(ledger_entries::kind.eq_any(BALANCE_KINDS))
+        .select(ledger_entries::amount)
+        .load(conn)?;
+    Ok(amounts.iter().sum())
+}

@@ -1,0 +1,75 @@
+//! Platform accounts: deposits credit the balance (admins), and every movement is on the ledger.
+
+use models::rows::LedgerEntry;
+use models::AuditResult;
+use repositories::{ledger, users, Page, RepoError};
+use serde_json::json;
+
+use crate::audit::{self, AuditContext, Entry};
+use crate::spend::USDC;
+use crate::{in_tx, with_conn, Principal, ServiceError};
+
+/// Largest single deposit: one million USDC.
+pub const MAX_DEPOSIT: i64 = 1_000_000 * USDC;
+
+fn user_not_found(e: RepoError) -> ServiceError {
+    match e {
+        RepoError::NotFound => ServiceError::NotFound("user"),
+        other => other.into(),
+    }
+}
+
+/// Credits `amount` micro-USDC to a user's balance (admins), audited and on the ledger.
+pub async fn deposit(
+    db: &repositories::Db,
+    ctx: AuditContext,
+    caller: &Principal,
+    user_public_id: String,
+    amount: i64,
+    note: Option<String>,
+) -> Result<LedgerEntry, ServiceError> {
+    caller.require_admin()?;
+    if !(1..=MAX_DEPOSIT).contains(&amount) {
+        return Err(ServiceError::invalid("amount", "must be 1 to 1 000 000 000 000 micro-USDC"));
+    }
+    let note = note.unwrap_or_default();
+    if note.chars().count() > 500 {
+        return Err(ServiceError::invalid("note", "must be at most 500 characters"));
+    }
+    in_tx(db, move |conn| {
+        let user = users::by_public_id(conn, &user_public_id).map_err(user_not_found)?;
+        let entry = ledger::move_balance(conn, user.id, "deposit", amount, None, &note, models::time::now())?;
+        audit::record(
+            conn,
+            &ctx,
+            Entry {
+                action: "account.deposit",
+                subject_type: "user",
+                subject_id: Some(&user.public_id),
+                details: json!({"amount": amount, "currency": "USDC", "balance_after": entry.balance_after, "ledger": entry.public_id}),
+                result: AuditResult::Success,
+            },
+        )?;
+        Ok(entry)
+    })
+    .await
+}
+
+/// A user's ledger (admins, or the user themselves), newest first.
+pub async fn ledger_of(
+    db: &repositories::Db,
+    caller: &Principal,
+    user_public_id: String,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<LedgerEntry>, ServiceError> {
+    let caller = caller.clone();
+    with_conn(db, move |conn| {
+        let user = users::by_public_id(conn, &user_public_id).map_err(user_not_found)?;
+        if user.id != caller.user_id && !caller.is_admin() {
+            return Err(ServiceError::NotFound("user"));
+        }
+        Ok(ledger::entries(conn, user.id, Page { limit, before })?)
+    })
+    .await
+}
