@@ -23,6 +23,7 @@ system_test!(
     body_limit_is_enforced,
     metrics_count_requests_by_route,
     deposits_and_the_ledger,
+    projects_agents_budgets_and_policies,
 );
 
 async fn health_and_readiness(app: TestApp) {
@@ -518,6 +519,19 @@ async fn openapi_lists_every_route() {
         "PATCH /api/v1/users/{id}",
         "POST /api/v1/users/{id}/deposits",
         "GET /api/v1/users/{id}/ledger",
+        "GET /api/v1/projects",
+        "POST /api/v1/projects",
+        "GET /api/v1/projects/{id}",
+        "PATCH /api/v1/projects/{id}",
+        "GET /api/v1/projects/{id}/agents",
+        "POST /api/v1/projects/{id}/agents",
+        "GET /api/v1/projects/{id}/budget",
+        "PUT /api/v1/projects/{id}/budget",
+        "GET /api/v1/projects/{id}/policy",
+        "PUT /api/v1/projects/{id}/policy",
+        "POST /api/v1/projects/{id}/policy/validate",
+        "GET /api/v1/system-policy",
+        "PUT /api/v1/system-policy",
         "GET /api/v1/audit",
         "GET /api/v1/audit/verify",
         "GET /api/v1/properties",
@@ -755,4 +769,192 @@ async fn deposits_and_the_ledger(app: TestApp) {
         )
         .await;
     expect_problem(res, 422, "VALIDATION_FAILED").await;
+}
+
+async fn projects_agents_budgets_and_policies(app: TestApp) {
+    let alice = app.user_with_key(Role::Member).await;
+    let bob = app.user_with_key(Role::Member).await;
+    let res = app
+        .post("/api/v1/projects", &alice, &json!({"name": "Support bot", "description": "answers mail"}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let p: Value = res.json().await.unwrap();
+    let pid = p["id"].as_str().unwrap().to_string();
+    expect_problem(
+        app.post("/api/v1/projects", &alice, &json!({"name": "Support bot"})).await,
+        409,
+        "PROJECT_NAME_TAKEN",
+    )
+    .await;
+    expect_problem(
+        app.post("/api/v1/projects", &alice, &json!({"name": ""})).await,
+        422,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    // Bob has his own space and cannot see Alice's project; admins see all.
+    assert_eq!(app.post("/api/v1/projects", &bob, &json!({"name": "Support bot"})).await.status(), 201);
+    expect_problem(app.get(&format!("/api/v1/projects/{pid}"), &bob).await, 404, "NOT_FOUND").await;
+    let mine: Value = app.get("/api/v1/projects", &alice).await.json().await.unwrap();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    let all: Value = app.get("/api/v1/projects", &app.admin_key).await.json().await.unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/projects/{pid}"),
+            Some(&alice),
+            Some(&json!({"description": "answers chat"})),
+            &[],
+        )
+        .await;
+    assert_eq!(res.json::<Value>().await.unwrap()["description"], "answers chat");
+
+    // Agents.
+    let res = app.post(&format!("/api/v1/projects/{pid}/agents"), &alice, &json!({"name": "triage"})).await;
+    assert_eq!(res.status(), 201);
+    expect_problem(
+        app.post(&format!("/api/v1/projects/{pid}/agents"), &alice, &json!({"name": "triage"})).await,
+        409,
+        "AGENT_NAME_TAKEN",
+    )
+    .await;
+    expect_problem(
+        app.post(&format!("/api/v1/projects/{pid}/agents"), &bob, &json!({"name": "x"})).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let agents: Vec<Value> =
+        app.get(&format!("/api/v1/projects/{pid}/agents"), &alice).await.json().await.unwrap();
+    assert_eq!(agents.len(), 1);
+
+    // Budget: SPEC defaults, then set; bad limits change nothing.
+    let b: Value = app.get(&format!("/api/v1/projects/{pid}/budget"), &alice).await.json().await.unwrap();
+    assert_eq!(
+        (b["per_request"]["amount"].as_i64(), b["daily"]["amount"].as_i64(), b["monthly"]["amount"].as_i64()),
+        (Some(10_000_000), Some(100_000_000), Some(3_000_000_000))
+    );
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/projects/{pid}/budget"),
+            Some(&alice),
+            Some(&json!({"per_request": 1_000_000, "daily": 5_000_000, "monthly": 50_000_000})),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    for bad in [
+        json!({"per_request": -1, "daily": 5, "monthly": 50}),
+        json!({"per_request": 10, "daily": 5, "monthly": 50}),
+    ] {
+        let res = app
+            .send(Method::PUT, &format!("/api/v1/projects/{pid}/budget"), Some(&alice), Some(&bad), &[])
+            .await;
+        expect_problem(res, 422, "VALIDATION_FAILED").await;
+    }
+    let b: Value = app.get(&format!("/api/v1/projects/{pid}/budget"), &alice).await.json().await.unwrap();
+    assert_eq!(b["daily"]["amount"], 5_000_000);
+
+    // Policy: strict by default; validate says why.
+    let validate = |provider: &'static str, model: &'static str| {
+        let (app, alice, pid) = (&app, alice.clone(), pid.clone());
+        async move {
+            let v: Value = app
+                .post(
+                    &format!("/api/v1/projects/{pid}/policy/validate"),
+                    &alice,
+                    &json!({"provider": provider, "model": model, "operation": "chat"}),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    assert_eq!(validate("openai", "gpt-4o-mini").await["code"], "NO_PROVIDERS_CONFIGURED");
+    let policy = json!({"allowed_providers": ["openai", "local"], "allowed_models": ["gpt-4o-mini", "local/echo"],
+        "forbidden_operations": ["openai.gpt-4o-mini.image"], "rate_per_minute": 5});
+    let res = app
+        .send(Method::PUT, &format!("/api/v1/projects/{pid}/policy"), Some(&alice), Some(&policy), &[])
+        .await;
+    assert_eq!(res.status(), 200);
+    let stored: Value = res.json().await.unwrap();
+    assert_eq!(
+        (stored["rate_per_minute"].as_u64(), stored["rate_per_hour"].as_u64()),
+        (Some(5), Some(100)),
+        "defaults fill the rest"
+    );
+    assert_eq!(validate("openai", "gpt-4o-mini").await["allowed"], true);
+    assert_eq!(validate("local", "echo").await["allowed"], true);
+    assert_eq!(validate("anthropic", "claude").await["code"], "UNAUTHORIZED_PROVIDER");
+    assert_eq!(validate("openai", "gpt-4o").await["code"], "UNAUTHORIZED_MODEL");
+    let v: Value = app
+        .post(
+            &format!("/api/v1/projects/{pid}/policy/validate"),
+            &alice,
+            &json!({"provider": "openai", "model": "gpt-4o-mini", "operation": "image"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["code"], "OPERATION_FORBIDDEN");
+    let res = app
+        .post(
+            &format!("/api/v1/projects/{pid}/policy/validate"),
+            &alice,
+            &json!({"provider": "openai", "model": "m", "operation": "dance"}),
+        )
+        .await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
+    for bad in [
+        json!({"allowed_hours": [25]}),
+        json!({"max_risk_score": 11.0}),
+        json!({"colour": "red"}),
+        json!({"forbidden_operations": ["openai.chat"]}),
+    ] {
+        let res = app
+            .send(Method::PUT, &format!("/api/v1/projects/{pid}/policy"), Some(&alice), Some(&bad), &[])
+            .await;
+        expect_problem(res, 422, "VALIDATION_FAILED").await;
+    }
+    assert_eq!(validate("openai", "gpt-4o-mini").await["allowed"], true, "refused updates changed nothing");
+
+    // The system policy overrides projects (admins only).
+    expect_problem(app.get("/api/v1/system-policy", &alice).await, 403, "FORBIDDEN").await;
+    let sys: Value = app.get("/api/v1/system-policy", &app.admin_key).await.json().await.unwrap();
+    assert_eq!(sys["fee_bps"], 500);
+    let res = app
+        .send(
+            Method::PUT,
+            "/api/v1/system-policy",
+            Some(&app.admin_key),
+            Some(&json!({"blocked_providers": ["openai"]})),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(validate("openai", "gpt-4o-mini").await["code"], "PROVIDER_BLOCKED");
+    let res = app
+        .send(
+            Method::PUT,
+            "/api/v1/system-policy",
+            Some(&app.admin_key),
+            Some(&json!({"fee_bps": 20000})),
+            &[],
+        )
+        .await;
+    expect_problem(res, 422, "VALIDATION_FAILED").await;
+    let actions: Vec<String> = app
+        .audit(&format!("subject_id={pid}&limit=200"))
+        .await
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    for a in ["project.created", "project.updated", "agent.created", "budget.updated", "policy.updated"] {
+        assert!(actions.iter().any(|x| x == a), "{a} audited: {actions:?}");
+    }
 }

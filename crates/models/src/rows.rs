@@ -284,3 +284,41 @@ pub struct NewLedgerEntry {
     /// When.
     pub created_at: NaiveDateTime,
 }
+
+/// A gateway project of a user.
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::projects)]
+pub struct Project {
+    /// Internal key.
+    pub id: i64,
+    /// `prj_…`.
+    pub public_id: String,
+    /// Owner.
+    pub user_id: i64,
+    /// Name, unique per user.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Creation.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// An agent of a project ("known agents").
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::agents)]
+pub struct Agent {
+    /// Internal key.
+    pub id: i64,
+    /// `agt_…`.
+    pub public_id: String,
+    /// Project.
+    pub project_id: i64,
+    /// Name, unique per project.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Creation.
+    pub created_at: NaiveDateTime,
+}

@@ -338,3 +338,56 @@ diesel::allow_tables_to_appear_in_same_query!(
     booking_payments,
     job_runs,
 );
+
+diesel::table! {
+    projects (id) {
+        id -> BigInt,
+        public_id -> Text,
+        user_id -> BigInt,
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    agents (id) {
+        id -> BigInt,
+        public_id -> Text,
+        project_id -> BigInt,
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    project_budgets (project_id) {
+        project_id -> BigInt,
+        per_request -> BigInt,
+        daily -> BigInt,
+        monthly -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    project_policies (project_id) {
+        project_id -> BigInt,
+        document -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    system_policy (id) {
+        id -> Integer,
+        document -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(projects -> users (user_id));
+diesel::joinable!(agents -> projects (project_id));
+diesel::allow_tables_to_appear_in_same_query!(projects, agents, users, project_budgets, project_policies);

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod migrations;
 pub mod payments;
 mod pool;
+pub mod projects;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod users;

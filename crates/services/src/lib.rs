@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod ports;
 pub mod principal;
+pub mod projects;
 pub mod spend;
 pub mod users;
 

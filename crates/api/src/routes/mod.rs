@@ -5,6 +5,7 @@ pub mod bookings;
 pub mod catalogue;
 pub mod desk_admin;
 pub mod keys;
+pub mod projects;
 pub mod system;
 pub mod users;
 
@@ -55,5 +56,18 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(desk_admin::reject)
         .service(desk_admin::notifications)
         .service(desk_admin::list_jobs)
-        .service(desk_admin::media);
+        .service(desk_admin::media)
+        .service(projects::list_projects)
+        .service(projects::create_project)
+        .service(projects::get_project)
+        .service(projects::update_project)
+        .service(projects::list_agents)
+        .service(projects::create_agent)
+        .service(projects::get_budget)
+        .service(projects::set_budget)
+        .service(projects::get_policy)
+        .service(projects::set_policy)
+        .service(projects::validate_policy)
+        .service(projects::get_system_policy)
+        .service(projects::set_system_policy);
 }

@@ -162,6 +162,7 @@ pub struct Account {
 
 /// A project's policy (SPEC §4.1). Allow-lists are strict: empty allows nothing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// Switched on.
     pub active: bool,
@@ -191,6 +192,76 @@ pub struct Policy {
     pub require_approval_above: Option<i64>,
 }
 
+impl Policy {
+    /// Problems with a policy document, by field.
+    pub fn problems(&self) -> Vec<crate::FieldError> {
+        let mut out = Vec::new();
+        let mut bad = |field: &str, message: &str| {
+            out.push(crate::FieldError { field: field.into(), message: message.into() })
+        };
+        for (field, list) in [
+            ("allowed_providers", &self.allowed_providers),
+            ("allowed_models", &self.allowed_models),
+            ("forbidden_providers", &self.forbidden_providers),
+        ] {
+            if list.iter().any(|s| s.trim().is_empty() || s.len() > 200) {
+                bad(field, "entries must be 1 to 200 characters");
+            }
+        }
+        if self
+            .forbidden_operations
+            .iter()
+            .any(|r| r.splitn(3, '.').count() != 3 || r.split('.').any(str::is_empty))
+        {
+            bad("forbidden_operations", "entries are provider.model.operation (a part may be *)");
+        }
+        if self.rate_per_minute == 0 || self.rate_per_hour == 0 || self.rate_per_day == 0 {
+            bad("rate_per_minute", "rate limits must be at least 1");
+        }
+        if self.allowed_hours.iter().any(|h| *h > 23) {
+            bad("allowed_hours", "hours are 0 to 23 (UTC)");
+        }
+        if self.allowed_weekdays.iter().any(|d| *d > 6) {
+            bad("allowed_weekdays", "weekdays are 0 (Monday) to 6");
+        }
+        if !(1.0..=10.0).contains(&self.max_risk_score) {
+            bad("max_risk_score", "must be 1 to 10");
+        }
+        if !(0.0..=10.0).contains(&self.auto_approve_risk_threshold)
+            || self.auto_approve_risk_threshold > self.max_risk_score
+        {
+            bad("auto_approve_risk_threshold", "must be 0 to 10 and not above max_risk_score");
+        }
+        if self.require_approval_above.is_some_and(|v| v < 0) {
+            bad("require_approval_above", "must not be negative");
+        }
+        out
+    }
+}
+
+impl SystemPolicy {
+    /// Problems with a system policy document, by field.
+    pub fn problems(&self) -> Vec<crate::FieldError> {
+        let mut out = Vec::new();
+        let mut bad = |field: &str, message: &str| {
+            out.push(crate::FieldError { field: field.into(), message: message.into() })
+        };
+        if !(0..=10_000).contains(&self.fee_bps) {
+            bad("fee_bps", "must be 0 to 10000 basis points");
+        }
+        if self.max_per_request <= 0 {
+            bad("max_per_request", "must be positive");
+        }
+        if self.max_daily <= 0 {
+            bad("max_daily", "must be positive");
+        }
+        if self.flash_ceiling < 0 {
+            bad("flash_ceiling", "must not be negative");
+        }
+        out
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Self {
@@ -213,6 +284,7 @@ impl Default for Policy {
 
 /// The platform-wide policy; it overrides projects.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SystemPolicy {
     /// Blocked providers.
     pub blocked_providers: Vec<String>,
@@ -423,6 +495,52 @@ fn matches_operation(rule: &str, provider: &str, model: &str, op: &str) -> bool 
     part(p, provider) && part(m, model) && part(o, op)
 }
 
+/// Steps 4–6 without the clock: would the system and the project allow this provider, model and
+/// operation? `Err` carries the rejection code and why (also `POST …/policy/validate`).
+pub fn policy_check(
+    system: &SystemPolicy,
+    p: &Policy,
+    provider: &str,
+    model: &str,
+    operation: Operation,
+) -> Result<(), (Reason, String)> {
+    let op = operation.as_str();
+    if system.blocked_providers.iter().any(|b| b.eq_ignore_ascii_case(provider)) {
+        return Err((Reason::ProviderBlocked, format!("provider {provider} is blocked platform-wide")));
+    }
+    if system.blocked_models.iter().any(|m| m.eq_ignore_ascii_case(&format!("{provider}/{model}"))) {
+        return Err((Reason::ModelBlocked, format!("model {provider}/{model} is blocked platform-wide")));
+    }
+    if !p.active {
+        return Err((Reason::PolicyInactive, "the project's policy is switched off".into()));
+    }
+    if p.allowed_providers.is_empty() {
+        return Err((Reason::NoProvidersConfigured, "the project allows no provider yet".into()));
+    }
+    if !p.allowed_providers.iter().any(|a| a.eq_ignore_ascii_case(provider)) {
+        return Err((
+            Reason::UnauthorizedProvider,
+            format!("provider {provider} is not allowed for this project"),
+        ));
+    }
+    if p.allowed_models.is_empty() {
+        return Err((Reason::NoModelsConfigured, "the project allows no model yet".into()));
+    }
+    if !matches_model(&p.allowed_models, provider, model) {
+        return Err((Reason::UnauthorizedModel, format!("model {model} is not allowed for this project")));
+    }
+    if p.forbidden_providers.iter().any(|f| f.eq_ignore_ascii_case(provider)) {
+        return Err((
+            Reason::ForbiddenProvider,
+            format!("provider {provider} is forbidden for this project"),
+        ));
+    }
+    if p.forbidden_operations.iter().any(|rule| matches_operation(rule, provider, model, op)) {
+        return Err((Reason::OperationForbidden, format!("{provider}.{model}.{op} is forbidden")));
+    }
+    Ok(())
+}
+
 /// Runs the pipeline. Pure: the same input and `now` always give the same decision.
 pub fn decide(input: &DecisionInput, now: DateTime<Utc>, pro: &dyn ProEvaluator) -> Decision {
     let mut checked = Vec::new();
@@ -441,7 +559,7 @@ pub fn decide(input: &DecisionInput, now: DateTime<Utc>, pro: &dyn ProEvaluator)
         estimate,
     };
     let r = &input.request;
-    let (provider, model, op) = (r.provider.trim(), r.model.trim(), r.operation.as_str());
+    let (provider, model) = (r.provider.trim(), r.model.trim());
 
     // 2. Validate.
     checked.push("validation");
@@ -465,93 +583,14 @@ pub fn decide(input: &DecisionInput, now: DateTime<Utc>, pro: &dyn ProEvaluator)
             None,
         );
     }
-    // 4. System blocks.
+    // 4–6. System blocks, the project's policy, strict allow-lists, forbidden providers and
+    // operations.
     checked.push("system_policy");
-    if input.system.blocked_providers.iter().any(|p| p.eq_ignore_ascii_case(provider)) {
-        return reject(
-            Reason::ProviderBlocked,
-            format!("provider {provider} is blocked platform-wide"),
-            checked,
-            None,
-            None,
-        );
-    }
-    if input.system.blocked_models.iter().any(|m| m.eq_ignore_ascii_case(&format!("{provider}/{model}"))) {
-        return reject(
-            Reason::ModelBlocked,
-            format!("model {provider}/{model} is blocked platform-wide"),
-            checked,
-            None,
-            None,
-        );
-    }
-    // 5. The project's policy and strict allow-lists.
     checked.push("project_policy");
+    if let Err((reason, text)) = policy_check(&input.system, &input.policy, provider, model, r.operation) {
+        return reject(reason, text, checked, None, None);
+    }
     let p = &input.policy;
-    if !p.active {
-        return reject(
-            Reason::PolicyInactive,
-            "the project's policy is switched off".into(),
-            checked,
-            None,
-            None,
-        );
-    }
-    if p.allowed_providers.is_empty() {
-        return reject(
-            Reason::NoProvidersConfigured,
-            "the project allows no provider yet".into(),
-            checked,
-            None,
-            None,
-        );
-    }
-    if !p.allowed_providers.iter().any(|a| a.eq_ignore_ascii_case(provider)) {
-        return reject(
-            Reason::UnauthorizedProvider,
-            format!("provider {provider} is not allowed for this project"),
-            checked,
-            None,
-            None,
-        );
-    }
-    if p.allowed_models.is_empty() {
-        return reject(
-            Reason::NoModelsConfigured,
-            "the project allows no model yet".into(),
-            checked,
-            None,
-            None,
-        );
-    }
-    if !matches_model(&p.allowed_models, provider, model) {
-        return reject(
-            Reason::UnauthorizedModel,
-            format!("model {model} is not allowed for this project"),
-            checked,
-            None,
-            None,
-        );
-    }
-    // 6. Forbidden providers and operations; time windows.
-    if p.forbidden_providers.iter().any(|f| f.eq_ignore_ascii_case(provider)) {
-        return reject(
-            Reason::ForbiddenProvider,
-            format!("provider {provider} is forbidden for this project"),
-            checked,
-            None,
-            None,
-        );
-    }
-    if p.forbidden_operations.iter().any(|rule| matches_operation(rule, provider, model, op)) {
-        return reject(
-            Reason::OperationForbidden,
-            format!("{provider}.{model}.{op} is forbidden"),
-            checked,
-            None,
-            None,
-        );
-    }
     checked.push("time_window");
     if !p.allowed_hours.is_empty() && !p.allowed_hours.contains(&now.hour()) {
         return reject(
