@@ -244,6 +244,8 @@ async fn demo(settings: &Settings, key_file: &Path) -> anyhow::Result<()> {
     if seeded > 0 {
         println!("seeded the demo catalogue: {seeded} properties in Karachi");
     }
+    let (member, project) = services::accounts::seed_demo(&db).await?;
+    println!("demo gateway user {member} (verified, 50 USDC) with project {project} allowing local/echo");
     if let Ok(existing) = std::fs::read_to_string(key_file) {
         let existing = existing.trim().to_string();
         if services::keys::authenticate(&db, &existing).await.is_ok() {

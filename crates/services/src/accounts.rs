@@ -73,3 +73,63 @@ pub async fn ledger_of(
     })
     .await
 }
+
+/// `steward demo`: a verified gateway user with 50 USDC, a project whose policy allows the free
+/// `local/echo` model, and a member key. Idempotent; returns the user and project public ids.
+pub async fn seed_demo(db: &repositories::Db) -> Result<(String, String), ServiceError> {
+    use crate::spend::Policy;
+    let user = crate::users::ensure(
+        db,
+        AuditContext::system(),
+        "Demo Member",
+        "member@demo.steward.local",
+        models::Role::Member,
+    )
+    .await?;
+    let user_id = user.id;
+    let (project, _) = in_tx(db, move |conn| {
+        let u = users::by_id(conn, user_id)?;
+        if !u.verified {
+            users::update(
+                conn,
+                u.id,
+                &users::UserChanges {
+                    verified: Some(true),
+                    updated_at: Some(models::time::now()),
+                    ..Default::default()
+                },
+            )?;
+        }
+        if ledger::entries(conn, u.id, Page { limit: 1, before: None })?.is_empty() {
+            ledger::move_balance(conn, u.id, "deposit", 50 * USDC, None, "demo credit", models::time::now())?;
+        }
+        let existing = repositories::projects::list(conn, Some(u.id), Page { limit: 200, before: None })?
+            .into_iter()
+            .find(|p| p.name == "Demo Project");
+        let project = match existing {
+            Some(p) => p,
+            None => {
+                let p = repositories::projects::insert(
+                    conn,
+                    &models::ids::public_id("prj"),
+                    u.id,
+                    "Demo Project",
+                    "Created by steward demo",
+                    models::time::now(),
+                )?;
+                let policy = Policy {
+                    allowed_providers: vec!["local".into()],
+                    allowed_models: vec!["local/echo".into()],
+                    ..Policy::default()
+                };
+                let doc =
+                    serde_json::to_string(&policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                repositories::projects::set_policy(conn, p.id, &doc, models::time::now())?;
+                p
+            }
+        };
+        Ok((project, ()))
+    })
+    .await?;
+    Ok((user.public_id, project.public_id))
+}
