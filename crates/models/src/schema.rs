@@ -391,3 +391,11 @@ diesel::table! {
 diesel::joinable!(projects -> users (user_id));
 diesel::joinable!(agents -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(projects, agents, users, project_budgets, project_policies);
+
+diesel::table! {
+    project_usage (project_id, period) {
+        project_id -> BigInt,
+        period -> Text,
+        used -> BigInt,
+    }
+}

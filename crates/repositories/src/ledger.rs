@@ -50,6 +50,34 @@ pub fn move_balance(
         .first(conn)?)
 }
 
+/// Records a movement already made by a conditional update: `reserve` (+) and `release` (−) of
+/// the reserved amount, `charge` (−) and `refund` (+) of the balance.
+pub fn record(
+    conn: &mut DbConnection,
+    user_id: i64,
+    kind: &str,
+    amount: i64,
+    reference: &str,
+    now: NaiveDateTime,
+) -> Result<(), RepoError> {
+    let (balance, reserved): (i64, i64) =
+        users::table.find(user_id).select((users::balance, users::reserved)).first(conn)?;
+    diesel::insert_into(ledger_entries::table)
+        .values(&NewLedgerEntry {
+            public_id: public_id("led"),
+            user_id,
+            kind: kind.into(),
+            amount,
+            balance_after: balance,
+            reserved_after: reserved,
+            reference: Some(reference.into()),
+            note: String::new(),
+            created_at: now,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
 /// A user's ledger, newest first.
 pub fn entries(conn: &mut DbConnection, user_id: i64, page: Page) -> Result<Vec<LedgerEntry>, RepoError> {
     let mut q = ledger_entries::table

@@ -215,3 +215,165 @@ async fn expired_idempotency_records_are_purged(t: TestDb) {
     let purged = t.db.run(move |c| repositories::idempotency::purge_expired(c, later)).await.unwrap();
     assert_eq!(purged, 2);
 }
+
+mod reservations_race {
+    use repositories::reservations::{self, Periods, Refusal};
+    use repositories::testing::TestDb;
+    use repositories::{both_backends, write_tx, RepoError};
+
+    const AMOUNT: i64 = 1_000_000;
+
+    /// A user with `balance` and a project whose daily limit is `daily`; returns their ids.
+    async fn setup(t: &TestDb, balance: i64) -> (i64, i64) {
+        t.db.run(move |c| {
+            let now = models::time::now();
+            let u = repositories::users::insert(
+                c,
+                &models::rows::NewUser {
+                    public_id: "usr_race",
+                    name: "Race",
+                    email: "race@x.com",
+                    role: "member",
+                    status: "active",
+                    created_at: now,
+                    updated_at: now,
+                },
+            )?;
+            repositories::ledger::move_balance(c, u.id, "deposit", balance, None, "", now)?;
+            let p = repositories::projects::insert(c, "prj_race", u.id, "Race", "", now)?;
+            Ok((u.id, p.id))
+        })
+        .await
+        .unwrap()
+    }
+
+    fn periods(daily: i64) -> Periods {
+        Periods {
+            day: "2026-11-22".into(),
+            month: "2026-11".into(),
+            daily_limit: daily,
+            monthly_limit: i64::MAX / 2,
+        }
+    }
+
+    /// 100 concurrent reservations; returns (granted, refusals).
+    async fn race(t: &TestDb, user: i64, project: i64, p: Periods) -> (usize, Vec<Refusal>) {
+        let pc = p.clone();
+        t.db.run(move |c| reservations::ensure_periods(c, project, &pc)).await.unwrap();
+        let mut handles = Vec::new();
+        for i in 0..100 {
+            let (db, p) = (t.db.clone(), p.clone());
+            handles.push(tokio::spawn(async move {
+                db.run(move |c| {
+                    write_tx(c, |c| {
+                        match reservations::reserve(
+                            c,
+                            user,
+                            project,
+                            &p,
+                            AMOUNT,
+                            &format!("req_{i}"),
+                            models::time::now(),
+                        )? {
+                            Ok(()) => Ok(None),
+                            // Refused: roll back whatever the reservation had taken.
+                            Err(r) => Err(RepoError::Config(format!("{r:?}"))),
+                        }
+                    })
+                    .or_else(|e| match e {
+                        RepoError::Config(r) => Ok(Some(r)),
+                        other => Err(other),
+                    })
+                })
+                .await
+                .unwrap()
+            }));
+        }
+        let mut granted = 0;
+        let mut refusals = Vec::new();
+        for h in handles {
+            match h.await.unwrap() {
+                None => granted += 1,
+                Some(r) => refusals.push(match r.as_str() {
+                    "Balance" => Refusal::Balance,
+                    "Daily" => Refusal::Daily,
+                    _ => Refusal::Monthly,
+                }),
+            }
+        }
+        (granted, refusals)
+    }
+
+    async fn account(t: &TestDb, user: i64) -> (i64, i64, i64) {
+        t.db.run(move |c| {
+            let u = repositories::users::by_id(c, user)?;
+            Ok((u.balance, u.reserved, repositories::ledger::balance_from_entries(c, user)?))
+        })
+        .await
+        .unwrap()
+    }
+
+    both_backends!(
+        a_daily_budget_that_fits_ten_grants_exactly_ten,
+        a_balance_that_fits_ten_grants_exactly_ten
+    );
+
+    async fn a_daily_budget_that_fits_ten_grants_exactly_ten(t: TestDb) {
+        let (user, project) = setup(&t, 1_000 * AMOUNT).await;
+        let (granted, refusals) = race(&t, user, project, periods(10 * AMOUNT)).await;
+        assert_eq!(granted, 10);
+        assert!(refusals.iter().all(|r| *r == Refusal::Daily), "{refusals:?}");
+        let used = t.db.run(move |c| reservations::used(c, project, "2026-11-22")).await.unwrap();
+        assert_eq!(used, 10 * AMOUNT);
+        let (balance, reserved, ledger_sum) = account(&t, user).await;
+        assert_eq!((balance, reserved, ledger_sum), (1_000 * AMOUNT, 10 * AMOUNT, 1_000 * AMOUNT));
+        // Settle one at 40 % (charge and release the rest) and one as failed (release all).
+        let p = periods(10 * AMOUNT);
+        t.db.run(move |c| {
+            write_tx(c, |c| {
+                reservations::settle(
+                    c,
+                    user,
+                    project,
+                    &p,
+                    AMOUNT,
+                    AMOUNT * 4 / 10,
+                    "req_a",
+                    models::time::now(),
+                )
+            })?;
+            write_tx(c, |c| {
+                reservations::settle(c, user, project, &p, AMOUNT, 0, "req_b", models::time::now())
+            })
+        })
+        .await
+        .unwrap();
+        let (balance, reserved, ledger_sum) = account(&t, user).await;
+        assert_eq!(balance, 1_000 * AMOUNT - AMOUNT * 4 / 10, "charged the actual cost only");
+        assert_eq!(reserved, 8 * AMOUNT);
+        assert_eq!(ledger_sum, balance, "the ledger sums to the balance");
+        let used = t.db.run(move |c| reservations::used(c, project, "2026-11-22")).await.unwrap();
+        assert_eq!(used, 8 * AMOUNT + AMOUNT * 4 / 10, "unused amounts return to the budget");
+        // A reservation cannot be settled twice past what is held.
+        let p = periods(10 * AMOUNT);
+        let err =
+            t.db.run(move |c| {
+                write_tx(c, |c| {
+                    reservations::settle(c, user, project, &p, 100 * AMOUNT, 0, "req_x", models::time::now())
+                })
+            })
+            .await;
+        assert!(err.is_err());
+    }
+
+    async fn a_balance_that_fits_ten_grants_exactly_ten(t: TestDb) {
+        let (user, project) = setup(&t, 10 * AMOUNT).await;
+        let (granted, refusals) = race(&t, user, project, periods(1_000 * AMOUNT)).await;
+        assert_eq!(granted, 10);
+        assert!(refusals.iter().all(|r| *r == Refusal::Balance), "{refusals:?}");
+        let (balance, reserved, ledger_sum) = account(&t, user).await;
+        assert_eq!((balance, reserved, ledger_sum), (10 * AMOUNT, 10 * AMOUNT, 10 * AMOUNT));
+        let used = t.db.run(move |c| reservations::used(c, project, "2026-11-22")).await.unwrap();
+        assert_eq!(used, 10 * AMOUNT, "refused reservations left no usage behind");
+    }
+}
