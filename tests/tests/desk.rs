@@ -540,8 +540,9 @@ async fn payment_proofs_checks_and_verification(app: TestApp) {
     let i: Value = res.json().await.unwrap();
     assert_eq!(i["advance_due"], b["advance_due"]);
     assert_eq!(i["methods"][0]["account_number"], "0300-1112223");
-    let rupees = b["advance_due"]["amount"].as_i64().unwrap() / 100;
-    assert!(i["text"].as_str().unwrap().contains(&format!("{}", rupees % 1000)), "{}", i["text"]);
+    let advance_text =
+        models::booking::Money::new(b["advance_due"]["amount"].as_i64().unwrap(), "PKR").display();
+    assert!(i["text"].as_str().unwrap().contains(&advance_text), "{} should quote {advance_text}", i["text"]);
     let advance = b["advance_due"]["amount"].as_i64().unwrap();
     let res = app
         .send(

@@ -35,6 +35,16 @@ impl LocalMediaStore {
     }
 }
 
+impl LocalMediaStore {
+    /// Reads a stored file by its served name: `None` when the name is not one this store makes
+    /// or no such file exists.
+    pub async fn read(dir: &std::path::Path, name: &str) -> Option<(Vec<u8>, &'static str)> {
+        let (path, content_type) = Self::path_of(dir, name)?;
+        let bytes = tokio::task::spawn_blocking(move || std::fs::read(path)).await.ok()?.ok()?;
+        Some((bytes, content_type))
+    }
+}
+
 fn extension(content_type: &str) -> &'static str {
     match content_type {
         "image/png" => "png",

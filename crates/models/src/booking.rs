@@ -165,11 +165,6 @@ pub fn booking_reference() -> String {
     format!("HB-{}", random_crockford(6))
 }
 
-/// True when `s` has the shape of a booking reference.
-pub fn is_booking_reference(s: &str) -> bool {
-    s.len() == 9 && s.starts_with("HB-") && s[3..].bytes().all(|b| crate::ids::CROCKFORD.contains(&b))
-}
-
 impl BookingStatus {
     /// States that hold their half-slots.
     pub fn holds_slots(self) -> bool {
@@ -294,7 +289,12 @@ mod tests {
         assert_eq!(normalise_phone("0300-1234567").as_deref(), Some("923001234567"));
         assert_eq!(normalise_phone("+92 300 1234567").as_deref(), Some("923001234567"));
         assert_eq!(normalise_phone("call me"), None);
-        assert!(is_booking_reference(&booking_reference()));
+        let r = booking_reference();
+        assert!(
+            r.len() == 9
+                && r.starts_with("HB-")
+                && r[3..].bytes().all(|b| crate::ids::CROCKFORD.contains(&b))
+        );
         assert_eq!(parse_weekday("Sat"), Some(5));
     }
 }

@@ -1,15 +1,10 @@
 //! Instants are stored as UTC `TIMESTAMP` with microsecond precision on both backends.
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono::{NaiveDateTime, SubsecRound, Utc};
 
 /// Now in UTC, truncated to microseconds so that it round-trips through either database unchanged.
 pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
-}
-
-/// A stored UTC timestamp as an RFC 3339 instant.
-pub fn to_utc(ts: NaiveDateTime) -> DateTime<Utc> {
-    ts.and_utc()
 }
 
 /// Formats a stored UTC timestamp as RFC 3339 with microseconds and `Z`.

@@ -89,6 +89,22 @@ pub fn record(conn: &mut DbConnection, ctx: &AuditContext, entry: Entry<'_>) -> 
     )
 }
 
+/// Records a successful action on a subject, in the caller's transaction (see [`record`]).
+pub fn record_success(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    action: &str,
+    subject_type: &str,
+    subject_id: &str,
+    details: Value,
+) -> Result<(), RepoError> {
+    record(
+        conn,
+        ctx,
+        Entry { action, subject_type, subject_id: Some(subject_id), details, result: AuditResult::Success },
+    )
+}
+
 /// Links one batch of committed, unchained events (in id order) under the chain-head lock.
 /// Returns how many were linked.
 pub fn link_batch(conn: &mut DbConnection, batch_size: i64) -> Result<usize, RepoError> {

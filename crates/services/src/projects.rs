@@ -38,26 +38,6 @@ pub(crate) fn owned(conn: &mut DbConnection, caller: &Principal, id: &str) -> Re
     Ok(p)
 }
 
-fn record(
-    conn: &mut DbConnection,
-    ctx: &AuditContext,
-    action: &str,
-    project: &Project,
-    details: serde_json::Value,
-) -> Result<(), RepoError> {
-    audit::record(
-        conn,
-        ctx,
-        Entry {
-            action,
-            subject_type: "project",
-            subject_id: Some(&project.public_id),
-            details,
-            result: AuditResult::Success,
-        },
-    )
-}
-
 /// Creates a project owned by the caller.
 pub async fn create(
     db: &repositories::Db,
@@ -84,7 +64,14 @@ pub async fn create(
             }
             other => other.into(),
         })?;
-        record(conn, &ctx, "project.created", &p, json!({"name": p.name}))?;
+        audit::record_success(
+            conn,
+            &ctx,
+            "project.created",
+            "project",
+            &p.public_id,
+            json!({"name": p.name}),
+        )?;
         Ok(p)
     })
     .await
@@ -133,7 +120,14 @@ pub async fn update(
             },
         )?;
         let after = repo::by_public_id(conn, &p.public_id)?;
-        record(conn, &ctx, "project.updated", &after, json!({"name": after.name}))?;
+        audit::record_success(
+            conn,
+            &ctx,
+            "project.updated",
+            "project",
+            &after.public_id,
+            json!({"name": after.name}),
+        )?;
         Ok(after)
     })
     .await
@@ -167,7 +161,14 @@ pub async fn create_agent(
             }
             other => other.into(),
         })?;
-        record(conn, &ctx, "agent.created", &p, json!({"agent": a.public_id, "name": a.name}))?;
+        audit::record_success(
+            conn,
+            &ctx,
+            "agent.created",
+            "project",
+            &p.public_id,
+            json!({"agent": a.public_id, "name": a.name}),
+        )?;
         Ok(a)
     })
     .await
@@ -230,11 +231,12 @@ pub async fn set_budget(
     in_tx(db, move |conn| {
         let p = owned(conn, &caller, &project)?;
         repo::set_budget(conn, p.id, limits, models::time::now())?;
-        record(
+        audit::record_success(
             conn,
             &ctx,
             "budget.updated",
-            &p,
+            "project",
+            &p.public_id,
             json!({"per_request": per_request, "daily": daily, "monthly": monthly}),
         )?;
         Ok(limits)
@@ -277,7 +279,14 @@ pub async fn set_policy(
         let p = owned(conn, &caller, &project)?;
         let doc = serde_json::to_string(&policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
         repo::set_policy(conn, p.id, &doc, models::time::now())?;
-        record(conn, &ctx, "policy.updated", &p, serde_json::to_value(&policy).unwrap_or_default())?;
+        audit::record_success(
+            conn,
+            &ctx,
+            "policy.updated",
+            "project",
+            &p.public_id,
+            serde_json::to_value(&policy).unwrap_or_default(),
+        )?;
         Ok(policy)
     })
     .await

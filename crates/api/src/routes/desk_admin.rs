@@ -353,14 +353,8 @@ pub async fn list_jobs(
 #[get("/media/{name}")]
 pub async fn media(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let dir = std::path::PathBuf::from(&state.settings.media.local_dir);
-    let (path, content_type) =
-        integrations::LocalMediaStore::path_of(&dir, &name).ok_or(ServiceError::NotFound("media"))?;
-    let bytes = state
-        .db
-        .run_blocking(move || {
-            std::fs::read(path).map_err(|_| ApiError::Service(ServiceError::NotFound("media")))
-        })
-        .await?;
+    let (bytes, content_type) =
+        integrations::LocalMediaStore::read(&dir, &name).await.ok_or(ServiceError::NotFound("media"))?;
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header(("Cache-Control", "private, max-age=3600"))

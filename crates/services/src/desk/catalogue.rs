@@ -9,13 +9,13 @@ use models::rows_booking::{
     Amenity, NewProperty, NewPropertyMedia, NewSeason, Property, PropertyChanges, PropertyMedia,
     PropertyPrice,
 };
-use models::{AuditResult, Role};
+use models::Role;
 use repositories::catalogue::{self as repo, PropertyFilter};
 use repositories::{bookings as booking_repo, users, DbConnection, Page, RepoError};
 use serde_json::json;
 
 use super::{Caller, Desk, Rules};
-use crate::audit::{self, AuditContext, Entry};
+use crate::audit::{self, AuditContext};
 use crate::{in_tx, with_conn, FieldError, ServiceError};
 
 /// A property with everything shown about it.
@@ -159,26 +159,6 @@ fn audit_ctx(caller: &Caller, request_id: Option<String>) -> AuditContext {
     AuditContext { actor: caller.actor(), request_id }
 }
 
-fn record(
-    conn: &mut DbConnection,
-    ctx: &AuditContext,
-    action: &str,
-    property: &Property,
-    details: serde_json::Value,
-) -> Result<(), RepoError> {
-    audit::record(
-        conn,
-        ctx,
-        Entry {
-            action,
-            subject_type: "property",
-            subject_id: Some(&property.public_id),
-            details,
-            result: AuditResult::Success,
-        },
-    )
-}
-
 /// Creates a property. Owners own what they create; admins name `owner_ids`.
 pub async fn create(
     desk: &Desk,
@@ -234,11 +214,12 @@ pub async fn create(
         for uid in owner_ids {
             repo::add_owner(conn, property.id, uid)?;
         }
-        record(
+        audit::record_success(
             conn,
             &ctx,
             "property.created",
-            &property,
+            "property",
+            &property.public_id,
             json!({"name": property.name, "kind": property.kind, "city": property.city}),
         )?;
         Ok(details(conn, property)?)
@@ -291,7 +272,14 @@ pub async fn update(
         }
         let action =
             if property.active && !after.active { "property.deactivated" } else { "property.updated" };
-        record(conn, &ctx, action, &after, json!({"active": after.active}))?;
+        audit::record_success(
+            conn,
+            &ctx,
+            action,
+            "property",
+            &after.public_id,
+            json!({"active": after.active}),
+        )?;
         Ok(details(conn, after)?)
     })
     .await
@@ -458,11 +446,12 @@ pub async fn set_prices(
                 ..PropertyChanges::default()
             },
         )?;
-        record(
+        audit::record_success(
             conn,
             &ctx,
             "property.prices_set",
-            &after,
+            "property",
+            &after.public_id,
             json!({"prices": rows.len(), "seasons": seasons.len()}),
         )?;
         Ok(details(conn, after)?)
@@ -501,11 +490,12 @@ pub async fn add_media(
                 created_at: models::time::now(),
             },
         )?;
-        record(
+        audit::record_success(
             conn,
             &ctx,
             "property.media_added",
-            &property,
+            "property",
+            &property.public_id,
             json!({"media": media.public_id, "kind": media.kind}),
         )?;
         Ok(details(conn, property)?)
@@ -528,7 +518,14 @@ pub async fn delete_media(
         if !repo::delete_media(conn, property.id, &media_id)? {
             return Err(ServiceError::NotFound("media"));
         }
-        record(conn, &ctx, "property.media_removed", &property, json!({"media": media_id}))?;
+        audit::record_success(
+            conn,
+            &ctx,
+            "property.media_removed",
+            "property",
+            &property.public_id,
+            json!({"media": media_id}),
+        )?;
         Ok(details(conn, property)?)
     })
     .await
@@ -567,7 +564,14 @@ pub async fn set_amenities(
             })
             .collect();
         repo::replace_amenities(conn, property.id, &rows)?;
-        record(conn, &ctx, "property.amenities_set", &property, json!({"amenities": rows.len()}))?;
+        audit::record_success(
+            conn,
+            &ctx,
+            "property.amenities_set",
+            "property",
+            &property.public_id,
+            json!({"amenities": rows.len()}),
+        )?;
         Ok(details(conn, property)?)
     })
     .await

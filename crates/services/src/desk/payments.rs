@@ -245,7 +245,7 @@ pub async fn submit_typed(
 ) -> Result<Submitted, ServiceError> {
     check_typed(&proof)?;
     let txn = proof.transaction_id.trim().to_string();
-    let r = submit(desk, caller, request_id, reference.clone(), move |conn, booking| {
+    submit(desk, caller, request_id, reference, move |conn, booking| {
         let used = repo::transaction_id_used(conn, &txn)?;
         let checks = Checks {
             amount_ok: amount_ok(Some(proof.amount), booking.advance_amount),
@@ -276,11 +276,7 @@ pub async fn submit_typed(
             created_at: models::time::now(),
         })
     })
-    .await;
-    if matches!(&r, Err(ServiceError::Conflict { code: "DUPLICATE_PAYMENT_PROOF", .. })) {
-        flag_duplicate(desk, reference, "transaction id").await;
-    }
-    r
+    .await
 }
 
 /// Submits a screenshot: checks type and size, refuses a known image, reads it with the extractor
@@ -334,7 +330,7 @@ pub async fn submit_screenshot(
         .await
         .map_err(|e| ServiceError::Upstream(e.to_string()))?;
     let rules = desk.rules.clone();
-    let r = submit(desk, caller, request_id, reference.clone(), move |conn, booking| {
+    submit(desk, caller, request_id, reference, move |conn, booking| {
         let txn = extraction.as_ref().and_then(|e| e.transaction_id.clone()).filter(|t| !t.trim().is_empty());
         let txn_used = match &txn {
             Some(t) => Some(repo::transaction_id_used(conn, t)?),
@@ -383,17 +379,34 @@ pub async fn submit_screenshot(
             created_at: models::time::now(),
         })
     })
-    .await;
-    if matches!(&r, Err(ServiceError::Conflict { code: "DUPLICATE_PAYMENT_PROOF", .. })) {
-        flag_duplicate(desk, reference, "transaction id").await;
-    }
-    r
+    .await
 }
 
 /// The common path: the booking must be pending and its hold unexpired; the proof is stored
 /// (unique transaction id and image), the booking moves to `waiting`, the guest and admins are
 /// told, and the auto-confirm policy may confirm it.
 async fn submit<F>(
+    desk: &Desk,
+    caller: &Caller,
+    request_id: Option<String>,
+    reference: String,
+    build: F,
+) -> Result<Submitted, ServiceError>
+where
+    F: FnOnce(&mut DbConnection, &Booking) -> Result<NewBookingPayment, ServiceError> + Send + 'static,
+{
+    let flag_ref = reference.clone();
+    let result = submit_in_tx(desk, caller, request_id, reference, build).await;
+    // The refused proof rolled back with its transaction; the flag is recorded on its own.
+    if let Err(ServiceError::Conflict { code: "DUPLICATE_PAYMENT_PROOF", message }) = &result {
+        let what = if message.contains("screenshot") { "screenshot" } else { "transaction id" };
+        flag_duplicate(desk, flag_ref, what).await;
+    }
+    result
+}
+
+/// The transaction of [`submit`].
+async fn submit_in_tx<F>(
     desk: &Desk,
     caller: &Caller,
     request_id: Option<String>,
