@@ -47,6 +47,9 @@ pub struct Problem {
     /// Invalid fields, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<ProblemField>>,
+    /// The AI request a refusal or provider failure was recorded as (`req_…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ai_request_id: Option<String>,
 }
 
 /// One invalid field.
@@ -123,6 +126,30 @@ impl ApiError {
                     "an outside service failed; retry later".into(),
                     None,
                 ),
+                S::Refused { reason, message, .. } => {
+                    use services::spend::ReasonKind;
+                    let (status, title) = match reason.kind() {
+                        ReasonKind::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid AI request"),
+                        ReasonKind::Balance => (StatusCode::PAYMENT_REQUIRED, "Insufficient balance"),
+                        ReasonKind::RateLimit => (StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded"),
+                        ReasonKind::Policy => (StatusCode::FORBIDDEN, "Refused by policy"),
+                    };
+                    (status, reason.as_str(), title, message.clone(), None)
+                }
+                S::ProviderFailed { timeout: true, .. } => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "PROVIDER_TIMEOUT",
+                    "Provider timeout",
+                    "the model provider did not answer in time; nothing was charged".into(),
+                    None,
+                ),
+                S::ProviderFailed { timeout: false, .. } => (
+                    StatusCode::BAD_GATEWAY,
+                    "PROVIDER_FAILED",
+                    "Provider failure",
+                    "the model provider failed; nothing was charged".into(),
+                    None,
+                ),
                 S::IdempotencyMismatch => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "IDEMPOTENCY_KEY_REUSED",
@@ -190,6 +217,12 @@ impl ApiError {
             detail,
             code: code.to_string(),
             request_id: current_request_id(),
+            ai_request_id: match self {
+                Self::Service(
+                    ServiceError::Refused { request, .. } | ServiceError::ProviderFailed { request, .. },
+                ) => Some(request.clone()),
+                _ => None,
+            },
             errors: fields.map(|f| {
                 f.iter()
                     .map(|f| ProblemField { field: f.field.clone(), message: f.message.clone() })

@@ -85,7 +85,28 @@ pub fn desk(
         media: adapters.media,
         extractor: adapters.extractor,
         senders: adapters.senders,
+        spend: services::alerts::SpendJobs {
+            stale_after: std::time::Duration::from_secs(settings.gateway.stale_reservation_secs),
+            sender: adapters.webhooks,
+            max_attempts: settings.gateway.webhook_max_attempts,
+            backoff: std::time::Duration::from_millis(settings.gateway.webhook_backoff_ms),
+        },
     })
+}
+
+/// The AI spend gateway over `db` with these adapters' providers and clock.
+pub fn gateway(
+    settings: &Settings,
+    db: Db,
+    adapters: &integrations::Adapters,
+) -> services::requests::Gateway {
+    services::requests::Gateway::new(
+        db,
+        adapters.clock.clone(),
+        adapters.providers.clone(),
+        Arc::new(services::spend::RulesEvaluator),
+        std::time::Duration::from_secs(settings.gateway.provider_timeout_secs),
+    )
 }
 
 /// A built server, bound and ready to run.
@@ -107,8 +128,9 @@ impl Application {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let metrics = metrics::Metrics::new().map_err(std::io::Error::other)?;
+        let gateway = gateway(&settings, db.clone(), &adapters);
         let desk = desk(&settings, db.clone(), adapters).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let state = AppState { db, settings: Arc::new(settings), metrics: Arc::new(metrics), desk };
+        let state = AppState { db, settings: Arc::new(settings), metrics: Arc::new(metrics), desk, gateway };
         let doc = serde_json::to_value(openapi()).map_err(std::io::Error::other)?;
         let body_limit = state.settings.server.body_limit_bytes;
         let workers = state.settings.server.workers;

@@ -18,4 +18,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The booking desk's services and adapters.
     pub desk: services::desk::Desk,
+    /// The AI spend gateway.
+    pub gateway: services::requests::Gateway,
 }

@@ -48,6 +48,11 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "media.cloudinary.api_secret", description: "Cloudinary API secret (required with Cloudinary). Secret: masked in output." },
     KeyDoc { key: "media.cloudinary.api_base", description: "Cloudinary API base URL." },
     KeyDoc { key: "media.cloudinary.folder", description: "Cloudinary folder for uploads." },
+    KeyDoc { key: "gateway.provider_timeout_secs", description: "Seconds a model provider call may take; a slower call fails, is not charged and its reservation is released." },
+    KeyDoc { key: "gateway.stale_reservation_secs", description: "Seconds after which a job releases the reservation of a request that never settled (its process died). Longer than the provider timeout." },
+    KeyDoc { key: "gateway.webhook_max_attempts", description: "Attempts to deliver an alert webhook before it is marked failed." },
+    KeyDoc { key: "gateway.webhook_backoff_ms", description: "Delay before the first webhook retry, in milliseconds; doubled on each later attempt." },
+    KeyDoc { key: "gateway.webhook_timeout_secs", description: "Seconds a webhook receiver gets to answer." },
     KeyDoc { key: "jobs.enabled", description: "Run the background job scheduler in `steward serve`." },
     KeyDoc { key: "jobs.tick_secs", description: "Seconds between scheduler ticks; each job runs when its own interval has passed." },
 ];

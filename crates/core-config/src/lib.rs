@@ -46,6 +46,8 @@ pub struct Settings {
     pub media: MediaSettings,
     /// Background job scheduler.
     pub jobs: JobSettings,
+    /// The AI spend gateway.
+    pub gateway: GatewaySettings,
 }
 
 /// HTTP server settings.
@@ -382,6 +384,34 @@ impl Default for JobSettings {
     }
 }
 
+/// The AI spend gateway: provider calls, reservations and alert webhooks.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct GatewaySettings {
+    /// Seconds a provider call may take before it fails (nothing is charged).
+    pub provider_timeout_secs: u64,
+    /// Seconds after which a reservation whose request never settled is released by a job.
+    pub stale_reservation_secs: u64,
+    /// Attempts to deliver an alert webhook before giving up.
+    pub webhook_max_attempts: u32,
+    /// First retry delay of a webhook, in milliseconds; doubled on each later attempt.
+    pub webhook_backoff_ms: u64,
+    /// Seconds a webhook receiver gets to answer.
+    pub webhook_timeout_secs: u64,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            provider_timeout_secs: 60,
+            stale_reservation_secs: 600,
+            webhook_max_attempts: 6,
+            webhook_backoff_ms: 30_000,
+            webhook_timeout_secs: 10,
+        }
+    }
+}
+
 /// One configuration problem, naming its key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -550,6 +580,22 @@ impl Settings {
                     bad(key, "is required when media.store = \"cloudinary\"".into());
                 }
             }
+        }
+        let g = &self.gateway;
+        if g.provider_timeout_secs == 0 {
+            bad("gateway.provider_timeout_secs", "must be at least 1".into());
+        }
+        if g.stale_reservation_secs <= g.provider_timeout_secs {
+            bad(
+                "gateway.stale_reservation_secs",
+                "must be longer than gateway.provider_timeout_secs, or live calls would be released".into(),
+            );
+        }
+        if g.webhook_max_attempts == 0 {
+            bad("gateway.webhook_max_attempts", "must be at least 1".into());
+        }
+        if g.webhook_timeout_secs == 0 {
+            bad("gateway.webhook_timeout_secs", "must be at least 1".into());
         }
         if self.jobs.tick_secs == 0 {
             bad("jobs.tick_secs", "must be at least 1".into());

@@ -89,3 +89,61 @@ impl MessageSender for RecordingSender {
         Ok(())
     }
 }
+
+/// How a [`ScriptedProvider`] behaves.
+#[derive(Clone, Debug)]
+pub enum Script {
+    /// Answers with this many input and output tokens.
+    Answer(u64, u64),
+    /// Fails like an upstream 5xx.
+    Fail,
+    /// Answers only after this long (for timeouts and abandoned calls).
+    Hang(std::time::Duration),
+}
+
+/// A model provider for tests of the gateway's failure paths (the HTTP adapters have their own
+/// loopback tests).
+#[derive(Clone, Debug)]
+pub struct ScriptedProvider {
+    /// Provider name.
+    pub name: String,
+    /// Behaviour.
+    pub script: Script,
+    /// Calls received.
+    pub calls: Arc<Mutex<u32>>,
+}
+
+impl ScriptedProvider {
+    /// A provider called `name` that follows `script`.
+    pub fn new(name: &str, script: Script) -> Self {
+        Self { name: name.into(), script, calls: Arc::default() }
+    }
+}
+
+#[async_trait::async_trait]
+impl services::ports::ModelProvider for ScriptedProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn call(
+        &self,
+        _call: &services::ports::ModelCall,
+    ) -> Result<services::ports::ModelReply, PortError> {
+        if let Ok(mut n) = self.calls.lock() {
+            *n += 1;
+        }
+        match &self.script {
+            Script::Answer(input_tokens, output_tokens) => Ok(services::ports::ModelReply {
+                content: "scripted".into(),
+                input_tokens: *input_tokens,
+                output_tokens: *output_tokens,
+            }),
+            Script::Fail => Err(PortError { service: "scripted", message: "upstream answered 503".into() }),
+            Script::Hang(d) => {
+                tokio::time::sleep(*d).await;
+                Ok(services::ports::ModelReply { content: "late".into(), input_tokens: 1, output_tokens: 1 })
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ pub mod booking;
 pub mod ids;
 pub mod rows;
 pub mod rows_booking;
+pub mod rows_spend;
 pub mod schema;
 pub mod time;
 

@@ -399,3 +399,108 @@ diesel::table! {
         used -> BigInt,
     }
 }
+
+diesel::table! {
+    model_prices (provider, model) {
+        provider -> Text,
+        model -> Text,
+        input_per_million -> BigInt,
+        output_per_million -> BigInt,
+        per_request -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ai_requests (id) {
+        id -> BigInt,
+        public_id -> Text,
+        user_id -> BigInt,
+        project_id -> BigInt,
+        agent_id -> Nullable<BigInt>,
+        provider -> Text,
+        model -> Text,
+        operation -> Text,
+        status -> Text,
+        outcome -> Text,
+        reason -> Nullable<Text>,
+        tier -> Text,
+        risk_score -> Double,
+        decision -> Text,
+        body -> Text,
+        estimated -> BigInt,
+        charged -> BigInt,
+        input_tokens -> BigInt,
+        output_tokens -> BigInt,
+        latency_ms -> Nullable<BigInt>,
+        response -> Nullable<Text>,
+        error -> Nullable<Text>,
+        day -> Text,
+        month -> Text,
+        fingerprint -> Text,
+        idempotency_key -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    request_payments (id) {
+        id -> BigInt,
+        public_id -> Text,
+        request_id -> BigInt,
+        user_id -> BigInt,
+        amount -> BigInt,
+        currency -> Text,
+        rail -> Text,
+        tx_reference -> Nullable<Text>,
+        status -> Text,
+        estimated -> BigInt,
+        actual -> BigInt,
+        variance -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> BigInt,
+        public_id -> Text,
+        user_id -> BigInt,
+        scope -> Text,
+        kind -> Text,
+        period -> Text,
+        message -> Text,
+        details -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (user_id) {
+        user_id -> BigInt,
+        url -> Text,
+        secret -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        public_id -> Text,
+        user_id -> BigInt,
+        url -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(request_payments -> ai_requests (request_id));
+diesel::allow_tables_to_appear_in_same_query!(ai_requests, request_payments);

@@ -101,3 +101,13 @@ pub fn balance_from_entries(conn: &mut DbConnection, user_id: i64) -> Result<i64
         .load(conn)?;
     Ok(amounts.iter().sum())
 }
+
+/// Everything ever deposited by a user (for the low-balance alert).
+pub fn deposited(conn: &mut DbConnection, user_id: i64) -> Result<i64, RepoError> {
+    let amounts: Vec<i64> = ledger_entries::table
+        .filter(ledger_entries::user_id.eq(user_id))
+        .filter(ledger_entries::kind.eq("deposit"))
+        .select(ledger_entries::amount)
+        .load(conn)?;
+    Ok(amounts.iter().sum())
+}

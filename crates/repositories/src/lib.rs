@@ -18,6 +18,7 @@ pub mod migrations;
 pub mod payments;
 mod pool;
 pub mod projects;
+pub mod requests;
 pub mod reservations;
 #[cfg(feature = "test-util")]
 pub mod testing;

@@ -189,3 +189,13 @@ pub fn set_system_policy(
     }
     Ok(())
 }
+
+/// The agent with this public id.
+pub fn agent_by_public_id(conn: &mut DbConnection, public_id: &str) -> Result<Agent, RepoError> {
+    Ok(agents::table.filter(agents::public_id.eq(public_id)).select(Agent::as_select()).first(conn)?)
+}
+
+/// The project with this internal id.
+pub fn by_id(conn: &mut DbConnection, id: i64) -> Result<Project, RepoError> {
+    Ok(projects::table.find(id).select(Project::as_select()).first(conn)?)
+}

@@ -57,6 +57,26 @@ pub enum ServiceError {
     /// An outside service (media store, vision model) failed.
     #[error("upstream failure: {0}")]
     Upstream(String),
+    /// The spend pipeline refused an AI call; the request is recorded as `rejected`.
+    #[error("{message}")]
+    Refused {
+        /// Stable reason code (SPEC §4.2).
+        reason: crate::spend::Reason,
+        /// Why.
+        message: String,
+        /// The recorded request, `req_…`.
+        request: String,
+    },
+    /// The model provider failed, timed out or is not available; nothing was charged.
+    #[error("provider failure: {message}")]
+    ProviderFailed {
+        /// The call timed out.
+        timeout: bool,
+        /// What happened (logged, not returned).
+        message: String,
+        /// The failed request, `req_…`.
+        request: String,
+    },
     /// Same `Idempotency-Key` reused with a different request.
     #[error("Idempotency-Key reused with a different request")]
     IdempotencyMismatch,

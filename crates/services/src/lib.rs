@@ -5,6 +5,7 @@
 //! does it in one transaction together with its audit event ([`audit::record`]).
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod desk;
 mod error;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod ports;
 pub mod principal;
 pub mod projects;
+pub mod requests;
 pub mod spend;
 pub mod users;
 

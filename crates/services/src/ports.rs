@@ -96,3 +96,67 @@ impl Clock for SystemClock {
         models::time::now()
     }
 }
+
+/// One chat message (OpenAI shape: `role` and text `content`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Text.
+    pub content: String,
+}
+
+/// A call to a model, as the gateway approved it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelCall {
+    /// Model name within the provider, e.g. `echo`.
+    pub model: String,
+    /// Operation.
+    pub operation: crate::spend::Operation,
+    /// Chat messages.
+    pub messages: Vec<ChatMessage>,
+    /// A plain prompt (completion-style calls).
+    pub prompt: Option<String>,
+    /// Most output tokens.
+    pub max_tokens: Option<u64>,
+    /// Other parameters, passed through.
+    pub parameters: serde_json::Value,
+}
+
+/// What a model answered, with the usage the provider reported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelReply {
+    /// The answer's text.
+    pub content: String,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+}
+
+/// A model provider (OpenAI-compatible, Anthropic, …; the built-in `local` echo).
+#[async_trait::async_trait]
+pub trait ModelProvider: Send + Sync + std::fmt::Debug {
+    /// The provider's name in `provider/model`, e.g. `local`.
+    fn name(&self) -> &str;
+    /// Runs the call.
+    async fn call(&self, call: &ModelCall) -> Result<ModelReply, PortError>;
+}
+
+/// An outbound HTTP POST of a signed webhook message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookMessage {
+    /// Receiver URL.
+    pub url: String,
+    /// Headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`, content type).
+    pub headers: Vec<(String, String)>,
+    /// The exact body that was signed.
+    pub body: String,
+}
+
+/// Delivers webhook messages; `Err` for a transport failure or a non-2xx answer.
+#[async_trait::async_trait]
+pub trait WebhookSender: Send + Sync + std::fmt::Debug {
+    /// POSTs the message.
+    async fn send(&self, message: &WebhookMessage) -> Result<(), PortError>;
+}

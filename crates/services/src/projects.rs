@@ -244,7 +244,7 @@ pub async fn set_budget(
     .await
 }
 
-fn parse_policy(document: Option<String>) -> Policy {
+pub(crate) fn parse_policy(document: Option<String>) -> Policy {
     document.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default()
 }
 
@@ -312,7 +312,7 @@ pub async fn validate(
     .await
 }
 
-fn parse_system(document: Option<String>) -> SystemPolicy {
+pub(crate) fn parse_system(document: Option<String>) -> SystemPolicy {
     document.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default()
 }
 
@@ -349,6 +349,78 @@ pub async fn set_system_policy(
             },
         )?;
         Ok(policy)
+    })
+    .await
+}
+
+/// `GET /projects/{id}/budget/status`: limits, what is used, what is left.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BudgetStatus {
+    /// Per-request limit.
+    pub per_request: i64,
+    /// Daily limit.
+    pub daily: i64,
+    /// Monthly limit.
+    pub monthly: i64,
+    /// Charged today (UTC).
+    pub spent_today: i64,
+    /// Charged this month (UTC).
+    pub spent_month: i64,
+    /// Reserved by requests still running.
+    pub reserved: i64,
+    /// Daily limit − used (spent + reserved) today, never negative.
+    pub remaining_today: i64,
+    /// Monthly limit − used this month, never negative.
+    pub remaining_month: i64,
+    /// `available` (< 75 % used), `low` (≥ 75 %), `critical` (≥ 90 %), `exhausted` (100 %), by
+    /// the fuller of the two periods.
+    pub status: &'static str,
+}
+
+/// The budget's state at `now`.
+pub async fn budget_status(
+    db: &repositories::Db,
+    caller: &Principal,
+    project: String,
+    now: chrono::NaiveDateTime,
+) -> Result<BudgetStatus, ServiceError> {
+    let caller = caller.clone();
+    with_conn(db, move |conn| {
+        let p = owned(conn, &caller, &project)?;
+        let d = Budget::default();
+        let (per_request, daily, monthly) =
+            repo::budget(conn, p.id)?.unwrap_or((d.per_request, d.daily, d.monthly));
+        let day = now.format("%Y-%m-%d").to_string();
+        let month = now.format("%Y-%m").to_string();
+        let used_today = repositories::reservations::used(conn, p.id, &day)?;
+        let used_month = repositories::reservations::used(conn, p.id, &month)?;
+        let filter = repositories::requests::RequestFilter {
+            project_id: Some(p.id),
+            status: Some("executing".into()),
+            ..Default::default()
+        };
+        let running = repositories::requests::all(conn, &filter)?;
+        let reserved_today: i64 = running.iter().filter(|r| r.day == day).map(|r| r.estimated).sum();
+        let reserved_month: i64 = running.iter().filter(|r| r.month == month).map(|r| r.estimated).sum();
+        let pct = |used: i64, limit: i64| if limit > 0 { used.saturating_mul(100) / limit } else { 100 };
+        let fullest = pct(used_today, daily).max(pct(used_month, monthly));
+        let status = match fullest {
+            p if p >= 100 => "exhausted",
+            p if p >= 90 => "critical",
+            p if p >= 75 => "low",
+            _ => "available",
+        };
+        Ok(BudgetStatus {
+            per_request,
+            daily,
+            monthly,
+            spent_today: used_today - reserved_today,
+            spent_month: used_month - reserved_month,
+            reserved: reserved_month,
+            remaining_today: (daily - used_today).max(0),
+            remaining_month: (monthly - used_month).max(0),
+            status,
+        })
     })
     .await
 }

@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod desk_admin;
 pub mod keys;
 pub mod projects;
+pub mod requests;
 pub mod system;
 pub mod users;
 
@@ -69,5 +70,19 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(projects::set_policy)
         .service(projects::validate_policy)
         .service(projects::get_system_policy)
-        .service(projects::set_system_policy);
+        .service(projects::set_system_policy)
+        .service(projects::budget_status)
+        .service(requests::execute)
+        .service(requests::list_requests)
+        .service(requests::get_request)
+        .service(requests::list_payments)
+        .service(requests::get_payment)
+        .service(requests::list_reviews)
+        .service(requests::approve_review)
+        .service(requests::reject_review)
+        .service(requests::list_alerts)
+        .service(requests::set_webhook)
+        .service(requests::get_webhook)
+        .service(requests::remove_webhook)
+        .service(requests::report);
 }

@@ -366,3 +366,52 @@ pub async fn set_system_policy(
     let policy: SystemPolicy = parse_json(&body)?;
     Ok(web::Json(svc::set_system_policy(&state.db, auth.audit(), &auth.principal, policy).await?))
 }
+
+/// Where a project's budget stands (micro-USDC amounts).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BudgetStatusView {
+    /// Per-request limit.
+    pub per_request: i64,
+    /// Daily limit.
+    pub daily: i64,
+    /// Monthly limit.
+    pub monthly: i64,
+    /// Charged today (UTC).
+    pub spent_today: i64,
+    /// Charged this month (UTC).
+    pub spent_month: i64,
+    /// Reserved by requests still running.
+    pub reserved: i64,
+    /// Left today.
+    pub remaining_today: i64,
+    /// Left this month.
+    pub remaining_month: i64,
+    /// `available`, `low` (≥ 75 % used), `critical` (≥ 90 %) or `exhausted`.
+    pub status: String,
+}
+
+/// A project's budget: limits, spent today and this month, reserved, remaining, status.
+#[utoipa::path(tag = "projects", params(("id" = String, Path)), security(("api_key" = [])), responses(
+    (status = 200, body = BudgetStatusView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/projects/{id}/budget/status")]
+pub async fn budget_status(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+) -> Result<web::Json<BudgetStatusView>, ApiError> {
+    let now = state.desk.clock.now();
+    let s = svc::budget_status(&state.db, &auth.principal, id.into_inner(), now).await?;
+    Ok(web::Json(BudgetStatusView {
+        per_request: s.per_request,
+        daily: s.daily,
+        monthly: s.monthly,
+        spent_today: s.spent_today,
+        spent_month: s.spent_month,
+        reserved: s.reserved,
+        remaining_today: s.remaining_today,
+        remaining_month: s.remaining_month,
+        status: s.status.into(),
+    }))
+}

@@ -19,12 +19,22 @@ pub enum Job {
     ReviewReminders,
     /// Deliver pending outbox messages on outside channels (every 10 seconds).
     DeliverMessages,
+    /// Release AI reservations whose request never settled (every minute).
+    ReleaseReservations,
+    /// Deliver due alert webhooks (every 10 seconds).
+    DeliverWebhooks,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 4] =
-        [Job::ExpireHolds, Job::CompleteStays, Job::ReviewReminders, Job::DeliverMessages];
+    pub const ALL: [Job; 6] = [
+        Job::ExpireHolds,
+        Job::CompleteStays,
+        Job::ReviewReminders,
+        Job::DeliverMessages,
+        Job::ReleaseReservations,
+        Job::DeliverWebhooks,
+    ];
 
     /// Stable name.
     pub fn name(self) -> &'static str {
@@ -33,6 +43,8 @@ impl Job {
             Job::CompleteStays => "complete_stays",
             Job::ReviewReminders => "review_reminders",
             Job::DeliverMessages => "deliver_messages",
+            Job::ReleaseReservations => "release_reservations",
+            Job::DeliverWebhooks => "deliver_webhooks",
         }
     }
 
@@ -42,7 +54,8 @@ impl Job {
             Job::ExpireHolds => Duration::seconds(60),
             Job::CompleteStays => Duration::minutes(10),
             Job::ReviewReminders => Duration::minutes(5),
-            Job::DeliverMessages => Duration::seconds(10),
+            Job::DeliverMessages | Job::DeliverWebhooks => Duration::seconds(10),
+            Job::ReleaseReservations => Duration::seconds(60),
         }
     }
 
@@ -53,6 +66,10 @@ impl Job {
             Job::CompleteStays => bookings::complete_finished(desk, now).await,
             Job::ReviewReminders => payments::remind_reviews(desk, now).await,
             Job::DeliverMessages => super::notify::deliver_pending(desk).await,
+            Job::ReleaseReservations => {
+                crate::requests::release_stale(&desk.db, now, desk.spend.stale_after).await
+            }
+            Job::DeliverWebhooks => crate::alerts::deliver_due(&desk.db, &desk.spend, now).await,
         }
     }
 }

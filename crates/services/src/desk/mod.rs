@@ -101,6 +101,9 @@ pub struct Desk {
     pub extractor: Option<Arc<dyn PaymentExtractor>>,
     /// Senders of outside channels (none until the WhatsApp channel is configured).
     pub senders: Vec<Arc<dyn MessageSender>>,
+    /// What the spend gateway's jobs (stale reservations, alert webhooks) need; they share the
+    /// desk's scheduler.
+    pub spend: crate::alerts::SpendJobs,
 }
 
 /// An authenticated web guest.

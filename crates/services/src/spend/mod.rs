@@ -1,8 +1,7 @@
 //! The spend gateway's deterministic decision pipeline (SPEC §4.2, steps 2–11): a pure function
 //! from a request, the loaded state and the clock to a decision. Same input, same decision.
 //!
-//! Not yet reachable over HTTP: accounts, projects, reservations and execution are the next part
-//! of issue 4, and they load a [`DecisionInput`] from the database and act on the [`Decision`].
+//! [`crate::requests`] loads a [`DecisionInput`] from the database and acts on the [`Decision`].
 //! Amounts are micro-USDC (`1_000_000` = 1 USDC).
 
 mod risk;
@@ -447,7 +446,7 @@ pub struct Decision {
 
 /// The PRO evaluator: it sees a request the rules did not approve at FLASH and may approve it,
 /// send it to review, or reject it. It can only make a decision stricter than the rules.
-pub trait ProEvaluator {
+pub trait ProEvaluator: Send + Sync + std::fmt::Debug {
     /// Approve (`None`), or the stricter outcome and why.
     fn evaluate(
         &self,
@@ -467,11 +466,9 @@ impl ProEvaluator for RulesEvaluator {
     }
 }
 
-/// ⌊⌊chars / 4⌋ × 1.1⌋ input tokens; output = `max_tokens` or half the input; cost from the
-/// price (rounded up to the micro-USDC); fee in basis points (rounded up).
-pub fn estimate(request: &SpendRequest, price: &Price, fee_bps: i64) -> Estimate {
-    let input_tokens = request.input_chars / 4 * 11 / 10;
-    let output_tokens = request.max_tokens.unwrap_or(input_tokens / 2);
+/// `(cost, fee)` of a call with these token counts: the price (rounded up to the micro-USDC)
+/// plus the platform fee in basis points (rounded up).
+pub fn cost_of(input_tokens: u64, output_tokens: u64, price: &Price, fee_bps: i64) -> (i64, i64) {
     let per_tokens = |tokens: u64, per_million: i64| -> i64 {
         let t = i128::from(tokens) * i128::from(per_million);
         i64::try_from((t + 999_999) / 1_000_000).unwrap_or(i64::MAX)
@@ -480,6 +477,15 @@ pub fn estimate(request: &SpendRequest, price: &Price, fee_bps: i64) -> Estimate
         .saturating_add(per_tokens(output_tokens, price.output_per_million))
         .saturating_add(price.per_request);
     let fee = cost.saturating_mul(fee_bps).saturating_add(9_999) / 10_000;
+    (cost, fee)
+}
+
+/// ⌊⌊chars / 4⌋ × 1.1⌋ input tokens; output = `max_tokens` or half the input; cost and fee by
+/// [`cost_of`].
+pub fn estimate(request: &SpendRequest, price: &Price, fee_bps: i64) -> Estimate {
+    let input_tokens = request.input_chars / 4 * 11 / 10;
+    let output_tokens = request.max_tokens.unwrap_or(input_tokens / 2);
+    let (cost, fee) = cost_of(input_tokens, output_tokens, price, fee_bps);
     Estimate { input_tokens, output_tokens, cost, fee, total: cost.saturating_add(fee) }
 }
 

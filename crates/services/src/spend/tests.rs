@@ -260,6 +260,7 @@ fn tiers_pro_review_and_high_risk() {
     assert_eq!((d.outcome, d.reason), (Outcome::Rejected, Some(Reason::HighRisk)));
 }
 
+#[derive(Debug)]
 struct Strict(Outcome);
 impl ProEvaluator for Strict {
     fn evaluate(&self, _: &DecisionInput, _: &Estimate, _: &RiskScore) -> Option<(Outcome, String)> {
@@ -267,6 +268,7 @@ impl ProEvaluator for Strict {
     }
 }
 
+#[derive(Debug)]
 struct Lenient;
 impl ProEvaluator for Lenient {
     fn evaluate(&self, _: &DecisionInput, _: &Estimate, _: &RiskScore) -> Option<(Outcome, String)> {

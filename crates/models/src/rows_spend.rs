@@ -1,0 +1,202 @@
+//! Row structs of the spend gateway: AI requests, their payments, alerts and webhook deliveries.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::schema::{ai_requests, alerts, request_payments, webhook_deliveries};
+
+/// An AI call and its decision (`req_…`).
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = ai_requests)]
+pub struct AiRequest {
+    /// Internal key.
+    pub id: i64,
+    /// `req_…`.
+    pub public_id: String,
+    /// Owner.
+    pub user_id: i64,
+    /// Project.
+    pub project_id: i64,
+    /// Agent, if named.
+    pub agent_id: Option<i64>,
+    /// Provider.
+    pub provider: String,
+    /// Model.
+    pub model: String,
+    /// Operation.
+    pub operation: String,
+    /// `pending`, `rejected`, `executing`, `executed`, `failed`, `cancelled`…
+    pub status: String,
+    /// Decision outcome.
+    pub outcome: String,
+    /// Rejection code.
+    pub reason: Option<String>,
+    /// `SYSTEM`, `FLASH` or `PRO`.
+    pub tier: String,
+    /// Risk score.
+    pub risk_score: f64,
+    /// The whole decision, JSON.
+    pub decision: String,
+    /// The call as requested, JSON (a reviewed request runs from it).
+    pub body: String,
+    /// Reserved: estimated cost + fee.
+    pub estimated: i64,
+    /// Charged: actual cost + fee.
+    pub charged: i64,
+    /// Input tokens reported by the provider.
+    pub input_tokens: i64,
+    /// Output tokens reported by the provider.
+    pub output_tokens: i64,
+    /// Provider latency.
+    pub latency_ms: Option<i64>,
+    /// The provider's answer, JSON.
+    pub response: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// UTC day the budget counted against.
+    pub day: String,
+    /// UTC month the budget counted against.
+    pub month: String,
+    /// SHA-256 of the call.
+    pub fingerprint: String,
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+    /// Creation.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new AI request.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = ai_requests)]
+pub struct NewAiRequest {
+    /// `req_…`.
+    pub public_id: String,
+    /// Owner.
+    pub user_id: i64,
+    /// Project.
+    pub project_id: i64,
+    /// Agent.
+    pub agent_id: Option<i64>,
+    /// Provider.
+    pub provider: String,
+    /// Model.
+    pub model: String,
+    /// Operation.
+    pub operation: String,
+    /// Status.
+    pub status: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Rejection code.
+    pub reason: Option<String>,
+    /// Tier.
+    pub tier: String,
+    /// Risk score.
+    pub risk_score: f64,
+    /// Decision JSON.
+    pub decision: String,
+    /// Request JSON.
+    pub body: String,
+    /// Estimated total.
+    pub estimated: i64,
+    /// UTC day.
+    pub day: String,
+    /// UTC month.
+    pub month: String,
+    /// Fingerprint.
+    pub fingerprint: String,
+    /// `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+    /// Creation.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// The payment of one AI request (`pay_…`).
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = request_payments)]
+pub struct RequestPayment {
+    /// Internal key.
+    pub id: i64,
+    /// `pay_…`.
+    pub public_id: String,
+    /// The request.
+    pub request_id: i64,
+    /// Payer.
+    pub user_id: i64,
+    /// Charged amount.
+    pub amount: i64,
+    /// `USDC`.
+    pub currency: String,
+    /// `ledger` (the internal prepaid rail).
+    pub rail: String,
+    /// Rail reference.
+    pub tx_reference: Option<String>,
+    /// `reserved`, `committed`, `failed`, `cancelled`…
+    pub status: String,
+    /// Reserved (estimate + fee).
+    pub estimated: i64,
+    /// Charged (actual + fee).
+    pub actual: i64,
+    /// estimated − actual.
+    pub variance: i64,
+    /// Creation.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A stored alert (`alr_…`), once per user, scope, kind and period.
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = alerts)]
+pub struct Alert {
+    /// Internal key.
+    pub id: i64,
+    /// `alr_…`.
+    pub public_id: String,
+    /// Whose.
+    pub user_id: i64,
+    /// `prj_…` or `account`.
+    pub scope: String,
+    /// `budget_daily_75`, `low_balance`, `cost_spike_50`…
+    pub kind: String,
+    /// The period it fired for.
+    pub period: String,
+    /// Human-readable.
+    pub message: String,
+    /// JSON figures.
+    pub details: String,
+    /// When.
+    pub created_at: NaiveDateTime,
+}
+
+/// An outbound webhook message and its delivery state.
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct WebhookDelivery {
+    /// Internal key.
+    pub id: i64,
+    /// `msg_…`, the `webhook-id`.
+    pub public_id: String,
+    /// Receiver's owner.
+    pub user_id: i64,
+    /// Where.
+    pub url: String,
+    /// JSON body.
+    pub payload: String,
+    /// `pending`, `delivered`, `failed`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// Next try.
+    pub next_attempt_at: NaiveDateTime,
+    /// Last failure.
+    pub last_error: Option<String>,
+    /// Creation.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}

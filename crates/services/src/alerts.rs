@@ -1,0 +1,310 @@
+//! Spend alerts (SPEC §4.3) and their signed outbound webhooks.
+//!
+//! After each settled request the project's budgets and the user's balance and hourly spend are
+//! checked; an alert is stored at most once per user, scope, kind and period (a unique
+//! constraint), so a busy project cannot flood anyone. A user with a webhook gets each new alert
+//! as a [Standard Webhooks](https://www.standardwebhooks.com/) message, retried with backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{Duration as Span, NaiveDateTime, Timelike};
+use hmac::{KeyInit, Mac};
+use models::ids::public_id;
+use models::rows_spend::{Alert, WebhookDelivery};
+use repositories::{ledger, projects as project_repo, requests as repo, reservations, users as user_repo};
+use repositories::{DbConnection, Page};
+use serde_json::json;
+
+use crate::audit::{self, AuditContext, Entry};
+use crate::ports::{WebhookMessage, WebhookSender};
+use crate::spend::Budget;
+use crate::{in_tx, with_conn, Principal, ServiceError};
+
+/// Budget thresholds, percent.
+pub const THRESHOLDS: [i64; 3] = [75, 90, 100];
+
+struct Candidate {
+    scope: String,
+    kind: String,
+    period: String,
+    message: String,
+    details: serde_json::Value,
+}
+
+/// Checks the thresholds after a settlement, in its transaction; stores new alerts and queues
+/// their webhooks. Returns the kinds raised.
+pub fn evaluate(
+    conn: &mut DbConnection,
+    user_id: i64,
+    project_id: i64,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, ServiceError> {
+    let mut found = Vec::new();
+    let project = project_repo::by_id(conn, project_id)?;
+    let d = Budget::default();
+    let (_, daily, monthly) =
+        project_repo::budget(conn, project_id)?.unwrap_or((d.per_request, d.daily, d.monthly));
+    let day = now.format("%Y-%m-%d").to_string();
+    let month = now.format("%Y-%m").to_string();
+    for (name, period, limit) in [("daily", &day, daily), ("monthly", &month, monthly)] {
+        let used = reservations::used(conn, project_id, period)?;
+        let pct = if limit > 0 { used.saturating_mul(100) / limit } else { 0 };
+        for t in THRESHOLDS.iter().filter(|t| pct >= **t) {
+            found.push(Candidate {
+                scope: project.public_id.clone(),
+                kind: format!("budget_{name}_{t}"),
+                period: period.clone(),
+                message: format!("project {} has used {t}% of its {name} budget", project.name),
+                details: json!({"project": project.public_id, "used": used, "limit": limit, "percent": pct}),
+            });
+        }
+    }
+    let user = user_repo::by_id(conn, user_id)?;
+    let deposited = ledger::deposited(conn, user_id)?;
+    if deposited > 0 && (deposited - user.balance).saturating_mul(100) >= deposited.saturating_mul(80) {
+        found.push(Candidate {
+            scope: "account".into(),
+            kind: "low_balance".into(),
+            period: day.clone(),
+            message: "80% or more of the deposited balance is spent".into(),
+            details: json!({"balance": user.balance, "deposited": deposited}),
+        });
+    }
+    let hour_start =
+        now.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)).unwrap_or(now);
+    let spend = repo::user_spend_since(conn, user_id, hour_start - Span::hours(24))?;
+    let this_hour: i64 = spend.iter().filter(|(_, at)| *at >= hour_start).map(|(c, _)| c).sum();
+    let before: i64 = spend.iter().filter(|(_, at)| *at < hour_start).map(|(c, _)| c).sum();
+    let average = before as f64 / 24.0;
+    if average > 0.0 {
+        let over = (this_hour as f64 - average) / average;
+        for (pct, kind) in [(1.0, "cost_spike_100"), (0.5, "cost_spike_50")] {
+            if over > pct {
+                found.push(Candidate {
+                    scope: "account".into(),
+                    kind: kind.into(),
+                    period: now.format("%Y-%m-%dT%H").to_string(),
+                    message: format!(
+                        "spending this hour is more than {}% above the 24-hour average",
+                        pct * 100.0
+                    ),
+                    details: json!({"this_hour": this_hour, "hourly_average": average}),
+                });
+                break;
+            }
+        }
+    }
+    let webhook = repo::webhook(conn, user_id)?;
+    let mut raised = Vec::new();
+    for c in found {
+        let id = public_id("alr");
+        let details = c.details.to_string();
+        let new = repo::NewAlert {
+            public_id: &id,
+            user_id,
+            scope: &c.scope,
+            kind: &c.kind,
+            period: &c.period,
+            message: &c.message,
+            details: &details,
+        };
+        if !repo::insert_alert_once(conn, &new, now)? {
+            continue;
+        }
+        audit::record(
+            conn,
+            &AuditContext::system(),
+            Entry {
+                action: "alert.raised",
+                subject_type: "alert",
+                subject_id: Some(&id),
+                details: json!({"user": user.public_id, "kind": c.kind, "scope": c.scope, "period": c.period}),
+                result: models::AuditResult::Success,
+            },
+        )?;
+        if let Some((url, _)) = &webhook {
+            let payload = json!({
+                "type": "alert.raised",
+                "timestamp": now.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "data": {
+                    "id": id, "kind": c.kind, "scope": c.scope, "period": c.period,
+                    "message": c.message, "details": c.details,
+                },
+            });
+            repo::enqueue_webhook(conn, &public_id("msg"), user_id, url, &payload.to_string(), now)?;
+        }
+        raised.push(c.kind);
+    }
+    Ok(raised)
+}
+
+/// Alerts raised for a user (`None`: everyone) between `from` and `to`.
+pub fn count(
+    conn: &mut DbConnection,
+    user_id: Option<i64>,
+    from: Option<NaiveDateTime>,
+    to: Option<NaiveDateTime>,
+) -> Result<u64, ServiceError> {
+    let mut n = 0;
+    let mut before = None;
+    loop {
+        let rows = repo::alerts(conn, user_id, Page { limit: 1000, before })?;
+        let done = rows.len() < 1000;
+        before = rows.last().map(|a| a.id);
+        n += rows
+            .iter()
+            .filter(|a| from.is_none_or(|f| a.created_at >= f) && to.is_none_or(|t| a.created_at < t))
+            .count() as u64;
+        if done {
+            return Ok(n);
+        }
+    }
+}
+
+/// The caller's alerts (admins: everyone's), newest first.
+pub async fn list(db: &repositories::Db, caller: &Principal, page: Page) -> Result<Vec<Alert>, ServiceError> {
+    let user = (!caller.is_admin()).then_some(caller.user_id);
+    with_conn(db, move |conn| Ok(repo::alerts(conn, user, page)?)).await
+}
+
+/// A webhook secret: `whsec_` and 24 random bytes in base64.
+fn new_secret() -> String {
+    let bytes: [u8; 24] = rand::random();
+    format!("whsec_{}", STANDARD.encode(bytes))
+}
+
+/// Sets the caller's alert webhook; returns the new signing secret (shown once).
+pub async fn set_webhook(
+    db: &repositories::Db,
+    ctx: AuditContext,
+    caller: &Principal,
+    url: String,
+) -> Result<String, ServiceError> {
+    let parsed = url::Url::parse(url.trim()).map_err(|_| ServiceError::invalid("url", "is not a URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() || url.len() > 2000 {
+        return Err(ServiceError::invalid("url", "must be an http(s) URL of at most 2000 characters"));
+    }
+    let secret = new_secret();
+    let (user_id, url, s) = (caller.user_id, parsed.to_string(), secret.clone());
+    let actor = caller.user_public_id.clone();
+    in_tx(db, move |conn| {
+        repo::set_webhook(conn, user_id, Some((&url, &s)), models::time::now())?;
+        audit::record_success(conn, &ctx, "webhook.set", "user", &actor, json!({"url": url}))?;
+        Ok(())
+    })
+    .await?;
+    Ok(secret)
+}
+
+/// Removes the caller's webhook (pending deliveries are given up).
+pub async fn remove_webhook(
+    db: &repositories::Db,
+    ctx: AuditContext,
+    caller: &Principal,
+) -> Result<(), ServiceError> {
+    let (user_id, actor) = (caller.user_id, caller.user_public_id.clone());
+    in_tx(db, move |conn| {
+        repo::set_webhook(conn, user_id, None, models::time::now())?;
+        audit::record_success(conn, &ctx, "webhook.removed", "user", &actor, json!({}))?;
+        Ok(())
+    })
+    .await
+}
+
+/// The caller's webhook URL (if any) and its recent deliveries.
+pub async fn webhook(
+    db: &repositories::Db,
+    caller: &Principal,
+) -> Result<(Option<String>, Vec<WebhookDelivery>), ServiceError> {
+    let user_id = caller.user_id;
+    with_conn(db, move |conn| {
+        Ok((repo::webhook(conn, user_id)?.map(|(u, _)| u), repo::webhook_deliveries(conn, user_id)?))
+    })
+    .await
+}
+
+/// The Standard Webhooks signature `v1,<base64 HMAC-SHA256>` of `{id}.{timestamp}.{body}` under a
+/// `whsec_…` secret (whose base64 part is the key).
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Result<String, ServiceError> {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .map_err(|_| ServiceError::Internal("webhook secret is not base64".into()))?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key)
+        .map_err(|_| ServiceError::Internal("webhook secret has a bad length".into()))?;
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+}
+
+/// What the spend jobs need: the stale bound, the webhook sender and its retry rules.
+#[derive(Clone, Debug)]
+pub struct SpendJobs {
+    /// Reservations older than this are released.
+    pub stale_after: Duration,
+    /// Sends webhooks.
+    pub sender: Arc<dyn WebhookSender>,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// First retry delay; doubled each attempt.
+    pub backoff: Duration,
+}
+
+/// Delay before attempt `attempts + 1`: `backoff × 2^(attempts − 1)`, capped at a day.
+pub fn retry_delay(backoff: Duration, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(20));
+    backoff.saturating_mul(factor).min(Duration::from_secs(86_400))
+}
+
+/// Sends every due webhook once at `now`; returns how many were delivered.
+pub async fn deliver_due(
+    db: &repositories::Db,
+    jobs: &SpendJobs,
+    now: NaiveDateTime,
+) -> Result<usize, ServiceError> {
+    let due = with_conn(db, move |conn| Ok(repo::due_webhooks(conn, now, 100)?)).await?;
+    let mut delivered = 0;
+    for d in due {
+        let user_id = d.user_id;
+        let secret = with_conn(db, move |conn| Ok(repo::webhook(conn, user_id)?.map(|(_, s)| s))).await?;
+        let result = match secret {
+            None => Err("the webhook was removed".to_string()),
+            Some(secret) => {
+                let ts = now.and_utc().timestamp();
+                let signature = sign(&secret, &d.public_id, ts, &d.payload)?;
+                let message = WebhookMessage {
+                    url: d.url.clone(),
+                    headers: vec![
+                        ("content-type".into(), "application/json".into()),
+                        ("webhook-id".into(), d.public_id.clone()),
+                        ("webhook-timestamp".into(), ts.to_string()),
+                        ("webhook-signature".into(), signature),
+                    ],
+                    body: d.payload.clone(),
+                };
+                jobs.sender.send(&message).await.map_err(|e| e.to_string())
+            }
+        };
+        let attempts = u32::try_from(d.attempts).unwrap_or(0) + 1;
+        let (status, next, error) = match &result {
+            Ok(()) => ("delivered", now, None),
+            Err(_) if attempts >= jobs.max_attempts => ("failed", now, result.as_ref().err().cloned()),
+            Err(e) => {
+                let delay = Span::from_std(retry_delay(jobs.backoff, attempts)).unwrap_or(Span::zero());
+                ("pending", now + delay, Some(e.clone()))
+            }
+        };
+        if let Some(e) = &error {
+            tracing::warn!(delivery = %d.public_id, attempts, error = %e, "webhook delivery failed");
+        }
+        let id = d.id;
+        let before = d.attempts;
+        with_conn(db, move |conn| {
+            Ok(repo::record_attempt(conn, id, before, status, next, error.as_deref(), now)?)
+        })
+        .await?;
+        delivered += usize::from(status == "delivered");
+    }
+    Ok(delivered)
+}

@@ -1,0 +1,1038 @@
+//! AI calls through the spend gateway (SPEC §4.2 steps 1 and 12–15): authorise the project and
+//! agent, load the state, decide, reserve, call the provider, settle; the review queue; the
+//! release of reservations whose request never settled.
+//!
+//! A request's `status` only moves by compare-and-swap (`pending → executing → executed|failed`,
+//! `pending → rejected`, `executing → cancelled`), and every money movement happens in the same
+//! transaction as that move, so nothing is settled, released or executed twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Span, NaiveDateTime, Timelike};
+use models::ids::public_id;
+use models::rows::{Agent, Project};
+use models::rows_spend::{AiRequest, NewAiRequest, RequestPayment};
+use models::AuditResult;
+use repositories::reservations::{self, Periods, Refusal};
+use repositories::{
+    ledger, projects as project_repo, requests as repo, users as user_repo, DbConnection, Page,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::audit::{self, AuditContext, Entry};
+use crate::ports::{ChatMessage, Clock, ModelCall, ModelProvider};
+use crate::projects::{parse_policy, parse_system};
+use crate::spend::{
+    cost_of, decide, Account, Baseline, Budget, Decision, DecisionInput, Operation, Outcome, Price,
+    ProEvaluator, Reason, RecentUse, SpendRequest,
+};
+use crate::{alerts, in_tx, with_conn, Principal, ServiceError};
+
+/// The call as a client sends it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallRequest {
+    /// Provider, e.g. `local`.
+    pub provider: String,
+    /// Model within the provider, e.g. `echo` (`local/echo` is accepted too).
+    pub model: String,
+    /// Operation.
+    pub operation: Operation,
+    /// Chat messages.
+    #[serde(default)]
+    pub messages: Vec<ChatMessage>,
+    /// A plain prompt.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// Most output tokens.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    /// Other parameters, passed to the provider.
+    #[serde(default)]
+    pub parameters: Value,
+}
+
+impl CallRequest {
+    fn input_chars(&self) -> u64 {
+        let messages: usize = self.messages.iter().map(|m| m.content.chars().count()).sum();
+        let prompt = self.prompt.as_deref().map_or(0, |p| p.chars().count());
+        (messages + prompt) as u64
+    }
+
+    /// Provider and model, trimmed, with a `provider/` prefix on the model removed.
+    fn names(&self) -> (String, String) {
+        let provider = self.provider.trim().to_string();
+        let model = self.model.trim();
+        let model = model
+            .split_once('/')
+            .filter(|(p, _)| p.eq_ignore_ascii_case(&provider))
+            .map_or(model, |(_, m)| m)
+            .to_string();
+        (provider, model)
+    }
+}
+
+/// The project and agent a caller names (body or `X-Steward-Project` / `X-Steward-Agent`).
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// `prj_…`.
+    pub project: Option<String>,
+    /// `agt_…`.
+    pub agent: Option<String>,
+}
+
+/// What a request keeps to run later (after review) and to price its settlement.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    call: CallRequest,
+    price: Price,
+    fee_bps: i64,
+}
+
+/// A request with its payment and public references.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    /// The request.
+    pub request: AiRequest,
+    /// `prj_…`.
+    pub project: String,
+    /// `agt_…`.
+    pub agent: Option<String>,
+    /// Its payment (approved requests).
+    pub payment: Option<RequestPayment>,
+}
+
+/// Runs AI calls through the pipeline.
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    db: repositories::Db,
+    clock: Arc<dyn Clock>,
+    providers: Vec<Arc<dyn ModelProvider>>,
+    pro: Arc<dyn ProEvaluator>,
+    timeout: Duration,
+}
+
+/// Why a provider call did not produce an answer.
+enum Failure {
+    Unavailable,
+    Timeout,
+    Error(String),
+}
+
+impl Failure {
+    fn text(&self) -> String {
+        match self {
+            Failure::Unavailable => "no adapter is configured for this provider".into(),
+            Failure::Timeout => "the provider did not answer in time".into(),
+            Failure::Error(e) => e.clone(),
+        }
+    }
+}
+
+/// What the recording transaction decided.
+enum Recorded {
+    Refused(Reason, String, String),
+    Done(Box<AiRequest>),
+}
+
+impl Gateway {
+    /// A gateway over `providers`, deciding with `pro` at PRO tier, failing calls slower than
+    /// `timeout`.
+    pub fn new(
+        db: repositories::Db,
+        clock: Arc<dyn Clock>,
+        providers: Vec<Arc<dyn ModelProvider>>,
+        pro: Arc<dyn ProEvaluator>,
+        timeout: Duration,
+    ) -> Self {
+        Self { db, clock, providers, pro, timeout }
+    }
+
+    /// Decides, reserves, calls the provider and settles. `Ok` for an executed call or one
+    /// waiting for review; [`ServiceError::Refused`] and [`ServiceError::ProviderFailed`] name
+    /// the recorded request.
+    pub async fn execute(
+        &self,
+        ctx: AuditContext,
+        caller: &Principal,
+        scope: Scope,
+        call: CallRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<RequestRecord, ServiceError> {
+        let now = self.clock.now();
+        let caller_c = caller.clone();
+        let call_c = call.clone();
+        let (project, agent, input, periods, stored) = with_conn(&self.db, move |conn| {
+            let (project, agent) = resolve(conn, &caller_c, &scope)?;
+            let (input, periods, stored) =
+                load(conn, caller_c.user_id, &project, agent.as_ref(), call_c, now)?;
+            reservations::ensure_periods(conn, project.id, &periods)?;
+            Ok((project, agent, input, periods, stored))
+        })
+        .await?;
+        let decision = decide(&input, now.and_utc(), self.pro.as_ref());
+        let user_id = caller.user_id;
+        let (provider, model) = stored.call.names();
+        let body = serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let fingerprint = hex::encode(Sha256::digest(serde_json::to_vec(&stored.call).unwrap_or_default()));
+        let operation = stored.call.operation;
+        let tx_ctx = ctx.clone();
+        let recorded = in_tx(&self.db, move |conn| {
+            let ctx = tx_ctx;
+            let id = public_id("req");
+            let mut decision = decision;
+            let total = decision.estimate.map_or(0, |e| e.total);
+            let mut status = match decision.outcome {
+                Outcome::Approved => "executing",
+                Outcome::RequiresReview => "pending",
+                Outcome::Rejected | Outcome::Error => "rejected",
+            };
+            if status == "executing" {
+                if let Err(refusal) = hold(conn, user_id, project.id, &periods, total, &id, now)? {
+                    refuse_at_reservation(&mut decision, refusal);
+                    status = "rejected";
+                }
+            }
+            let row = repo::insert(
+                conn,
+                &NewAiRequest {
+                    public_id: id.clone(),
+                    user_id,
+                    project_id: project.id,
+                    agent_id: agent.as_ref().map(|a| a.id),
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    operation: operation.as_str().into(),
+                    status: status.into(),
+                    outcome: decision.outcome.as_str().into(),
+                    reason: decision.reason.map(|r| r.as_str().to_string()),
+                    tier: decision.tier.as_str().into(),
+                    risk_score: decision.risk_score,
+                    decision: serde_json::to_string(&decision).unwrap_or_default(),
+                    body,
+                    estimated: total,
+                    day: periods.day.clone(),
+                    month: periods.month.clone(),
+                    fingerprint,
+                    idempotency_key,
+                    created_at: now,
+                    updated_at: now,
+                },
+            )?;
+            audit::record(
+                conn,
+                &ctx,
+                Entry {
+                    action: "request.decided",
+                    subject_type: "request",
+                    subject_id: Some(&id),
+                    details: json!({
+                        "project": project.public_id,
+                        "agent": agent.as_ref().map(|a| a.public_id.clone()),
+                        "provider": provider,
+                        "model": model,
+                        "operation": operation.as_str(),
+                        "outcome": decision.outcome.as_str(),
+                        "reason": decision.reason.map(|r| r.as_str()),
+                        "tier": decision.tier.as_str(),
+                        "risk_score": decision.risk_score,
+                        "estimated": total,
+                    }),
+                    result: if status == "rejected" { AuditResult::Denied } else { AuditResult::Success },
+                },
+            )?;
+            if status == "executing" {
+                open_payment(conn, &ctx, &row, now)?;
+            }
+            Ok(match (status, decision.reason) {
+                ("rejected", reason) => {
+                    Recorded::Refused(reason.unwrap_or(Reason::InvalidRequest), decision.reason_text, id)
+                }
+                _ => Recorded::Done(Box::new(row)),
+            })
+        })
+        .await?;
+        match recorded {
+            Recorded::Refused(reason, message, request) => {
+                Err(ServiceError::Refused { reason, message, request })
+            }
+            Recorded::Done(row) if row.status == "pending" => self.record(*row).await,
+            Recorded::Done(row) => self.run(ctx, *row).await,
+        }
+    }
+
+    /// Approves a request waiting for review and executes it, re-checking balance and budget
+    /// now (admins and the project's owner). A request is reviewed once.
+    pub async fn approve(
+        &self,
+        ctx: AuditContext,
+        caller: &Principal,
+        id: String,
+    ) -> Result<RequestRecord, ServiceError> {
+        let now = self.clock.now();
+        let caller_c = caller.clone();
+        let (row, periods) = with_conn(&self.db, move |conn| {
+            let row = visible(conn, &caller_c, &id)?;
+            let periods = periods_for(conn, row.project_id, now)?;
+            reservations::ensure_periods(conn, row.project_id, &periods)?;
+            Ok((row, periods))
+        })
+        .await?;
+        let tx_ctx = ctx.clone();
+        let recorded = in_tx(&self.db, move |conn| {
+            let ctx = tx_ctx;
+            if !repo::transition(conn, row.id, "pending", "executing", now)? {
+                return Err(review_closed());
+            }
+            audit::record_success(conn, &ctx, "review.approved", "request", &row.public_id, json!({}))?;
+            match hold(conn, row.user_id, row.project_id, &periods, row.estimated, &row.public_id, now)? {
+                Err(refusal) => {
+                    let mut decision: Value = serde_json::from_str(&row.decision).unwrap_or_default();
+                    let reason = refusal_reason(refusal);
+                    let text = format!("approved by a reviewer, then refused: {}", refusal_text(refusal));
+                    decision["outcome"] = json!("rejected");
+                    decision["reason"] = json!(reason.as_str());
+                    decision["reason_text"] = json!(text);
+                    repo::transition(conn, row.id, "executing", "rejected", now)?;
+                    repo::set_decision(conn, row.id, "rejected", Some(reason.as_str()), &decision.to_string(), now)?;
+                    audit::record(
+                        conn,
+                        &ctx,
+                        Entry {
+                            action: "request.decided",
+                            subject_type: "request",
+                            subject_id: Some(&row.public_id),
+                            details: json!({"outcome": "rejected", "reason": reason.as_str(), "at": "review"}),
+                            result: AuditResult::Denied,
+                        },
+                    )?;
+                    Ok(Recorded::Refused(reason, text, row.public_id.clone()))
+                }
+                Ok(()) => {
+                    repo::set_periods(conn, row.id, &periods.day, &periods.month)?;
+                    let row = repo::by_id(conn, row.id)?;
+                    open_payment(conn, &ctx, &row, now)?;
+                    Ok(Recorded::Done(Box::new(row)))
+                }
+            }
+        })
+        .await?;
+        match recorded {
+            Recorded::Refused(reason, message, request) => {
+                Err(ServiceError::Refused { reason, message, request })
+            }
+            Recorded::Done(row) => self.run(ctx, *row).await,
+        }
+    }
+
+    /// Rejects a request waiting for review; nothing is charged.
+    pub async fn reject(
+        &self,
+        ctx: AuditContext,
+        caller: &Principal,
+        id: String,
+        note: Option<String>,
+    ) -> Result<RequestRecord, ServiceError> {
+        if note.as_deref().is_some_and(|n| n.chars().count() > 1000) {
+            return Err(ServiceError::invalid("reason", "must be at most 1000 characters"));
+        }
+        let now = self.clock.now();
+        let caller = caller.clone();
+        let row = in_tx(&self.db, move |conn| {
+            let row = visible(conn, &caller, &id)?;
+            if !repo::transition(conn, row.id, "pending", "rejected", now)? {
+                return Err(review_closed());
+            }
+            let mut decision: Value = serde_json::from_str(&row.decision).unwrap_or_default();
+            let text = note.unwrap_or_else(|| "rejected by a reviewer".into());
+            decision["outcome"] = json!("rejected");
+            decision["reason"] = json!("REVIEW_REJECTED");
+            decision["reason_text"] = json!(text);
+            repo::set_decision(
+                conn,
+                row.id,
+                "rejected",
+                Some("REVIEW_REJECTED"),
+                &decision.to_string(),
+                now,
+            )?;
+            audit::record_success(
+                conn,
+                &ctx,
+                "review.rejected",
+                "request",
+                &row.public_id,
+                json!({"note": text}),
+            )?;
+            Ok(repo::by_id(conn, row.id)?)
+        })
+        .await?;
+        self.record(row).await
+    }
+
+    /// Calls the provider for an `executing` request and settles it.
+    async fn run(&self, ctx: AuditContext, row: AiRequest) -> Result<RequestRecord, ServiceError> {
+        let stored: Stored =
+            serde_json::from_str(&row.body).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let call = ModelCall {
+            model: row.model.clone(),
+            operation: stored.call.operation,
+            messages: stored.call.messages.clone(),
+            prompt: stored.call.prompt.clone(),
+            max_tokens: stored.call.max_tokens,
+            parameters: stored.call.parameters.clone(),
+        };
+        let provider = self.providers.iter().find(|p| p.name().eq_ignore_ascii_case(&row.provider)).cloned();
+        let started = Instant::now();
+        let result = match provider {
+            None => Err(Failure::Unavailable),
+            Some(p) => match tokio::time::timeout(self.timeout, p.call(&call)).await {
+                Ok(Ok(reply)) => Ok(reply),
+                Ok(Err(e)) => Err(Failure::Error(e.to_string())),
+                Err(_) => Err(Failure::Timeout),
+            },
+        };
+        let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let now = self.clock.now();
+        let id = row.id;
+        match result {
+            Ok(reply) => {
+                let (cost, fee) =
+                    cost_of(reply.input_tokens, reply.output_tokens, &stored.price, stored.fee_bps);
+                let charged = cost.saturating_add(fee).min(row.estimated);
+                let response = json!({
+                    "content": reply.content,
+                    "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
+                })
+                .to_string();
+                let public = row.public_id.clone();
+                let settled = in_tx(&self.db, move |conn| {
+                    let finished = repo::finish(
+                        conn,
+                        id,
+                        "executed",
+                        &repo::Finish {
+                            charged,
+                            input_tokens: i64::try_from(reply.input_tokens).unwrap_or(i64::MAX),
+                            output_tokens: i64::try_from(reply.output_tokens).unwrap_or(i64::MAX),
+                            latency_ms: Some(latency),
+                            response: Some(&response),
+                            error: None,
+                        },
+                        now,
+                    )?;
+                    if !finished {
+                        // Released meanwhile (the call outlived the stale bound): nothing to settle.
+                        tracing::warn!(request = %row.public_id, "request was released before it settled");
+                        return Ok(None);
+                    }
+                    settle(conn, &row, charged, "committed", now)?;
+                    audit::record_success(
+                        conn,
+                        &ctx,
+                        "request.executed",
+                        "request",
+                        &row.public_id,
+                        json!({
+                            "charged": charged,
+                            "cost": cost,
+                            "fee": fee,
+                            "variance": row.estimated - charged,
+                            "input_tokens": reply.input_tokens,
+                            "output_tokens": reply.output_tokens,
+                            "latency_ms": latency,
+                        }),
+                    )?;
+                    alerts::evaluate(conn, row.user_id, row.project_id, now)?;
+                    Ok(Some(repo::by_id(conn, id)?))
+                })
+                .await?;
+                match settled {
+                    Some(row) => self.record(row).await,
+                    None => Err(ServiceError::ProviderFailed {
+                        timeout: true,
+                        message: "released as stale before the answer came".into(),
+                        request: public,
+                    }),
+                }
+            }
+            Err(failure) => {
+                let text = failure.text();
+                let timeout = matches!(failure, Failure::Timeout);
+                tracing::warn!(request = %row.public_id, provider = %row.provider, error = %text, "provider call failed");
+                let request = row.public_id.clone();
+                let message = text.clone();
+                in_tx(&self.db, move |conn| {
+                    let f =
+                        repo::Finish { latency_ms: Some(latency), error: Some(&text), ..Default::default() };
+                    if repo::finish(conn, id, "failed", &f, now)? {
+                        settle(conn, &row, 0, "failed", now)?;
+                        audit::record(
+                            conn,
+                            &ctx,
+                            Entry {
+                                action: "request.failed",
+                                subject_type: "request",
+                                subject_id: Some(&row.public_id),
+                                details: json!({"error": text, "released": row.estimated}),
+                                result: AuditResult::Failure,
+                            },
+                        )?;
+                    }
+                    Ok(())
+                })
+                .await?;
+                Err(ServiceError::ProviderFailed { timeout, message, request })
+            }
+        }
+    }
+
+    async fn record(&self, row: AiRequest) -> Result<RequestRecord, ServiceError> {
+        with_conn(&self.db, move |conn| Ok(records(conn, vec![row])?.remove(0))).await
+    }
+}
+
+/// Reserves inside a savepoint, so a refusal part-way (balance taken, then the daily budget
+/// refused) leaves nothing behind.
+fn hold(
+    conn: &mut DbConnection,
+    user_id: i64,
+    project_id: i64,
+    periods: &Periods,
+    amount: i64,
+    reference: &str,
+    now: NaiveDateTime,
+) -> Result<Result<(), Refusal>, ServiceError> {
+    enum Out {
+        Refused(Refusal),
+        Db(repositories::RepoError),
+    }
+    impl From<repositories::DieselError> for Out {
+        fn from(e: repositories::DieselError) -> Self {
+            Out::Db(e.into())
+        }
+    }
+    // Nested in the caller's transaction, `write_tx` is a savepoint.
+    let result = repositories::write_tx(conn, |c| {
+        match reservations::reserve(c, user_id, project_id, periods, amount, reference, now) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(refusal)) => Err(Out::Refused(refusal)),
+            Err(e) => Err(Out::Db(e)),
+        }
+    });
+    match result {
+        Ok(()) => Ok(Ok(())),
+        Err(Out::Refused(r)) => Ok(Err(r)),
+        Err(Out::Db(e)) => Err(e.into()),
+    }
+}
+
+fn refusal_reason(r: Refusal) -> Reason {
+    match r {
+        Refusal::Balance => Reason::InsufficientBalance,
+        Refusal::Daily => Reason::DailyBudgetExceeded,
+        Refusal::Monthly => Reason::MonthlyBudgetExceeded,
+    }
+}
+
+fn refusal_text(r: Refusal) -> &'static str {
+    match r {
+        Refusal::Balance => "the available balance does not cover the cost",
+        Refusal::Daily => "the project's daily budget is used up",
+        Refusal::Monthly => "the project's monthly budget is used up",
+    }
+}
+
+/// A decision the rules approved, refused when the atomic reservation found the money gone.
+fn refuse_at_reservation(decision: &mut Decision, refusal: Refusal) {
+    decision.outcome = Outcome::Rejected;
+    decision.reason = Some(refusal_reason(refusal));
+    decision.reason_text = refusal_text(refusal).into();
+    decision.policies_checked.push("reservation");
+}
+
+fn review_closed() -> ServiceError {
+    ServiceError::conflict("REVIEW_CLOSED", "this request is not waiting for review")
+}
+
+fn open_payment(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    row: &AiRequest,
+    now: NaiveDateTime,
+) -> Result<(), ServiceError> {
+    let pay = public_id("pay");
+    repo::insert_payment(conn, &pay, row.id, row.user_id, "reserved", row.estimated, now)?;
+    audit::record_success(
+        conn,
+        ctx,
+        "payment.reserved",
+        "request",
+        &row.public_id,
+        json!({"payment": pay, "amount": row.estimated}),
+    )?;
+    Ok(())
+}
+
+/// Charges `charged` of the request's reservation and releases the rest; marks the payment.
+fn settle(
+    conn: &mut DbConnection,
+    row: &AiRequest,
+    charged: i64,
+    status: &str,
+    now: NaiveDateTime,
+) -> Result<(), ServiceError> {
+    let periods =
+        Periods { day: row.day.clone(), month: row.month.clone(), daily_limit: 0, monthly_limit: 0 };
+    reservations::settle(
+        conn,
+        row.user_id,
+        row.project_id,
+        &periods,
+        row.estimated,
+        charged,
+        &row.public_id,
+        now,
+    )?;
+    let reference = (charged > 0).then(|| format!("ledger:{}", row.public_id));
+    repo::settle_payment(conn, row.id, status, charged, reference.as_deref(), now)?;
+    Ok(())
+}
+
+/// The key's scope wins; a different name in the body or headers is refused. The project must
+/// be the caller's own, and the agent one of the project's.
+fn resolve(
+    conn: &mut DbConnection,
+    caller: &Principal,
+    scope: &Scope,
+) -> Result<(Project, Option<Agent>), ServiceError> {
+    let pick = |key: &Option<String>, named: &Option<String>, what: &str| match (key, named) {
+        (Some(k), Some(n)) if k != n => {
+            Err(ServiceError::Forbidden(format!("this key is scoped to {what} {k}")))
+        }
+        (Some(k), _) => Ok(Some(k.clone())),
+        (None, n) => Ok(n.clone()),
+    };
+    let project_id = pick(&caller.project, &scope.project, "project")?.ok_or_else(|| {
+        ServiceError::invalid(
+            "project",
+            "name the project (body, X-Steward-Project, or a project-scoped key)",
+        )
+    })?;
+    let project = match project_repo::by_public_id(conn, &project_id) {
+        Ok(p) if p.user_id == caller.user_id => p,
+        Ok(_) | Err(repositories::RepoError::NotFound) => return Err(ServiceError::NotFound("project")),
+        Err(e) => return Err(e.into()),
+    };
+    let agent = match pick(&caller.agent, &scope.agent, "agent")? {
+        None => None,
+        Some(a) => match project_repo::agent_by_public_id(conn, &a) {
+            Ok(agent) if agent.project_id == project.id => Some(agent),
+            Ok(_) | Err(repositories::RepoError::NotFound) => return Err(ServiceError::NotFound("agent")),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    Ok((project, agent))
+}
+
+fn periods_for(
+    conn: &mut DbConnection,
+    project_id: i64,
+    now: NaiveDateTime,
+) -> Result<Periods, ServiceError> {
+    let d = Budget::default();
+    let (_, daily, monthly) =
+        project_repo::budget(conn, project_id)?.unwrap_or((d.per_request, d.daily, d.monthly));
+    Ok(Periods {
+        day: now.format("%Y-%m-%d").to_string(),
+        month: now.format("%Y-%m").to_string(),
+        daily_limit: daily,
+        monthly_limit: monthly,
+    })
+}
+
+/// Loads everything the pipeline reads. An unknown model is a 404 (never a substitute).
+fn load(
+    conn: &mut DbConnection,
+    user_id: i64,
+    project: &Project,
+    agent: Option<&Agent>,
+    call: CallRequest,
+    now: NaiveDateTime,
+) -> Result<(DecisionInput, Periods, Stored), ServiceError> {
+    let (provider, model) = call.names();
+    let price = if provider.is_empty() || model.is_empty() {
+        Price::default()
+    } else {
+        let (input_per_million, output_per_million, per_request) =
+            repo::price(conn, &provider, &model)?.ok_or(ServiceError::NotFound("model"))?;
+        Price { input_per_million, output_per_million, per_request }
+    };
+    let user = user_repo::by_id(conn, user_id)?;
+    let policy = parse_policy(project_repo::policy(conn, project.id)?);
+    let system = parse_system(project_repo::system_policy(conn)?);
+    let periods = periods_for(conn, project.id, now)?;
+    let d = Budget::default();
+    let (per_request, daily, monthly) =
+        project_repo::budget(conn, project.id)?.unwrap_or((d.per_request, d.daily, d.monthly));
+    let budget = Budget {
+        per_request,
+        daily,
+        monthly,
+        used_today: reservations::used(conn, project.id, &periods.day)?,
+        used_month: reservations::used(conn, project.id, &periods.month)?,
+        user_used_today: repo::user_usage(conn, user_id, &periods.day)?,
+    };
+    let count = |conn: &mut DbConnection, span: Span| -> Result<u32, ServiceError> {
+        Ok(u32::try_from(repo::counted_since(conn, project.id, now - span)?).unwrap_or(u32::MAX))
+    };
+    let usage = RecentUse {
+        last_minute: count(conn, Span::minutes(1))?,
+        last_hour: count(conn, Span::hours(1))?,
+        last_day: count(conn, Span::days(1))?,
+        recent_rejections: u32::try_from(repo::rejected_since(conn, project.id, now - Span::days(1))?)
+            .unwrap_or(u32::MAX),
+    };
+    let history = repo::executed_since(conn, project.id, now - Span::days(30))?;
+    let agent_known = match agent {
+        Some(a) => repo::agent_has_requests(conn, a.id)?,
+        None => true,
+    };
+    let baseline = baseline(&history, agent_known);
+    let input = DecisionInput {
+        request: SpendRequest {
+            provider: provider.clone(),
+            model: model.clone(),
+            operation: call.operation,
+            input_chars: call.input_chars(),
+            max_tokens: call.max_tokens,
+        },
+        account: Account {
+            active: user.status == "active",
+            verified: user.verified,
+            balance: user.balance,
+            reserved: user.reserved,
+        },
+        policy,
+        budget,
+        usage,
+        price,
+        baseline,
+        system: system.clone(),
+    };
+    Ok((input, periods, Stored { call, price, fee_bps: system.fee_bps }))
+}
+
+/// The 30-day baseline from `(provider, model, charged, created_at)` of executed requests.
+fn baseline(history: &[(String, String, i64, NaiveDateTime)], agent_known: bool) -> Baseline {
+    let n = history.len();
+    let mean = if n == 0 { 0.0 } else { history.iter().map(|h| h.2 as f64).sum::<f64>() / n as f64 };
+    let var = if n == 0 {
+        0.0
+    } else {
+        history.iter().map(|h| (h.2 as f64 - mean).powi(2)).sum::<f64>() / n as f64
+    };
+    let mut providers: Vec<String> = history.iter().map(|h| h.0.clone()).collect();
+    providers.sort();
+    providers.dedup();
+    let mut models: Vec<String> = history.iter().map(|h| format!("{}/{}", h.0, h.1)).collect();
+    models.sort();
+    models.dedup();
+    let mut hours: Vec<u32> = history.iter().map(|h| h.3.hour()).collect();
+    hours.sort_unstable();
+    hours.dedup();
+    Baseline {
+        requests: u32::try_from(n).unwrap_or(u32::MAX),
+        mean_cost: mean,
+        stddev_cost: var.sqrt(),
+        hourly_rate: n as f64 / (30.0 * 24.0),
+        providers,
+        models,
+        hours,
+        agent_known,
+    }
+}
+
+/// The request if the caller owns it or is an admin; 404 otherwise.
+fn visible(conn: &mut DbConnection, caller: &Principal, id: &str) -> Result<AiRequest, ServiceError> {
+    match repo::by_public_id(conn, id) {
+        Ok(r) if r.user_id == caller.user_id || caller.is_admin() => Ok(r),
+        Ok(_) | Err(repositories::RepoError::NotFound) => Err(ServiceError::NotFound("request")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn records(conn: &mut DbConnection, rows: Vec<AiRequest>) -> Result<Vec<RequestRecord>, ServiceError> {
+    let project_ids: Vec<i64> = rows.iter().map(|r| r.project_id).collect();
+    let agent_ids: Vec<i64> = rows.iter().filter_map(|r| r.agent_id).collect();
+    let projects = repo::project_public_ids(conn, &project_ids)?;
+    let agents: HashMap<i64, String> = repo::agent_public_ids(conn, &agent_ids)?;
+    rows.into_iter()
+        .map(|request| {
+            Ok(RequestRecord {
+                project: projects.get(&request.project_id).cloned().unwrap_or_default(),
+                agent: request.agent_id.and_then(|a| agents.get(&a).cloned()),
+                payment: repo::payment_of(conn, request.id)?,
+                request,
+            })
+        })
+        .collect()
+}
+
+/// List filters as the API receives them (public ids).
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    /// `prj_…`.
+    pub project: Option<String>,
+    /// Status.
+    pub status: Option<String>,
+    /// Outcome.
+    pub outcome: Option<String>,
+    /// Provider.
+    pub provider: Option<String>,
+    /// Created at or after.
+    pub from: Option<NaiveDateTime>,
+    /// Created before.
+    pub to: Option<NaiveDateTime>,
+}
+
+fn to_repo_filter(
+    conn: &mut DbConnection,
+    caller: &Principal,
+    f: ListFilter,
+) -> Result<Option<repo::RequestFilter>, ServiceError> {
+    let project_id = match &f.project {
+        None => None,
+        Some(p) => match project_repo::by_public_id(conn, p) {
+            Ok(p) if p.user_id == caller.user_id || caller.is_admin() => Some(p.id),
+            Ok(_) | Err(repositories::RepoError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    Ok(Some(repo::RequestFilter {
+        user_id: (!caller.is_admin()).then_some(caller.user_id),
+        project_id,
+        status: f.status,
+        outcome: f.outcome,
+        provider: f.provider,
+        from: f.from,
+        to: f.to,
+    }))
+}
+
+/// The caller's requests (admins: everyone's), newest first.
+pub async fn list(
+    db: &repositories::Db,
+    caller: &Principal,
+    filter: ListFilter,
+    page: Page,
+) -> Result<Vec<RequestRecord>, ServiceError> {
+    let caller = caller.clone();
+    with_conn(db, move |conn| {
+        let Some(f) = to_repo_filter(conn, &caller, filter)? else { return Ok(Vec::new()) };
+        let rows = repo::list(conn, &f, page)?;
+        records(conn, rows)
+    })
+    .await
+}
+
+/// One request with its audit trail (oldest event first).
+pub async fn get(
+    db: &repositories::Db,
+    caller: &Principal,
+    id: String,
+) -> Result<(RequestRecord, Vec<models::rows::AuditEvent>), ServiceError> {
+    let caller = caller.clone();
+    with_conn(db, move |conn| {
+        let row = visible(conn, &caller, &id)?;
+        let filter = repositories::audit::AuditFilter {
+            subject_type: Some("request".into()),
+            subject_id: Some(row.public_id.clone()),
+            ..Default::default()
+        };
+        let mut trail = repositories::audit::list(conn, &filter, Page { limit: 200, before: None })?;
+        trail.reverse();
+        Ok((records(conn, vec![row])?.remove(0), trail))
+    })
+    .await
+}
+
+/// Payments of AI requests (the caller's; admins: everyone's), with each one's `req_…`.
+pub async fn payments(
+    db: &repositories::Db,
+    caller: &Principal,
+    status: Option<String>,
+    page: Page,
+) -> Result<Vec<(RequestPayment, String)>, ServiceError> {
+    let caller = caller.clone();
+    with_conn(db, move |conn| {
+        let user = (!caller.is_admin()).then_some(caller.user_id);
+        let rows = repo::payments(conn, user, status.as_deref(), page)?;
+        rows.into_iter()
+            .map(|p| {
+                let req = repo::request_public_id(conn, p.request_id)?;
+                Ok((p, req))
+            })
+            .collect()
+    })
+    .await
+}
+
+/// One payment (its payer or an admin).
+pub async fn payment(
+    db: &repositories::Db,
+    caller: &Principal,
+    id: String,
+) -> Result<(RequestPayment, String), ServiceError> {
+    let caller = caller.clone();
+    with_conn(db, move |conn| {
+        let p = match repo::payment_by_public_id(conn, &id) {
+            Ok(p) if p.user_id == caller.user_id || caller.is_admin() => p,
+            Ok(_) | Err(repositories::RepoError::NotFound) => return Err(ServiceError::NotFound("payment")),
+            Err(e) => return Err(e.into()),
+        };
+        let req = repo::request_public_id(conn, p.request_id)?;
+        Ok((p, req))
+    })
+    .await
+}
+
+/// Releases the reservations of requests still `executing` after `older_than` (their process
+/// died or the call hung): the request becomes `failed`, its payment `cancelled`, nothing is
+/// charged. Returns how many were released.
+pub async fn release_stale(
+    db: &repositories::Db,
+    now: NaiveDateTime,
+    older_than: Duration,
+) -> Result<usize, ServiceError> {
+    let bound = now - Span::from_std(older_than).unwrap_or(Span::zero());
+    let stale = with_conn(db, move |conn| Ok(repo::stale(conn, bound, 500)?)).await?;
+    let mut released = 0;
+    for row in stale {
+        let done = in_tx(db, move |conn| {
+            let error = "abandoned: released after the stale-reservation bound";
+            let f = repo::Finish { error: Some(error), ..Default::default() };
+            if !repo::finish(conn, row.id, "failed", &f, now)? {
+                return Ok(false);
+            }
+            settle(conn, &row, 0, "cancelled", now)?;
+            audit::record(
+                conn,
+                &AuditContext::system(),
+                Entry {
+                    action: "request.released",
+                    subject_type: "request",
+                    subject_id: Some(&row.public_id),
+                    details: json!({"released": row.estimated, "reason": "stale"}),
+                    result: AuditResult::Failure,
+                },
+            )?;
+            Ok(true)
+        })
+        .await?;
+        released += usize::from(done);
+    }
+    Ok(released)
+}
+
+/// Figures of `GET /api/v1/audit/report`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// Requests decided.
+    pub requests: u64,
+    /// Approved by the pipeline or a reviewer (executed or not).
+    pub approved: u64,
+    /// Rejected.
+    pub rejected: u64,
+    /// Waiting for review.
+    pub in_review: u64,
+    /// Executed.
+    pub executed: u64,
+    /// Failed at the provider (or abandoned).
+    pub provider_failures: u64,
+    /// Charged, micro-USDC.
+    pub spend: i64,
+    /// Rejections by reason code.
+    pub violations: std::collections::BTreeMap<String, u64>,
+    /// Decisions with a risk score of 7 or more, or rejected `HIGH_RISK`.
+    pub high_risk: u64,
+    /// Alerts raised in the range.
+    pub alerts: u64,
+}
+
+/// Report filters (public ids; times UTC).
+#[derive(Clone, Debug, Default)]
+pub struct ReportFilter {
+    /// `usr_…` (admins; others always get their own).
+    pub user: Option<String>,
+    /// `prj_…`.
+    pub project: Option<String>,
+    /// From (inclusive).
+    pub from: Option<NaiveDateTime>,
+    /// To (exclusive).
+    pub to: Option<NaiveDateTime>,
+}
+
+/// Sums the requests matching the filter.
+pub async fn report(
+    db: &repositories::Db,
+    caller: &Principal,
+    f: ReportFilter,
+) -> Result<Report, ServiceError> {
+    let caller = caller.clone();
+    with_conn(db, move |conn| {
+        let user_id = match (&f.user, caller.is_admin()) {
+            (Some(u), true) => Some(match user_repo::by_public_id(conn, u) {
+                Ok(u) => u.id,
+                Err(repositories::RepoError::NotFound) => return Err(ServiceError::NotFound("user")),
+                Err(e) => return Err(e.into()),
+            }),
+            (Some(u), false) if *u != caller.user_public_id => return Err(ServiceError::NotFound("user")),
+            (_, true) => None,
+            (_, false) => Some(caller.user_id),
+        };
+        let list = ListFilter { project: f.project.clone(), from: f.from, to: f.to, ..Default::default() };
+        let Some(mut filter) = to_repo_filter(conn, &caller, list)? else {
+            return Err(ServiceError::NotFound("project"));
+        };
+        filter.user_id = user_id;
+        let rows = repo::all(conn, &filter)?;
+        let mut r = Report::default();
+        for row in &rows {
+            r.requests += 1;
+            match row.status.as_str() {
+                "pending" => r.in_review += 1,
+                "executed" => r.executed += 1,
+                "failed" => r.provider_failures += 1,
+                _ => {}
+            }
+            if row.outcome == "approved" || (row.outcome == "requires_review" && row.status != "pending") {
+                r.approved += 1;
+            }
+            if row.outcome == "rejected" {
+                r.rejected += 1;
+                let code = row.reason.clone().unwrap_or_else(|| "UNKNOWN".into());
+                *r.violations.entry(code).or_default() += 1;
+            }
+            if row.risk_score >= 7.0 || row.reason.as_deref() == Some("HIGH_RISK") {
+                r.high_risk += 1;
+            }
+            r.spend += row.charged;
+        }
+        r.alerts = alerts::count(conn, user_id, f.from, f.to)?;
+        Ok(r)
+    })
+    .await
+}
+
+/// The ledger's view of a user: `(balance, reserved, sum of balance-changing entries)`.
+pub async fn books(db: &repositories::Db, user_id: i64) -> Result<(i64, i64, i64), ServiceError> {
+    with_conn(db, move |conn| {
+        let u = user_repo::by_id(conn, user_id)?;
+        Ok((u.balance, u.reserved, ledger::balance_from_entries(conn, user_id)?))
+    })
+    .await
+}
