@@ -618,9 +618,19 @@ async fn hundred_calls_against_a_balance_for_ten(app: TestApp) {
 }
 
 async fn kinds(app: &TestApp, key: &str) -> Vec<String> {
-    let a: Value = app.get("/api/v1/alerts", key).await.json().await.unwrap();
-    let mut k: Vec<String> =
-        a["items"].as_array().unwrap().iter().map(|x| x["kind"].as_str().unwrap().to_string()).collect();
+    kinds_in(app, key, None).await
+}
+
+/// Sorted kinds of the caller's alerts, of one period if given.
+async fn kinds_in(app: &TestApp, key: &str, period: Option<&str>) -> Vec<String> {
+    let a: Value = app.get("/api/v1/alerts?limit=200", key).await.json().await.unwrap();
+    let mut k: Vec<String> = a["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| period.is_none_or(|p| x["period"] == p))
+        .map(|x| x["kind"].as_str().unwrap().to_string())
+        .collect();
     k.sort();
     k
 }
@@ -801,6 +811,44 @@ system_tests::system_test!(
     alerts_fire_once_and_webhooks_are_signed,
     report_counts_what_happened,
 );
+
+/// Spending this hour against the 24 hours before it (the gateway runs on a test clock).
+async fn cost_spike_alert(backend: Backend) {
+    let Some(db) = tokio::task::spawn_blocking(move || TestDb::new(backend)).await.unwrap() else { return };
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 11, 18).unwrap().and_hms_opt(10, 30, 0).unwrap();
+    let clock = FixedClock::at(start);
+    let c = clock.clone();
+    let app = TestApp::start_with(db, |_| {}, move |a| a.clock = Arc::new(c)).await;
+    set_price(&app, "local", "echo", 100_000);
+    let s = spender(&app, 100 * CALL, open_policy()).await;
+    // Yesterday from 10:30: a call every hour, an average of one per hour (its own spikes, while
+    // the history builds up, belong to other hours).
+    for i in 0..24 {
+        clock.set(start + chrono::Duration::hours(i));
+        assert_eq!(call(&app, &s).await.status(), 200);
+    }
+    // Today 10:40: one call is the average; two are +100 % (over 50 %), three +200 %.
+    clock.set(start + chrono::Duration::hours(24) + chrono::Duration::minutes(10));
+    assert_eq!(call(&app, &s).await.status(), 200);
+    assert!(kinds_in(&app, &s.key, Some("2026-11-19T10")).await.is_empty());
+    assert_eq!(call(&app, &s).await.status(), 200);
+    assert_eq!(kinds_in(&app, &s.key, Some("2026-11-19T10")).await, ["cost_spike_50"]);
+    assert_eq!(call(&app, &s).await.status(), 200);
+    assert_eq!(kinds_in(&app, &s.key, Some("2026-11-19T10")).await, ["cost_spike_100", "cost_spike_50"]);
+    assert_eq!(call(&app, &s).await.status(), 200);
+    assert_eq!(kinds_in(&app, &s.key, Some("2026-11-19T10")).await.len(), 2, "once per hour and kind");
+}
+
+mod cost_spike_alert {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::cost_spike_alert(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::cost_spike_alert(super::Backend::Postgres).await;
+    }
+}
 
 mod provider_failures_release_everything {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -246,21 +246,30 @@ async fn demo(settings: &Settings, key_file: &Path) -> anyhow::Result<()> {
     }
     let (member, project) = services::accounts::seed_demo(&db).await?;
     println!("demo gateway user {member} (verified, 50 USDC) with project {project} allowing local/echo");
-    if let Ok(existing) = std::fs::read_to_string(key_file) {
+    let member_file = key_file.with_file_name("demo-member.key");
+    let member_key =
+        demo_key(&db, &member_file, "Demo Member", "member@demo.steward.local", Role::Member).await?;
+    println!("demo member key (saved to {}): {member_key}", member_file.display());
+    let admin_key = demo_key(&db, key_file, "Demo Admin", "admin@demo.steward.local", Role::Admin).await?;
+    println!("demo admin key (saved to {}): {admin_key}", key_file.display());
+    Ok(())
+}
+
+/// The key stored in `file` while it is valid; otherwise a new key for the user with `email`,
+/// saved there (mode 0600).
+async fn demo_key(db: &Db, file: &Path, name: &str, email: &str, role: Role) -> anyhow::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(file) {
         let existing = existing.trim().to_string();
-        if services::keys::authenticate(&db, &existing).await.is_ok() {
-            println!("demo admin key (from {}): {existing}", key_file.display());
-            return Ok(());
+        if services::keys::authenticate(db, &existing).await.is_ok() {
+            return Ok(existing);
         }
     }
-    let (user, _key, secret) =
-        services::keys::create_for_cli(&db, "Demo Admin", "admin@demo.steward.local", Role::Admin).await?;
-    if let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let (_user, _key, secret) = services::keys::create_for_cli(db, name, email, role).await?;
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    write_private(key_file, &secret).with_context(|| format!("writing {}", key_file.display()))?;
-    println!("demo admin key for {} (saved to {}): {secret}", user.email, key_file.display());
-    Ok(())
+    write_private(file, &secret).with_context(|| format!("writing {}", file.display()))?;
+    Ok(secret)
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -270,6 +270,8 @@ fn demo_is_idempotent_and_keeps_its_key() {
     assert!(b.contains(key), "the second run reuses the stored key");
     let stored = std::fs::read_to_string(dir.path().join("data/demo-admin.key")).unwrap();
     assert_eq!(stored.trim(), key);
+    let member = std::fs::read_to_string(dir.path().join("data/demo-member.key")).unwrap();
+    assert!(a.contains(member.trim()) && b.contains(member.trim()), "the member key is kept too");
 }
 
 #[test]
@@ -306,6 +308,29 @@ fn demo_catalogue_is_searchable_for_tomorrow_night() {
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"].as_array().unwrap().len(),
         2
+    );
+
+    // The demo member can call local/echo through the spend gateway right away.
+    let member = std::fs::read_to_string(dir.path().join("data/demo-member.key")).unwrap();
+    let project = stdout.split_whitespace().find(|w| w.starts_with("prj_")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, body) = rt.block_on(async {
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/requests", served.base))
+            .bearer_auth(member.trim())
+            .header("x-steward-project", project)
+            .json(&serde_json::json!({"provider": "local", "model": "echo", "operation": "chat",
+                "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    });
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["status"].as_str(), v["response"]["content"].as_str()),
+        (Some("executed"), Some("echo: hi"))
     );
     served.stop();
 }

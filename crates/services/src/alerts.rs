@@ -93,7 +93,6 @@ pub fn evaluate(
                     ),
                     details: json!({"this_hour": this_hour, "hourly_average": average}),
                 });
-                break;
             }
         }
     }
@@ -307,4 +306,31 @@ pub async fn deliver_due(
         delivered += usize::from(status == "delivered");
     }
     Ok(delivered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the Standard Webhooks specification (secret, id, timestamp, payload and
+    /// signature as published there; recomputed independently with Python's `hmac`).
+    #[test]
+    fn signs_the_standard_webhooks_example() {
+        let sig = sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1_614_265_330,
+            r#"{"test": 2432232314}"#,
+        )
+        .unwrap();
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn retry_delays_double_and_are_capped() {
+        let b = Duration::from_millis(500);
+        let delays: Vec<u128> = (1..=5).map(|a| retry_delay(b, a).as_millis()).collect();
+        assert_eq!(delays, [500, 1000, 2000, 4000, 8000]);
+        assert_eq!(retry_delay(Duration::from_secs(3600), 30), Duration::from_secs(86_400));
+    }
 }
