@@ -96,6 +96,7 @@ impl TestApp {
                 services::keys::create_for_cli(&pool, "Test Admin", "admin@test.local", models::Role::Admin)
                     .await
                     .expect("admin key");
+            services::model_catalogue::seed(&pool, services::model_catalogue::SEED).await.expect("catalogue");
             key
         } else {
             String::new()

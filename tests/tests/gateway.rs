@@ -24,10 +24,43 @@ struct Spender {
     project: String,
 }
 
+/// Catalogues `provider/model` at `per_request` micro-USDC a call (the provider row too, for the
+/// scripted test providers).
 fn set_price(app: &TestApp, provider: &str, model: &str, per_request: i64) {
+    use repositories::model_catalogue as cat;
     let mut conn = app.db.db.conn().unwrap();
-    repositories::requests::set_price(&mut conn, provider, model, (0, 0, per_request), models::time::now())
-        .unwrap();
+    let now = models::time::now();
+    cat::insert_provider_if_missing(
+        &mut conn,
+        &models::rows_spend::ProviderRow {
+            name: provider.into(),
+            kind: "openai".into(),
+            display_name: provider.into(),
+            base_url: "http://127.0.0.1:9".into(),
+            api_key_env: String::new(),
+            enabled: true,
+            updated_at: now,
+        },
+    )
+    .unwrap();
+    let m = models::rows_spend::CatalogueModel {
+        provider: provider.into(),
+        model: model.into(),
+        category: "chat".into(),
+        capabilities: "[]".into(),
+        context_window: 0,
+        input_per_million: 0,
+        output_per_million: 0,
+        per_request,
+        per_image: 0,
+        per_million_chars: 0,
+        price_read_on: "test".into(),
+        active: true,
+        updated_at: now,
+    };
+    if !cat::insert_model_if_missing(&mut conn, &m, "test", now).unwrap() {
+        cat::update_model(&mut conn, &m, "test", now).unwrap();
+    }
 }
 
 fn open_policy() -> Value {
@@ -248,12 +281,13 @@ async fn every_rejection_code_through_http(app: TestApp) {
     refused(&app, &r, &rbody, 403, "HIGH_RISK").await;
 
     // Outside the pipeline: unknown model, someone else's project, a mismatched key scope.
-    expect_problem(
-        app.post("/api/v1/requests", &s.key, &call_body(&s, "local", "nope")).await,
+    let p = expect_problem(
+        app.post("/api/v1/requests", &s.key, &call_body(&s, "local", "ecko")).await,
         404,
-        "NOT_FOUND",
+        "MODEL_NOT_FOUND",
     )
     .await;
+    assert_eq!(p["suggestions"], json!(["local/echo"]));
     expect_problem(app.post("/api/v1/requests", &r.key, &body).await, 404, "NOT_FOUND").await;
     let mut no_project = body.clone();
     no_project.as_object_mut().unwrap().remove("project");
@@ -295,7 +329,7 @@ async fn execution_settles_and_is_visible(app: TestApp) {
     assert_eq!(r["status"], "executed");
     assert_eq!(r["decision"]["outcome"], "approved");
     assert_eq!(r["decision"]["tier"], "FLASH");
-    assert_eq!(r["response"]["content"], "echo: hello there");
+    assert_eq!(r["response"]["choices"][0]["message"]["content"], "echo: hello there");
     assert_eq!((r["estimated"].as_i64(), r["charged"].as_i64()), (Some(CALL), Some(CALL)));
     assert_eq!(r["payment"]["status"], "committed");
     assert_eq!((r["payment"]["amount"].as_i64(), r["payment"]["variance"].as_i64()), (Some(CALL), Some(0)));
@@ -802,7 +836,97 @@ async fn report_counts_what_happened(app: TestApp) {
         .await;
 }
 
+async fn put_model(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
+    app.send(Method::PUT, "/api/v1/models/openai/gpt-4o-mini", Some(key), Some(&body), &[]).await
+}
+
+async fn the_model_catalogue(app: TestApp) {
+    let member = app.user_with_key(Role::Member).await;
+    let providers: Value = app.get("/api/v1/providers", &member).await.json().await.unwrap();
+    let available = |name: &str| {
+        providers.as_array().unwrap().iter().find(|p| p["name"] == name).map(|p| p["available"].clone())
+    };
+    assert_eq!(available("local"), Some(json!(true)));
+    assert_eq!(
+        available("openai"),
+        Some(json!(false)),
+        "no OPENAI_API_KEY, no adapter: listed as unavailable"
+    );
+    assert_eq!(available("ollama"), Some(json!(false)));
+
+    let list = |q: &str| {
+        let (app, member, q) = (&app, member.clone(), q.to_string());
+        async move {
+            let v: Value = app.get(&format!("/api/v1/models{q}"), &member).await.json().await.unwrap();
+            v.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        }
+    };
+    assert!(list("").await.len() >= 20);
+    assert_eq!(
+        list("?provider=openai&category=embedding").await,
+        ["openai/text-embedding-3-large", "openai/text-embedding-3-small"]
+    );
+    assert_eq!(list("?search=HAIKU").await, ["anthropic/claude-3-5-haiku-20241022"]);
+    let mini: Value = app.get("/api/v1/models/openai/gpt-4o-mini", &member).await.json().await.unwrap();
+    assert_eq!(
+        (mini["input_per_million"].as_i64(), mini["output_per_million"].as_i64()),
+        (Some(150_000), Some(600_000))
+    );
+    assert_eq!(mini["price_history"].as_array().unwrap().len(), 1);
+    let p =
+        expect_problem(app.get("/api/v1/models/openai/gpt-4o-mimi", &member).await, 404, "MODEL_NOT_FOUND")
+            .await;
+    assert_eq!(p["suggestions"][0], "openai/gpt-4o-mini");
+
+    // Admins edit prices; the history keeps the old one. Members cannot; bad prices are refused.
+    expect_problem(put_model(&app, &member, json!({"input_per_million": 1})).await, 403, "FORBIDDEN").await;
+    expect_problem(
+        put_model(&app, &app.admin_key, json!({"input_per_million": -1})).await,
+        422,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    let res = put_model(&app, &app.admin_key, json!({"input_per_million": 200_000})).await;
+    assert_eq!(res.status(), 200);
+    let mini: Value = app.get("/api/v1/models/openai/gpt-4o-mini", &member).await.json().await.unwrap();
+    let history = mini["price_history"].as_array().unwrap();
+    assert_eq!(
+        history.iter().map(|h| h["input_per_million"].as_i64().unwrap()).collect::<Vec<_>>(),
+        [150_000, 200_000]
+    );
+    assert_eq!(mini["output_per_million"].as_i64(), Some(600_000), "absent fields keep their value");
+    // A new model under an existing provider; none under an unknown one.
+    let res = app
+        .send(
+            Method::PUT,
+            "/api/v1/models/local/echo-2",
+            Some(&app.admin_key),
+            Some(&json!({"per_request": 7})),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res =
+        app.send(Method::PUT, "/api/v1/models/nobody/x", Some(&app.admin_key), Some(&json!({})), &[]).await;
+    expect_problem(res, 404, "NOT_FOUND").await;
+    // Switching a provider off takes its models out of the gateway.
+    let res = app
+        .send(
+            Method::PATCH,
+            "/api/v1/providers/local",
+            Some(&app.admin_key),
+            Some(&json!({"enabled": false})),
+            &[],
+        )
+        .await;
+    assert_eq!(res.json::<Value>().await.unwrap()["available"], false);
+    let s = spender(&app, 5_000_000, open_policy()).await;
+    expect_problem(call(&app, &s).await, 404, "MODEL_NOT_FOUND").await;
+    assert!(!app.audit("subject_type=model").await.is_empty());
+}
+
 system_tests::system_test!(
+    the_model_catalogue,
     every_rejection_code_through_http,
     execution_settles_and_is_visible,
     reviews_execute_once,

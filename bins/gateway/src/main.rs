@@ -133,14 +133,20 @@ fn open_db(settings: &Settings) -> anyhow::Result<Db> {
     Ok(Db::connect(&options)?)
 }
 
+/// Applies pending migrations, then adds what is missing of the model catalogue seed.
 async fn migrate(db: &Db) -> anyhow::Result<Vec<String>> {
     let db2 = db.clone();
-    Ok(db
+    let applied = db
         .run_blocking(move || {
             let mut conn = db2.conn()?;
             migrations::run_pending(&mut conn)
         })
-        .await?)
+        .await?;
+    let (providers, models) = services::model_catalogue::seed(db, services::model_catalogue::SEED).await?;
+    if providers + models > 0 {
+        tracing::info!(providers, models, "model catalogue seeded");
+    }
+    Ok(applied)
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {

@@ -329,8 +329,9 @@ fn demo_catalogue_is_searchable_for_tomorrow_night() {
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
-        (v["status"].as_str(), v["response"]["content"].as_str()),
-        (Some("executed"), Some("echo: hi"))
+        (v["status"].as_str(), v["response"]["choices"][0]["message"]["content"].as_str()),
+        (Some("executed"), Some("echo: hi")),
+        "{body}"
     );
     served.stop();
 }

@@ -47,6 +47,9 @@ pub struct Problem {
     /// Invalid fields, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<ProblemField>>,
+    /// Close catalogued names, for `MODEL_NOT_FOUND`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestions: Option<Vec<String>>,
     /// The AI request a refusal or provider failure was recorded as (`req_…`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ai_request_id: Option<String>,
@@ -92,6 +95,17 @@ impl ApiError {
                 S::NotFound(what) => {
                     (StatusCode::NOT_FOUND, "NOT_FOUND", "Not found", format!("{what} not found"), None)
                 }
+                S::ModelNotFound { name, suggestions } => (
+                    StatusCode::NOT_FOUND,
+                    "MODEL_NOT_FOUND",
+                    "Model not found",
+                    if suggestions.is_empty() {
+                        format!("no model {name} is offered; GET /api/v1/models lists the catalogue")
+                    } else {
+                        format!("no model {name} is offered; did you mean {}?", suggestions.join(", "))
+                    },
+                    None,
+                ),
                 S::Validation(fields) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "VALIDATION_FAILED",
@@ -217,6 +231,10 @@ impl ApiError {
             detail,
             code: code.to_string(),
             request_id: current_request_id(),
+            suggestions: match self {
+                Self::Service(ServiceError::ModelNotFound { suggestions, .. }) => Some(suggestions.clone()),
+                _ => None,
+            },
             ai_request_id: match self {
                 Self::Service(
                     ServiceError::Refused { request, .. } | ServiceError::ProviderFailed { request, .. },

@@ -135,14 +135,19 @@ impl services::ports::ModelProvider for ScriptedProvider {
         }
         match &self.script {
             Script::Answer(input_tokens, output_tokens) => Ok(services::ports::ModelReply {
-                content: "scripted".into(),
+                body: serde_json::json!({"object": "chat.completion", "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": "scripted"}, "finish_reason": "stop"}]}),
                 input_tokens: *input_tokens,
                 output_tokens: *output_tokens,
             }),
             Script::Fail => Err(PortError { service: "scripted", message: "upstream answered 503".into() }),
             Script::Hang(d) => {
                 tokio::time::sleep(*d).await;
-                Ok(services::ports::ModelReply { content: "late".into(), input_tokens: 1, output_tokens: 1 })
+                Ok(services::ports::ModelReply {
+                    body: serde_json::json!({"object": "chat.completion", "choices": []}),
+                    input_tokens: 1,
+                    output_tokens: 1,
+                })
             }
         }
     }

@@ -3,7 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::{ai_requests, alerts, request_payments, webhook_deliveries};
+use crate::schema::{
+    ai_requests, alerts, catalogue_models, model_price_history, providers, request_payments,
+    webhook_deliveries,
+};
 
 /// An AI call and its decision (`req_…`).
 #[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
@@ -199,4 +202,82 @@ pub struct WebhookDelivery {
     pub created_at: NaiveDateTime,
     /// Last change.
     pub updated_at: NaiveDateTime,
+}
+
+/// A model provider of the catalogue.
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = providers)]
+pub struct ProviderRow {
+    /// Name in `provider/model`, e.g. `openai`.
+    pub name: String,
+    /// Adapter: `local`, `openai` (any OpenAI-compatible API), `anthropic`, `gemini`, `cohere`.
+    pub kind: String,
+    /// Shown name.
+    pub display_name: String,
+    /// API base URL.
+    pub base_url: String,
+    /// Environment variable holding the API key (empty: none needed).
+    pub api_key_env: String,
+    /// Switched on by an admin.
+    pub enabled: bool,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A model of the catalogue with its list prices (micro-USDC).
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = catalogue_models)]
+pub struct CatalogueModel {
+    /// Provider name.
+    pub provider: String,
+    /// Model name within the provider.
+    pub model: String,
+    /// `chat`, `completion`, `embedding`, `image`, `audio`, `vision`.
+    pub category: String,
+    /// JSON array, e.g. `["chat","tools","vision","streaming"]`.
+    pub capabilities: String,
+    /// Context window in tokens (0: unknown).
+    pub context_window: i64,
+    /// Per million input tokens.
+    pub input_per_million: i64,
+    /// Per million output tokens.
+    pub output_per_million: i64,
+    /// Per request.
+    pub per_request: i64,
+    /// Per generated image.
+    pub per_image: i64,
+    /// Per million characters (speech).
+    pub per_million_chars: i64,
+    /// When the list price was read (`YYYY-MM-DD`), or who set it.
+    pub price_read_on: String,
+    /// Offered.
+    pub active: bool,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// One price a model had from `effective_from`.
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = model_price_history)]
+pub struct PriceHistory {
+    /// Internal key.
+    pub id: i64,
+    /// Provider.
+    pub provider: String,
+    /// Model.
+    pub model: String,
+    /// Per million input tokens.
+    pub input_per_million: i64,
+    /// Per million output tokens.
+    pub output_per_million: i64,
+    /// Per request.
+    pub per_request: i64,
+    /// Per image.
+    pub per_image: i64,
+    /// Per million characters.
+    pub per_million_chars: i64,
+    /// `seed <date>` or the admin who set it.
+    pub source: String,
+    /// From when.
+    pub effective_from: NaiveDateTime,
 }

@@ -401,15 +401,51 @@ diesel::table! {
 }
 
 diesel::table! {
-    model_prices (provider, model) {
+    providers (name) {
+        name -> Text,
+        kind -> Text,
+        display_name -> Text,
+        base_url -> Text,
+        api_key_env -> Text,
+        enabled -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    catalogue_models (provider, model) {
+        provider -> Text,
+        model -> Text,
+        category -> Text,
+        capabilities -> Text,
+        context_window -> BigInt,
+        input_per_million -> BigInt,
+        output_per_million -> BigInt,
+        per_request -> BigInt,
+        per_image -> BigInt,
+        per_million_chars -> BigInt,
+        price_read_on -> Text,
+        active -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    model_price_history (id) {
+        id -> BigInt,
         provider -> Text,
         model -> Text,
         input_per_million -> BigInt,
         output_per_million -> BigInt,
         per_request -> BigInt,
-        updated_at -> Timestamp,
+        per_image -> BigInt,
+        per_million_chars -> BigInt,
+        source -> Text,
+        effective_from -> Timestamp,
     }
 }
+
+diesel::allow_tables_to_appear_in_same_query!(providers, catalogue_models);
 
 diesel::table! {
     ai_requests (id) {

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
 pub mod migrations;
+pub mod model_catalogue;
 pub mod payments;
 mod pool;
 pub mod projects;

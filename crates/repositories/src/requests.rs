@@ -5,72 +5,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use models::rows_spend::{AiRequest, Alert, NewAiRequest, RequestPayment, WebhookDelivery};
 use models::schema::{
-    ai_requests, alerts, model_prices, project_usage, projects, request_payments, webhook_deliveries,
-    webhook_endpoints,
+    ai_requests, alerts, project_usage, projects, request_payments, webhook_deliveries, webhook_endpoints,
 };
 
 use crate::{DbConnection, Page, RepoError};
-
-/// `(input_per_million, output_per_million, per_request)` of a catalogued model.
-pub fn price(
-    conn: &mut DbConnection,
-    provider: &str,
-    model: &str,
-) -> Result<Option<(i64, i64, i64)>, RepoError> {
-    Ok(model_prices::table
-        .filter(model_prices::provider.eq(provider))
-        .filter(model_prices::model.eq(model))
-        .select((
-            model_prices::input_per_million,
-            model_prices::output_per_million,
-            model_prices::per_request,
-        ))
-        .first(conn)
-        .optional()?)
-}
-
-/// Sets (or creates) a model's price.
-pub fn set_price(
-    conn: &mut DbConnection,
-    provider: &str,
-    model: &str,
-    prices: (i64, i64, i64),
-    now: NaiveDateTime,
-) -> Result<(), RepoError> {
-    let (input, output, per_request) = prices;
-    let n = diesel::update(
-        model_prices::table.filter(model_prices::provider.eq(provider)).filter(model_prices::model.eq(model)),
-    )
-    .set((
-        model_prices::input_per_million.eq(input),
-        model_prices::output_per_million.eq(output),
-        model_prices::per_request.eq(per_request),
-        model_prices::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    if n == 0 {
-        diesel::insert_into(model_prices::table)
-            .values((
-                model_prices::provider.eq(provider),
-                model_prices::model.eq(model),
-                model_prices::input_per_million.eq(input),
-                model_prices::output_per_million.eq(output),
-                model_prices::per_request.eq(per_request),
-                model_prices::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// Catalogued `provider/model` names.
-pub fn model_names(conn: &mut DbConnection) -> Result<Vec<String>, RepoError> {
-    let rows: Vec<(String, String)> = model_prices::table
-        .select((model_prices::provider, model_prices::model))
-        .order((model_prices::provider, model_prices::model))
-        .load(conn)?;
-    Ok(rows.into_iter().map(|(p, m)| format!("{p}/{m}")).collect())
-}
 
 /// Inserts a request.
 pub fn insert(conn: &mut DbConnection, new: &NewAiRequest) -> Result<AiRequest, RepoError> {

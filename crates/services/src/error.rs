@@ -28,6 +28,14 @@ pub enum ServiceError {
     /// The named resource does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// No catalogued, active model of an enabled provider has this `provider/model` name.
+    #[error("model {name} not found")]
+    ModelNotFound {
+        /// The name asked for.
+        name: String,
+        /// Close catalogued names.
+        suggestions: Vec<String>,
+    },
     /// Input fields are semantically invalid.
     #[error("validation failed")]
     Validation(Vec<FieldError>),

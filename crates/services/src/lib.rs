@@ -12,6 +12,7 @@ mod error;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
+pub mod model_catalogue;
 pub mod ports;
 pub mod principal;
 pub mod projects;

@@ -97,50 +97,71 @@ impl Clock for SystemClock {
     }
 }
 
-/// One chat message (OpenAI shape: `role` and text `content`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    /// `system`, `user`, `assistant` or `tool`.
-    pub role: String,
-    /// Text.
-    pub content: String,
-}
-
-/// A call to a model, as the gateway approved it.
+/// A call to a model, as the gateway approved it, in the OpenAI request shape: `messages`
+/// (content a string or parts, tool calls and results), `tools`, `max_tokens`, `temperature`…
+/// for chat-like operations; `input` for embeddings. Adapters translate it to their wire format.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelCall {
-    /// Model name within the provider, e.g. `echo`.
+    /// Model name within the provider, e.g. `gpt-4o-mini`.
     pub model: String,
     /// Operation.
     pub operation: crate::spend::Operation,
-    /// Chat messages.
-    pub messages: Vec<ChatMessage>,
-    /// A plain prompt (completion-style calls).
-    pub prompt: Option<String>,
-    /// Most output tokens.
-    pub max_tokens: Option<u64>,
-    /// Other parameters, passed through.
-    pub parameters: serde_json::Value,
+    /// The OpenAI-shaped request body (its `model` and `stream` fields are ignored).
+    pub body: serde_json::Value,
 }
 
-/// What a model answered, with the usage the provider reported.
+/// A model's answer in the OpenAI response shape (`chat.completion` or an embeddings `list`),
+/// with the usage the provider reported.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelReply {
-    /// The answer's text.
-    pub content: String,
+    /// The OpenAI-shaped response body.
+    pub body: serde_json::Value,
     /// Input tokens.
     pub input_tokens: u64,
     /// Output tokens.
     pub output_tokens: u64,
 }
 
-/// A model provider (OpenAI-compatible, Anthropic, …; the built-in `local` echo).
+/// One event of a streamed answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StreamEvent {
+    /// A `chat.completion.chunk` in the OpenAI shape, to pass to the client.
+    Chunk(serde_json::Value),
+    /// The usage the provider reported at the end.
+    Usage {
+        /// Input tokens.
+        input_tokens: u64,
+        /// Output tokens.
+        output_tokens: u64,
+    },
+}
+
+/// A stream of answer events.
+pub type ReplyStream = futures_util::stream::BoxStream<'static, Result<StreamEvent, PortError>>;
+
+/// A model provider (OpenAI-compatible, Anthropic, Gemini, Cohere; the built-in `local` echo).
 #[async_trait::async_trait]
 pub trait ModelProvider: Send + Sync + std::fmt::Debug {
     /// The provider's name in `provider/model`, e.g. `local`.
     fn name(&self) -> &str;
     /// Runs the call.
     async fn call(&self, call: &ModelCall) -> Result<ModelReply, PortError>;
+    /// Runs a chat call streaming its answer; providers without streaming refuse.
+    async fn stream(&self, call: &ModelCall) -> Result<ReplyStream, PortError> {
+        let _ = call;
+        Err(PortError { service: "provider", message: format!("{} does not stream", self.name()) })
+    }
+}
+
+/// The text of a message's `content`: a string, or the `text` of its parts.
+pub fn content_text(content: &serde_json::Value) -> String {
+    match content {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(parts) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(|t| t.as_str())).collect::<Vec<_>>().join("\n")
+        }
+        _ => String::new(),
+    }
 }
 
 /// An outbound HTTP POST of a signed webhook message.

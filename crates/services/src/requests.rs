@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{self, AuditContext, Entry};
-use crate::ports::{ChatMessage, Clock, ModelCall, ModelProvider};
+use crate::ports::{Clock, ModelCall, ModelProvider};
 use crate::projects::{parse_policy, parse_system};
 use crate::spend::{
     cost_of, decide, Account, Baseline, Budget, Decision, DecisionInput, Operation, Outcome, Price,
@@ -32,7 +32,7 @@ use crate::spend::{
 };
 use crate::{alerts, in_tx, with_conn, Principal, ServiceError};
 
-/// The call as a client sends it.
+/// The call as a client sends it: provider, model, operation and the OpenAI-shaped body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CallRequest {
     /// Provider, e.g. `local`.
@@ -41,29 +41,73 @@ pub struct CallRequest {
     pub model: String,
     /// Operation.
     pub operation: Operation,
-    /// Chat messages.
-    #[serde(default)]
-    pub messages: Vec<ChatMessage>,
-    /// A plain prompt.
-    #[serde(default)]
-    pub prompt: Option<String>,
-    /// Most output tokens.
-    #[serde(default)]
-    pub max_tokens: Option<u64>,
-    /// Other parameters, passed to the provider.
-    #[serde(default)]
-    pub parameters: Value,
+    /// OpenAI-shaped body: `messages`, `tools`, `max_tokens`… or `input` (embeddings).
+    pub body: Value,
 }
 
 impl CallRequest {
-    fn input_chars(&self) -> u64 {
-        let messages: usize = self.messages.iter().map(|m| m.content.chars().count()).sum();
-        let prompt = self.prompt.as_deref().map_or(0, |p| p.chars().count());
-        (messages + prompt) as u64
+    /// A call from plain messages and/or a prompt (`POST /api/v1/requests`). A prompt becomes the
+    /// last user message of chat-like calls and the input of embeddings.
+    pub fn simple(
+        provider: String,
+        model: String,
+        operation: Operation,
+        messages: Vec<(String, String)>,
+        prompt: Option<String>,
+        max_tokens: Option<u64>,
+        parameters: Value,
+    ) -> Self {
+        let mut body = match parameters {
+            Value::Object(map) => Value::Object(map),
+            _ => json!({}),
+        };
+        if operation == Operation::Embedding {
+            let mut input: Vec<String> = messages.into_iter().map(|(_, c)| c).collect();
+            input.extend(prompt);
+            body["input"] = json!(input);
+        } else {
+            let mut list: Vec<Value> = messages
+                .into_iter()
+                .map(|(role, content)| json!({"role": role, "content": content}))
+                .collect();
+            if let Some(p) = prompt {
+                list.push(json!({"role": "user", "content": p}));
+            }
+            body["messages"] = Value::Array(list);
+        }
+        if let Some(m) = max_tokens {
+            body["max_tokens"] = json!(m);
+        }
+        Self { provider, model, operation, body }
+    }
+
+    /// Characters of input: message texts, the prompt, embedding inputs.
+    pub fn input_chars(&self) -> u64 {
+        let mut n = 0usize;
+        if let Some(messages) = self.body.get("messages").and_then(Value::as_array) {
+            for m in messages {
+                n += m.get("content").map_or(0, |c| crate::ports::content_text(c).chars().count());
+            }
+        }
+        for key in ["prompt", "input"] {
+            match self.body.get(key) {
+                Some(Value::String(s)) => n += s.chars().count(),
+                Some(Value::Array(items)) => {
+                    n += items.iter().filter_map(Value::as_str).map(|s| s.chars().count()).sum::<usize>()
+                }
+                _ => {}
+            }
+        }
+        n as u64
+    }
+
+    /// Requested output tokens (`max_tokens` or `max_completion_tokens`).
+    pub fn max_tokens(&self) -> Option<u64> {
+        self.body.get("max_tokens").or_else(|| self.body.get("max_completion_tokens")).and_then(Value::as_u64)
     }
 
     /// Provider and model, trimmed, with a `provider/` prefix on the model removed.
-    fn names(&self) -> (String, String) {
+    pub fn names(&self) -> (String, String) {
         let provider = self.provider.trim().to_string();
         let model = self.model.trim();
         let model = model
@@ -149,6 +193,11 @@ impl Gateway {
         timeout: Duration,
     ) -> Self {
         Self { db, clock, providers, pro, timeout }
+    }
+
+    /// Whether an adapter serves this provider (credentials present, configured at start).
+    pub fn has_provider(&self, name: &str) -> bool {
+        self.providers.iter().any(|p| p.name().eq_ignore_ascii_case(name))
     }
 
     /// Decides, reserves, calls the provider and settles. `Ok` for an executed call or one
@@ -380,10 +429,7 @@ impl Gateway {
         let call = ModelCall {
             model: row.model.clone(),
             operation: stored.call.operation,
-            messages: stored.call.messages.clone(),
-            prompt: stored.call.prompt.clone(),
-            max_tokens: stored.call.max_tokens,
-            parameters: stored.call.parameters.clone(),
+            body: stored.call.body.clone(),
         };
         let provider = self.providers.iter().find(|p| p.name().eq_ignore_ascii_case(&row.provider)).cloned();
         let started = Instant::now();
@@ -403,11 +449,7 @@ impl Gateway {
                 let (cost, fee) =
                     cost_of(reply.input_tokens, reply.output_tokens, &stored.price, stored.fee_bps);
                 let charged = cost.saturating_add(fee).min(row.estimated);
-                let response = json!({
-                    "content": reply.content,
-                    "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
-                })
-                .to_string();
+                let response = reply.body.to_string();
                 let public = row.public_id.clone();
                 let settled = in_tx(&self.db, move |conn| {
                     let finished = repo::finish(
@@ -667,9 +709,7 @@ fn load(
     let price = if provider.is_empty() || model.is_empty() {
         Price::default()
     } else {
-        let (input_per_million, output_per_million, per_request) =
-            repo::price(conn, &provider, &model)?.ok_or(ServiceError::NotFound("model"))?;
-        Price { input_per_million, output_per_million, per_request }
+        crate::model_catalogue::price_of(&crate::model_catalogue::resolve(conn, &provider, &model)?)
     };
     let user = user_repo::by_id(conn, user_id)?;
     let policy = parse_policy(project_repo::policy(conn, project.id)?);
@@ -708,7 +748,7 @@ fn load(
             model: model.clone(),
             operation: call.operation,
             input_chars: call.input_chars(),
-            max_tokens: call.max_tokens,
+            max_tokens: call.max_tokens(),
         },
         account: Account {
             active: user.status == "active",

@@ -1,16 +1,54 @@
--- Spend control, part four: model prices (the start of the catalogue), AI requests with their
--- decisions, one payment per request, alerts, and signed outbound webhooks.
-CREATE TABLE model_prices (
-    provider TEXT NOT NULL,
+-- Spend control, part four, and the provider gateway's catalogue: providers and models with their
+-- prices, AI requests with their decisions, one payment per request, alerts, signed webhooks.
+-- The model catalogue: providers (how to reach them; credentials by environment variable name)
+-- and their models with list prices in micro-USDC. Seeded from catalogue/models.toml; admins
+-- edit prices, and every price a model has had is kept in model_price_history.
+CREATE TABLE providers (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL
+        CONSTRAINT providers_kind_check CHECK (kind IN ('local', 'openai', 'anthropic', 'gemini', 'cohere')),
+    display_name TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    api_key_env TEXT NOT NULL DEFAULT '',
+    enabled BOOLEAN NOT NULL DEFAULT TRUE,
+    updated_at TIMESTAMP NOT NULL
+);
+INSERT INTO providers (name, kind, display_name, base_url, api_key_env, enabled, updated_at)
+VALUES ('local', 'local', 'Steward built-in', '', '', TRUE, CURRENT_TIMESTAMP);
+
+CREATE TABLE catalogue_models (
+    provider TEXT NOT NULL REFERENCES providers (name),
     model TEXT NOT NULL,
-    input_per_million BIGINT NOT NULL DEFAULT 0 CONSTRAINT model_prices_input_check CHECK (input_per_million >= 0),
-    output_per_million BIGINT NOT NULL DEFAULT 0 CONSTRAINT model_prices_output_check CHECK (output_per_million >= 0),
-    per_request BIGINT NOT NULL DEFAULT 0 CONSTRAINT model_prices_per_request_check CHECK (per_request >= 0),
+    category TEXT NOT NULL
+        CONSTRAINT catalogue_models_category_check CHECK (category IN ('chat', 'completion', 'embedding', 'image', 'audio', 'vision')),
+    capabilities TEXT NOT NULL DEFAULT '[]',
+    context_window BIGINT NOT NULL DEFAULT 0,
+    input_per_million BIGINT NOT NULL DEFAULT 0 CONSTRAINT catalogue_models_input_check CHECK (input_per_million >= 0),
+    output_per_million BIGINT NOT NULL DEFAULT 0 CONSTRAINT catalogue_models_output_check CHECK (output_per_million >= 0),
+    per_request BIGINT NOT NULL DEFAULT 0 CONSTRAINT catalogue_models_per_request_check CHECK (per_request >= 0),
+    per_image BIGINT NOT NULL DEFAULT 0 CONSTRAINT catalogue_models_per_image_check CHECK (per_image >= 0),
+    per_million_chars BIGINT NOT NULL DEFAULT 0 CONSTRAINT catalogue_models_per_chars_check CHECK (per_million_chars >= 0),
+    price_read_on TEXT NOT NULL DEFAULT '',
+    active BOOLEAN NOT NULL DEFAULT TRUE,
     updated_at TIMESTAMP NOT NULL,
     PRIMARY KEY (provider, model)
 );
-INSERT INTO model_prices (provider, model, input_per_million, output_per_million, per_request, updated_at)
-VALUES ('local', 'echo', 0, 0, 0, CURRENT_TIMESTAMP);
+INSERT INTO catalogue_models (provider, model, category, capabilities, context_window, price_read_on, updated_at)
+VALUES ('local', 'echo', 'chat', '["chat", "streaming"]', 1000000, 'free', CURRENT_TIMESTAMP);
+
+CREATE TABLE model_price_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    input_per_million BIGINT NOT NULL,
+    output_per_million BIGINT NOT NULL,
+    per_request BIGINT NOT NULL,
+    per_image BIGINT NOT NULL,
+    per_million_chars BIGINT NOT NULL,
+    source TEXT NOT NULL,
+    effective_from TIMESTAMP NOT NULL
+);
+CREATE INDEX model_price_history_model_idx ON model_price_history (provider, model, id);
 
 CREATE TABLE ai_requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

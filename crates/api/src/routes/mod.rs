@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bookings;
 pub mod catalogue;
+pub mod catalogue_models;
 pub mod desk_admin;
 pub mod keys;
 pub mod projects;
@@ -84,5 +85,10 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(requests::set_webhook)
         .service(requests::get_webhook)
         .service(requests::remove_webhook)
-        .service(requests::report);
+        .service(requests::report)
+        .service(catalogue_models::list_providers)
+        .service(catalogue_models::update_provider)
+        .service(catalogue_models::list_models)
+        .service(catalogue_models::get_model)
+        .service(catalogue_models::put_model);
 }

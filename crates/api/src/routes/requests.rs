@@ -8,7 +8,6 @@ use models::rows_spend::{Alert, RequestPayment, WebhookDelivery};
 use repositories::Page;
 use serde::{Deserialize, Serialize};
 use services::audit::parse_instant;
-use services::ports::ChatMessage;
 use services::requests::{self as svc, CallRequest, ListFilter, RequestRecord, Scope};
 use services::spend::Operation;
 
@@ -138,7 +137,7 @@ pub struct RequestView {
     pub usage: UsageView,
     /// Provider latency.
     pub latency_ms: Option<i64>,
-    /// The answer (`content`, `usage`), once executed.
+    /// The provider's answer in the OpenAI shape (`choices`, `usage`…), once executed.
     #[schema(value_type = Option<Object>)]
     pub response: Option<serde_json::Value>,
     /// Why it failed.
@@ -220,19 +219,15 @@ pub async fn execute(
     idempotent(&state, &req, &auth.principal.user_public_id, &body, || async {
         let input: ExecuteRequest = parse_json(&body)?;
         let scope = Scope { project: input.project.or(project_header), agent: input.agent.or(agent_header) };
-        let call = CallRequest {
-            provider: input.provider,
-            model: input.model,
-            operation: input.operation,
-            messages: input
-                .messages
-                .into_iter()
-                .map(|m| ChatMessage { role: m.role, content: m.content })
-                .collect(),
-            prompt: input.prompt,
-            max_tokens: input.max_tokens,
-            parameters: input.parameters,
-        };
+        let call = CallRequest::simple(
+            input.provider,
+            input.model,
+            input.operation,
+            input.messages.into_iter().map(|m| (m.role, m.content)).collect(),
+            input.prompt,
+            input.max_tokens,
+            input.parameters,
+        );
         let record = state.gateway.execute(auth.audit(), &auth.principal, scope, call, key).await?;
         Ok((StatusCode::OK, serde_json::to_value(RequestView::from(record)).unwrap_or_default()))
     })
