@@ -4,6 +4,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod spend;
+
 use core_config::{Secret, Settings};
 pub use repositories::testing::TestDb;
 pub use repositories::Backend;

@@ -150,6 +150,13 @@ impl ApiError {
                     };
                     (status, reason.as_str(), title, message.clone(), None)
                 }
+                S::AwaitingReview { request } => (
+                    StatusCode::FORBIDDEN,
+                    "REQUIRES_REVIEW",
+                    "Waiting for review",
+                    format!("the call needs a human review; request {request} is in GET /api/v1/reviews"),
+                    None,
+                ),
                 S::ProviderFailed { timeout: true, .. } => (
                     StatusCode::GATEWAY_TIMEOUT,
                     "PROVIDER_TIMEOUT",
@@ -237,7 +244,9 @@ impl ApiError {
             },
             ai_request_id: match self {
                 Self::Service(
-                    ServiceError::Refused { request, .. } | ServiceError::ProviderFailed { request, .. },
+                    ServiceError::Refused { request, .. }
+                    | ServiceError::ProviderFailed { request, .. }
+                    | ServiceError::AwaitingReview { request },
                 ) => Some(request.clone()),
                 _ => None,
             },

@@ -43,6 +43,11 @@ fn request_id_for(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| format!("rid_{}", models::ids::random_crockford(20).to_ascii_lowercase()))
 }
 
+/// Marks an error response already rendered in another API's error shape (the OpenAI-compatible
+/// endpoints), so it is not turned into a problem.
+#[derive(Clone, Copy, Debug)]
+pub struct ShapedError;
+
 /// The middleware function (wrap with `actix_web::middleware::from_fn`).
 pub async fn observe(
     req: ServiceRequest,
@@ -63,7 +68,8 @@ pub async fn observe(
     let is_problem = res
         .headers()
         .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
+        || res.response().extensions().get::<ShapedError>().is_some();
     if foreign_error || ((res.status().is_client_error() || res.status().is_server_error()) && !is_problem) {
         let status = res.status();
         let detail = res.response().error().map(|e| e.to_string());

@@ -99,6 +99,9 @@ pub enum Script {
     Fail,
     /// Answers only after this long (for timeouts and abandoned calls).
     Hang(std::time::Duration),
+    /// Streams this many one-word chunks (`"word "`, five characters each), one per interval,
+    /// then reports usage of 100 input tokens and the words streamed.
+    SlowStream(usize, std::time::Duration),
 }
 
 /// A model provider for tests of the gateway's failure paths (the HTTP adapters have their own
@@ -141,6 +144,7 @@ impl services::ports::ModelProvider for ScriptedProvider {
                 output_tokens: *output_tokens,
             }),
             Script::Fail => Err(PortError { service: "scripted", message: "upstream answered 503".into() }),
+            Script::SlowStream(..) => Err(PortError { service: "scripted", message: "stream only".into() }),
             Script::Hang(d) => {
                 tokio::time::sleep(*d).await;
                 Ok(services::ports::ModelReply {
@@ -150,5 +154,25 @@ impl services::ports::ModelProvider for ScriptedProvider {
                 })
             }
         }
+    }
+
+    async fn stream(
+        &self,
+        _call: &services::ports::ModelCall,
+    ) -> Result<services::ports::ReplyStream, PortError> {
+        use futures_util::StreamExt;
+        use services::ports::StreamEvent;
+        let Script::SlowStream(n, every) = self.script.clone() else {
+            return Err(PortError { service: "scripted", message: "no stream scripted".into() });
+        };
+        let chunks = futures_util::stream::iter(0..n).then(move |i| async move {
+            tokio::time::sleep(every).await;
+            Ok(StreamEvent::Chunk(serde_json::json!({"object": "chat.completion.chunk", "choices": [
+                {"index": 0, "delta": {"content": "word "}, "finish_reason": if i + 1 == n { "stop" } else { "" }}]})))
+        });
+        let usage = futures_util::stream::once(async move {
+            Ok(StreamEvent::Usage { input_tokens: 100, output_tokens: n as u64 * 2 })
+        });
+        Ok(chunks.chain(usage).boxed())
     }
 }

@@ -75,6 +75,13 @@ pub enum ServiceError {
         /// The recorded request, `req_…`.
         request: String,
     },
+    /// The call must wait for a human review (OpenAI-compatible endpoints, which cannot answer
+    /// with a pending request); it is in `GET /api/v1/reviews`.
+    #[error("request {request} waits for review")]
+    AwaitingReview {
+        /// The queued request, `req_…`.
+        request: String,
+    },
     /// The model provider failed, timed out or is not available; nothing was charged.
     #[error("provider failure: {message}")]
     ProviderFailed {

@@ -361,6 +361,76 @@ pub async fn put_model(
     .await
 }
 
+/// The error for a name that is not `provider/model` of an offered model, with suggestions.
+pub async fn not_found(db: &repositories::Db, name: String) -> ServiceError {
+    let all = with_conn(db, |conn| {
+        Ok(repo::models(conn, &ModelFilter { active_only: true, ..Default::default() })?
+            .into_iter()
+            .map(|m| format!("{}/{}", m.provider, m.model))
+            .collect::<Vec<_>>())
+    })
+    .await
+    .unwrap_or_default();
+    ServiceError::ModelNotFound { suggestions: suggestions(&all, &name), name }
+}
+
+/// The operation a model's category stands for.
+fn operation_of(category: &str) -> crate::spend::Operation {
+    use crate::spend::Operation;
+    match category {
+        "embedding" => Operation::Embedding,
+        "image" => Operation::Image,
+        "audio" => Operation::Audio,
+        "vision" => Operation::Vision,
+        "completion" => Operation::Completion,
+        _ => Operation::Chat,
+    }
+}
+
+/// Offered models that the caller's project policy (the key's or the named project; without
+/// one, any of the caller's projects) and the system policy allow.
+pub async fn allowed(
+    db: &repositories::Db,
+    caller: &Principal,
+    project: Option<String>,
+) -> Result<Vec<CatalogueModel>, ServiceError> {
+    let caller = caller.clone();
+    with_conn(db, move |conn| {
+        let projects = match caller.project.clone().or(project) {
+            Some(id) => match repositories::projects::by_public_id(conn, &id) {
+                Ok(p) if p.user_id == caller.user_id => vec![p],
+                Ok(_) | Err(repositories::RepoError::NotFound) => {
+                    return Err(ServiceError::NotFound("project"))
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => repositories::projects::list(
+                conn,
+                Some(caller.user_id),
+                repositories::Page { limit: 200, before: None },
+            )?,
+        };
+        let system = crate::projects::parse_system(repositories::projects::system_policy(conn)?);
+        let policies: Vec<crate::spend::Policy> = projects
+            .iter()
+            .map(|p| Ok(crate::projects::parse_policy(repositories::projects::policy(conn, p.id)?)))
+            .collect::<Result<_, ServiceError>>()?;
+        let enabled: Vec<String> =
+            repo::providers(conn)?.into_iter().filter(|p| p.enabled).map(|p| p.name).collect();
+        Ok(repo::models(conn, &ModelFilter { active_only: true, ..Default::default() })?
+            .into_iter()
+            .filter(|m| enabled.contains(&m.provider))
+            .filter(|m| {
+                let op = operation_of(&m.category);
+                policies
+                    .iter()
+                    .any(|p| crate::spend::policy_check(&system, p, &m.provider, &m.model, op).is_ok())
+            })
+            .collect())
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{self, AuditContext, Entry};
-use crate::ports::{Clock, ModelCall, ModelProvider};
+use futures_util::StreamExt;
+
+use crate::ports::{Clock, ModelCall, ModelProvider, StreamEvent};
 use crate::projects::{parse_policy, parse_system};
 use crate::spend::{
     cost_of, decide, Account, Baseline, Budget, Decision, DecisionInput, Operation, Outcome, Price,
@@ -211,6 +213,25 @@ impl Gateway {
         call: CallRequest,
         idempotency_key: Option<String>,
     ) -> Result<RequestRecord, ServiceError> {
+        let row = self.admit(ctx.clone(), caller, scope, call, idempotency_key).await?;
+        if row.status == "pending" {
+            self.record(row).await
+        } else {
+            self.run(ctx, row).await
+        }
+    }
+
+    /// Steps 1–12: authorises, decides and, for an approval, reserves; records the request.
+    /// Returns it `executing` (reserved) or `pending` (in review); a refusal is recorded and
+    /// returned as [`ServiceError::Refused`].
+    async fn admit(
+        &self,
+        ctx: AuditContext,
+        caller: &Principal,
+        scope: Scope,
+        call: CallRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<AiRequest, ServiceError> {
         let now = self.clock.now();
         let caller_c = caller.clone();
         let call_c = call.clone();
@@ -228,9 +249,7 @@ impl Gateway {
         let body = serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let fingerprint = hex::encode(Sha256::digest(serde_json::to_vec(&stored.call).unwrap_or_default()));
         let operation = stored.call.operation;
-        let tx_ctx = ctx.clone();
         let recorded = in_tx(&self.db, move |conn| {
-            let ctx = tx_ctx;
             let id = public_id("req");
             let mut decision = decision;
             let total = decision.estimate.map_or(0, |e| e.total);
@@ -308,8 +327,7 @@ impl Gateway {
             Recorded::Refused(reason, message, request) => {
                 Err(ServiceError::Refused { reason, message, request })
             }
-            Recorded::Done(row) if row.status == "pending" => self.record(*row).await,
-            Recorded::Done(row) => self.run(ctx, *row).await,
+            Recorded::Done(row) => Ok(*row),
         }
     }
 
@@ -424,16 +442,14 @@ impl Gateway {
 
     /// Calls the provider for an `executing` request and settles it.
     async fn run(&self, ctx: AuditContext, row: AiRequest) -> Result<RequestRecord, ServiceError> {
-        let stored: Stored =
-            serde_json::from_str(&row.body).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let stored = stored_of(&row)?;
         let call = ModelCall {
             model: row.model.clone(),
             operation: stored.call.operation,
             body: stored.call.body.clone(),
         };
-        let provider = self.providers.iter().find(|p| p.name().eq_ignore_ascii_case(&row.provider)).cloned();
         let started = Instant::now();
-        let result = match provider {
+        let result = match self.provider(&row.provider) {
             None => Err(Failure::Unavailable),
             Some(p) => match tokio::time::timeout(self.timeout, p.call(&call)).await {
                 Ok(Ok(reply)) => Ok(reply),
@@ -442,97 +458,220 @@ impl Gateway {
             },
         };
         let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let now = self.clock.now();
-        let id = row.id;
         match result {
             Ok(reply) => {
-                let (cost, fee) =
-                    cost_of(reply.input_tokens, reply.output_tokens, &stored.price, stored.fee_bps);
-                let charged = cost.saturating_add(fee).min(row.estimated);
-                let response = reply.body.to_string();
-                let public = row.public_id.clone();
-                let settled = in_tx(&self.db, move |conn| {
-                    let finished = repo::finish(
-                        conn,
-                        id,
-                        "executed",
-                        &repo::Finish {
-                            charged,
-                            input_tokens: i64::try_from(reply.input_tokens).unwrap_or(i64::MAX),
-                            output_tokens: i64::try_from(reply.output_tokens).unwrap_or(i64::MAX),
-                            latency_ms: Some(latency),
-                            response: Some(&response),
-                            error: None,
-                        },
-                        now,
-                    )?;
-                    if !finished {
-                        // Released meanwhile (the call outlived the stale bound): nothing to settle.
-                        tracing::warn!(request = %row.public_id, "request was released before it settled");
-                        return Ok(None);
-                    }
-                    settle(conn, &row, charged, "committed", now)?;
-                    audit::record_success(
-                        conn,
-                        &ctx,
-                        "request.executed",
-                        "request",
-                        &row.public_id,
-                        json!({
-                            "charged": charged,
-                            "cost": cost,
-                            "fee": fee,
-                            "variance": row.estimated - charged,
-                            "input_tokens": reply.input_tokens,
-                            "output_tokens": reply.output_tokens,
-                            "latency_ms": latency,
-                        }),
-                    )?;
-                    alerts::evaluate(conn, row.user_id, row.project_id, now)?;
-                    Ok(Some(repo::by_id(conn, id)?))
-                })
-                .await?;
+                let usage = (reply.input_tokens, reply.output_tokens);
+                let settled = self.settle_ok(ctx, &row, usage, latency, reply.body.to_string(), None).await?;
                 match settled {
                     Some(row) => self.record(row).await,
                     None => Err(ServiceError::ProviderFailed {
                         timeout: true,
                         message: "released as stale before the answer came".into(),
-                        request: public,
+                        request: row.public_id.clone(),
                     }),
                 }
             }
-            Err(failure) => {
-                let text = failure.text();
-                let timeout = matches!(failure, Failure::Timeout);
-                tracing::warn!(request = %row.public_id, provider = %row.provider, error = %text, "provider call failed");
-                let request = row.public_id.clone();
-                let message = text.clone();
-                in_tx(&self.db, move |conn| {
-                    let f =
-                        repo::Finish { latency_ms: Some(latency), error: Some(&text), ..Default::default() };
-                    if repo::finish(conn, id, "failed", &f, now)? {
-                        settle(conn, &row, 0, "failed", now)?;
-                        audit::record(
-                            conn,
-                            &ctx,
-                            Entry {
-                                action: "request.failed",
-                                subject_type: "request",
-                                subject_id: Some(&row.public_id),
-                                details: json!({"error": text, "released": row.estimated}),
-                                result: AuditResult::Failure,
-                            },
-                        )?;
-                    }
-                    Ok(())
-                })
-                .await?;
-                Err(ServiceError::ProviderFailed { timeout, message, request })
-            }
+            Err(failure) => Err(self.settle_failed(ctx, &row, &failure, latency).await?),
         }
     }
 
-    async fn record(&self, row: AiRequest) -> Result<RequestRecord, ServiceError> {
+    /// Like [`Gateway::execute`], streaming the answer: the request is admitted and reserved
+    /// first, then the provider's chunks flow to the client; the last chunk carries `usage` and
+    /// the receipt, after settlement on the provider's final usage. If the client goes away
+    /// early, dropping the stream settles for what was streamed.
+    pub async fn execute_stream(
+        &self,
+        ctx: AuditContext,
+        caller: &Principal,
+        scope: Scope,
+        call: CallRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<Streaming, ServiceError> {
+        let row = self.admit(ctx.clone(), caller, scope, call, idempotency_key).await?;
+        if row.status == "pending" {
+            return Err(ServiceError::AwaitingReview { request: row.public_id });
+        }
+        let stored = stored_of(&row)?;
+        let call = ModelCall {
+            model: row.model.clone(),
+            operation: stored.call.operation,
+            body: stored.call.body.clone(),
+        };
+        let started = Instant::now();
+        let opened = match self.provider(&row.provider) {
+            None => Err(Failure::Unavailable),
+            Some(p) => match tokio::time::timeout(self.timeout, p.stream(&call)).await {
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(e)) => Err(Failure::Error(e.to_string())),
+                Err(_) => Err(Failure::Timeout),
+            },
+        };
+        let inner = match opened {
+            Ok(s) => s,
+            Err(f) => {
+                let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                return Err(self.settle_failed(ctx, &row, &f, latency).await?);
+            }
+        };
+        let input_tokens = serde_json::from_str::<Value>(&row.decision)
+            .ok()
+            .and_then(|d| d["estimate"]["input_tokens"].as_u64())
+            .unwrap_or(0);
+        let request = row.public_id.clone();
+        let name = format!("{}/{}", row.provider, row.model);
+        let guard = StreamGuard {
+            gateway: self.clone(),
+            ctx,
+            row,
+            text: String::new(),
+            usage: None,
+            input_tokens,
+            started,
+            settled: false,
+        };
+        let timeout = self.timeout;
+        let chunks = futures_util::stream::unfold(Some((inner, guard)), move |state| {
+            let name = name.clone();
+            async move {
+                let (mut inner, mut guard) = state?;
+                loop {
+                    match tokio::time::timeout(timeout, inner.next()).await {
+                        Ok(Some(Ok(StreamEvent::Chunk(mut chunk)))) => {
+                            if let Some(choices) = chunk.get("choices").and_then(Value::as_array) {
+                                for c in choices {
+                                    if let Some(t) = c["delta"]["content"].as_str() {
+                                        guard.text.push_str(t);
+                                    }
+                                }
+                            }
+                            chunk["model"] = json!(name);
+                            return Some((chunk, Some((inner, guard))));
+                        }
+                        Ok(Some(Ok(StreamEvent::Usage { input_tokens, output_tokens }))) => {
+                            guard.usage = Some((input_tokens, output_tokens));
+                        }
+                        Ok(Some(Err(e))) => {
+                            return Some((guard.finish(Some(e.to_string()), &name).await, None))
+                        }
+                        Err(_) => {
+                            return Some((
+                                guard.finish(Some("the provider stalled".into()), &name).await,
+                                None,
+                            ))
+                        }
+                        Ok(None) => return Some((guard.finish(None, &name).await, None)),
+                    }
+                }
+            }
+        })
+        .boxed();
+        Ok(Streaming { request, chunks })
+    }
+
+    fn provider(&self, name: &str) -> Option<Arc<dyn ModelProvider>> {
+        self.providers.iter().find(|p| p.name().eq_ignore_ascii_case(name)).cloned()
+    }
+
+    /// Settles an answered call: `executing → executed`, charge actual + fee (at most the
+    /// reservation), release the rest, evaluate alerts. `None` when the request was released
+    /// meanwhile (nothing is charged then). `error` notes a stream cut short.
+    async fn settle_ok(
+        &self,
+        ctx: AuditContext,
+        row: &AiRequest,
+        (input_tokens, output_tokens): (u64, u64),
+        latency: i64,
+        response: String,
+        error: Option<String>,
+    ) -> Result<Option<AiRequest>, ServiceError> {
+        let stored = stored_of(row)?;
+        let (cost, fee) = cost_of(input_tokens, output_tokens, &stored.price, stored.fee_bps);
+        let charged = cost.saturating_add(fee).min(row.estimated);
+        let now = self.clock.now();
+        let row = row.clone();
+        in_tx(&self.db, move |conn| {
+            let id = row.id;
+            let finished = repo::finish(
+                conn,
+                id,
+                "executed",
+                &repo::Finish {
+                    charged,
+                    input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
+                    output_tokens: i64::try_from(output_tokens).unwrap_or(i64::MAX),
+                    latency_ms: Some(latency),
+                    response: Some(&response),
+                    error: error.as_deref(),
+                },
+                now,
+            )?;
+            if !finished {
+                tracing::warn!(request = %row.public_id, "request was released before it settled");
+                return Ok(None);
+            }
+            settle(conn, &row, charged, "committed", now)?;
+            audit::record_success(
+                conn,
+                &ctx,
+                "request.executed",
+                "request",
+                &row.public_id,
+                json!({
+                    "charged": charged,
+                    "cost": cost,
+                    "fee": fee,
+                    "variance": row.estimated - charged,
+                    "input_tokens": input_tokens,
+                    "output_tokens": output_tokens,
+                    "latency_ms": latency,
+                    "note": error,
+                }),
+            )?;
+            alerts::evaluate(conn, row.user_id, row.project_id, now)?;
+            Ok(Some(repo::by_id(conn, id)?))
+        })
+        .await
+    }
+
+    /// Settles a failed call: `executing → failed`, release everything. Returns the error to
+    /// give the client.
+    async fn settle_failed(
+        &self,
+        ctx: AuditContext,
+        row: &AiRequest,
+        failure: &Failure,
+        latency: i64,
+    ) -> Result<ServiceError, ServiceError> {
+        let text = failure.text();
+        let timeout = matches!(failure, Failure::Timeout);
+        tracing::warn!(request = %row.public_id, provider = %row.provider, error = %text, "provider call failed");
+        let now = self.clock.now();
+        let (row, message) = (row.clone(), text.clone());
+        let request = row.public_id.clone();
+        in_tx(&self.db, move |conn| {
+            let f = repo::Finish { latency_ms: Some(latency), error: Some(&text), ..Default::default() };
+            if repo::finish(conn, row.id, "failed", &f, now)? {
+                settle(conn, &row, 0, "failed", now)?;
+                audit::record(
+                    conn,
+                    &ctx,
+                    Entry {
+                        action: "request.failed",
+                        subject_type: "request",
+                        subject_id: Some(&row.public_id),
+                        details: json!({"error": text, "released": row.estimated}),
+                        result: AuditResult::Failure,
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(ServiceError::ProviderFailed { timeout, message, request })
+    }
+
+    /// The request with its payment.
+    pub async fn record(&self, row: AiRequest) -> Result<RequestRecord, ServiceError> {
         with_conn(&self.db, move |conn| Ok(records(conn, vec![row])?.remove(0))).await
     }
 }
@@ -642,6 +781,118 @@ fn settle(
     let reference = (charged > 0).then(|| format!("ledger:{}", row.public_id));
     repo::settle_payment(conn, row.id, status, charged, reference.as_deref(), now)?;
     Ok(())
+}
+
+/// A streaming answer: its request and the chunks to send, in the OpenAI
+/// `chat.completion.chunk` shape.
+pub struct Streaming {
+    /// `req_…`.
+    pub request: String,
+    /// The chunks; the last carries `usage` and `x_steward`.
+    pub chunks: futures_util::stream::BoxStream<'static, Value>,
+}
+
+impl std::fmt::Debug for Streaming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streaming").field("request", &self.request).finish_non_exhaustive()
+    }
+}
+
+/// Settles a stream once: at its end, or, if the client went away, when it is dropped.
+struct StreamGuard {
+    gateway: Gateway,
+    ctx: AuditContext,
+    row: AiRequest,
+    text: String,
+    usage: Option<(u64, u64)>,
+    input_tokens: u64,
+    started: Instant,
+    settled: bool,
+}
+
+impl StreamGuard {
+    /// Usage as reported, or for a cut stream: the estimated input and what was streamed.
+    fn usage(&self) -> (u64, u64) {
+        self.usage.unwrap_or((self.input_tokens, self.text.chars().count().div_ceil(4) as u64))
+    }
+
+    fn response(&self) -> String {
+        let (i, o) = self.usage();
+        json!({
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.text}}],
+            "usage": {"prompt_tokens": i, "completion_tokens": o, "total_tokens": i + o},
+        })
+        .to_string()
+    }
+
+    /// Settles and returns the final chunk (`usage` and the receipt).
+    async fn finish(&mut self, error: Option<String>, name: &str) -> Value {
+        self.settled = true;
+        let latency = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let usage = self.usage();
+        let settled =
+            self.gateway.settle_ok(self.ctx.clone(), &self.row, usage, latency, self.response(), error).await;
+        let receipt = match settled {
+            Ok(Some(row)) => match self.gateway.record(row).await {
+                Ok(record) => receipt(&record),
+                Err(e) => json!({"request_id": self.row.public_id, "error": e.to_string()}),
+            },
+            Ok(None) => json!({"request_id": self.row.public_id, "status": "failed"}),
+            Err(e) => {
+                tracing::error!(request = %self.row.public_id, error = %e, "settling a stream failed");
+                json!({"request_id": self.row.public_id, "status": "unsettled"})
+            }
+        };
+        json!({
+            "id": format!("chatcmpl-{}", self.row.public_id),
+            "object": "chat.completion.chunk",
+            "created": self.row.created_at.and_utc().timestamp(),
+            "model": name,
+            "choices": [],
+            "usage": {"prompt_tokens": usage.0, "completion_tokens": usage.1, "total_tokens": usage.0 + usage.1},
+            "x_steward": receipt,
+        })
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // The client went away mid-stream: charge what was streamed, release the rest.
+        let (gateway, ctx, row) = (self.gateway.clone(), self.ctx.clone(), self.row.clone());
+        let (usage, response) = (self.usage(), self.response());
+        let latency = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let note = Some("the client disconnected; charged for what was streamed".to_string());
+                if let Err(e) = gateway.settle_ok(ctx, &row, usage, latency, response, note).await {
+                    tracing::error!(request = %row.public_id, error = %e, "settling a dropped stream failed");
+                }
+            });
+        }
+    }
+}
+
+/// The receipt added to OpenAI-shaped answers: `{request_id, decision, cost, payment}`.
+pub fn receipt(r: &RequestRecord) -> Value {
+    let q = &r.request;
+    let decision: Value = serde_json::from_str(&q.decision).unwrap_or_default();
+    json!({
+        "request_id": q.public_id,
+        "decision": {
+            "outcome": decision["outcome"], "reason": decision["reason"], "tier": decision["tier"],
+            "risk_score": decision["risk_score"],
+        },
+        "cost": {"estimated": q.estimated, "charged": q.charged, "currency": "USDC", "unit": "micro"},
+        "payment": r.payment.as_ref().map(|p| json!({"id": p.public_id, "status": p.status, "amount": p.amount, "rail": p.rail})),
+    })
+}
+
+fn stored_of(row: &AiRequest) -> Result<Stored, ServiceError> {
+    serde_json::from_str(&row.body).map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
 /// The key's scope wins; a different name in the body or headers is refused. The project must

@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod catalogue_models;
 pub mod desk_admin;
 pub mod keys;
+pub mod openai;
 pub mod projects;
 pub mod requests;
 pub mod system;
@@ -90,5 +91,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(catalogue_models::update_provider)
         .service(catalogue_models::list_models)
         .service(catalogue_models::get_model)
-        .service(catalogue_models::put_model);
+        .service(catalogue_models::put_model)
+        .service(openai::chat_completions)
+        .service(openai::embeddings)
+        .service(openai::models);
 }

@@ -1,0 +1,204 @@
+//! The OpenAI-compatible API: `POST /v1/chat/completions` (JSON or SSE), `POST /v1/embeddings`,
+//! `GET /v1/models`. Any OpenAI SDK works with `base_url` pointed at Steward and a Steward key;
+//! every call passes the spend pipeline. Errors come back in OpenAI's shape
+//! (`{"error": {message, type, code}}`) with Steward's code.
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use services::requests::{receipt, CallRequest, RequestRecord, Scope};
+use services::spend::Operation;
+use services::ServiceError;
+
+use crate::error::ApiError;
+use crate::extract::Auth;
+use crate::state::AppState;
+
+/// An error in OpenAI's shape, with the status and `code` Steward would give.
+fn openai_error(e: ApiError) -> HttpResponse {
+    let p = e.problem();
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let kind = match p.status {
+        401 => "authentication_error",
+        402 | 403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        s if s >= 500 => "api_error",
+        _ => "invalid_request_error",
+    };
+    let mut message = p.detail.clone();
+    if let Some(id) = &p.ai_request_id {
+        message = format!("{message} (request {id})");
+    }
+    let mut res = HttpResponse::build(status).json(json!({
+        "error": {"message": message, "type": kind, "code": p.code, "param": Value::Null,
+            "request_id": p.request_id, "steward_request_id": p.ai_request_id, "suggestions": p.suggestions},
+    }));
+    res.extensions_mut().insert(crate::middleware::ShapedError);
+    res
+}
+
+async fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
+    Auth::from_request(req, &mut Payload::None).await
+}
+
+fn header(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn scope(req: &HttpRequest) -> Scope {
+    Scope { project: header(req, "x-steward-project"), agent: header(req, "x-steward-agent") }
+}
+
+fn body_object(body: &[u8]) -> Result<Value, ApiError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    if !v.is_object() {
+        return Err(ApiError::Service(ServiceError::invalid("body", "must be a JSON object")));
+    }
+    Ok(v)
+}
+
+/// `provider/model` from the body; a bare name is a 404 with suggestions.
+async fn model_name(state: &AppState, body: &Value) -> Result<(String, String, String), ApiError> {
+    let name = body
+        .get("model")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ServiceError::invalid("model", "is required, as provider/model"))?
+        .trim()
+        .to_string();
+    match name.split_once('/') {
+        Some((p, m)) if !p.is_empty() && !m.is_empty() => Ok((p.to_string(), m.to_string(), name)),
+        _ => Err(services::model_catalogue::not_found(&state.db, name).await.into()),
+    }
+}
+
+/// The stored answer with `model`, `usage` and the receipt.
+fn answer(record: &RequestRecord, name: &str) -> Value {
+    let q = &record.request;
+    let mut body: Value =
+        q.response.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or_else(|| json!({}));
+    body["model"] = json!(name);
+    if body.get("usage").is_none_or(Value::is_null) {
+        body["usage"] = json!({"prompt_tokens": q.input_tokens, "completion_tokens": q.output_tokens,
+            "total_tokens": q.input_tokens + q.output_tokens});
+    }
+    if body.get("id").is_none() {
+        body["id"] = json!(format!("chatcmpl-{}", q.public_id));
+    }
+    body["x_steward"] = receipt(record);
+    body
+}
+
+async fn chat(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let auth = authenticate(&req).await?;
+    let mut body = body_object(&body)?;
+    let (provider, model, name) = model_name(&state, &body).await?;
+    if !body.get("messages").is_some_and(Value::is_array) {
+        return Err(ServiceError::invalid("messages", "is required (an array)").into());
+    }
+    let has_image =
+        body["messages"].as_array().into_iter().flatten().any(|m| {
+            m["content"].as_array().is_some_and(|parts| parts.iter().any(|p| p["type"] == "image_url"))
+        });
+    let operation = if has_image { Operation::Vision } else { Operation::Chat };
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    if let Some(o) = body.as_object_mut() {
+        o.remove("model");
+        o.remove("stream");
+        o.remove("stream_options");
+    }
+    let call = CallRequest { provider, model, operation, body };
+    if stream {
+        let s = state.gateway.execute_stream(auth.audit(), &auth.principal, scope(&req), call, None).await?;
+        let events = s
+            .chunks
+            .map(|chunk| Ok::<Bytes, actix_web::Error>(Bytes::from(format!("data: {chunk}\n\n"))))
+            .chain(futures_util::stream::once(async { Ok(Bytes::from_static(b"data: [DONE]\n\n")) }));
+        return Ok(HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header(("cache-control", "no-cache"))
+            .insert_header(("x-steward-request-id", s.request))
+            .streaming(events));
+    }
+    let record = state.gateway.execute(auth.audit(), &auth.principal, scope(&req), call, None).await?;
+    if record.request.status == "pending" {
+        return Err(ServiceError::AwaitingReview { request: record.request.public_id }.into());
+    }
+    Ok(HttpResponse::Ok().json(answer(&record, &name)))
+}
+
+/// OpenAI chat completions through the spend pipeline; `stream: true` answers with SSE.
+#[utoipa::path(tag = "openai", request_body(content = Object, description = "OpenAI chat completion request; `model` is `provider/model`"),
+    security(("api_key" = [])),
+    params(("X-Steward-Project" = Option<String>, Header), ("X-Steward-Agent" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "`chat.completion` with `usage` and `x_steward`, or an SSE stream of chunks ending in `[DONE]`"),
+        (status = 402, description = "OpenAI-shaped error, `code` INSUFFICIENT_BALANCE"),
+        (status = 403, description = "OpenAI-shaped error with the refusal code, or REQUIRES_REVIEW"),
+        (status = 404, description = "MODEL_NOT_FOUND with suggestions"),
+        (status = 429, description = "RATE_LIMIT_EXCEEDED"),
+        (status = 502, description = "PROVIDER_FAILED"),
+    ))]
+#[post("/v1/chat/completions")]
+pub async fn chat_completions(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> HttpResponse {
+    chat(state, req, body).await.unwrap_or_else(openai_error)
+}
+
+async fn embed(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let auth = authenticate(&req).await?;
+    let mut body = body_object(&body)?;
+    let (provider, model, name) = model_name(&state, &body).await?;
+    if !body.get("input").is_some_and(|i| i.is_string() || i.is_array()) {
+        return Err(ServiceError::invalid("input", "is required (a string or an array of strings)").into());
+    }
+    if let Some(o) = body.as_object_mut() {
+        o.remove("model");
+    }
+    let call = CallRequest { provider, model, operation: Operation::Embedding, body };
+    let record = state.gateway.execute(auth.audit(), &auth.principal, scope(&req), call, None).await?;
+    if record.request.status == "pending" {
+        return Err(ServiceError::AwaitingReview { request: record.request.public_id }.into());
+    }
+    let mut v = answer(&record, &name);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("id");
+    }
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// OpenAI embeddings through the spend pipeline.
+#[utoipa::path(tag = "openai", request_body(content = Object, description = "OpenAI embeddings request; `model` is `provider/model`"),
+    security(("api_key" = [])),
+    responses((status = 200, description = "embeddings `list` with `usage` and `x_steward`")))]
+#[post("/v1/embeddings")]
+pub async fn embeddings(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> HttpResponse {
+    embed(state, req, body).await.unwrap_or_else(openai_error)
+}
+
+async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let auth = authenticate(&req).await?;
+    let offered =
+        services::model_catalogue::allowed(&state.db, &auth.principal, header(&req, "x-steward-project"))
+            .await?;
+    let data: Vec<Value> = offered
+        .into_iter()
+        .map(|m| json!({"id": format!("{}/{}", m.provider, m.model), "object": "model", "created": 0, "owned_by": m.provider}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
+}
+
+/// The models this key's project policy allows (OpenAI `list` of `model`).
+#[utoipa::path(tag = "openai", security(("api_key" = [])),
+    params(("X-Steward-Project" = Option<String>, Header, description = "else the key's project, else all the caller's projects")),
+    responses((status = 200, description = "OpenAI `list` of models")))]
+#[get("/v1/models")]
+pub async fn models(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    list(state, req).await.unwrap_or_else(openai_error)
+}

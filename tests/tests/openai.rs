@@ -1,0 +1,198 @@
+//! The OpenAI-compatible API through HTTP: chat (JSON and SSE), embeddings, the model list,
+//! OpenAI-shaped refusals, and a client that disconnects mid-stream. SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use integrations::fakes::{Script, ScriptedProvider};
+use reqwest::Method;
+use serde_json::{json, Value};
+use system_tests::spend::*;
+use system_tests::{Backend, TestApp, TestDb};
+
+async fn v1(app: &TestApp, s: &Spender, path: &str, body: &Value) -> reqwest::Response {
+    app.send(Method::POST, path, Some(&s.key), Some(body), &[("x-steward-project", &s.project)]).await
+}
+
+/// `(status, error.code)` of an OpenAI-shaped error.
+async fn openai_error(res: reqwest::Response) -> (u16, String) {
+    let status = res.status().as_u16();
+    let v: Value = res.json().await.unwrap();
+    assert!(v["error"]["message"].is_string() && v["error"]["type"].is_string(), "{v}");
+    (status, v["error"]["code"].as_str().unwrap().to_string())
+}
+
+/// Reads an SSE body into its `data:` payloads.
+fn sse(text: &str) -> Vec<String> {
+    text.split("\n\n").filter_map(|e| e.strip_prefix("data: ")).map(str::to_string).collect()
+}
+
+async fn chat_embeddings_and_models(app: TestApp) {
+    set_prices(&app, "local", "echo", (1_000_000, 2_000_000, 0));
+    let s = spender(&app, 5_000_000, open_policy()).await;
+    let chat = json!({"model": "local/echo", "max_tokens": 100, "messages": [{"role": "user", "content": "hello there"}]});
+
+    let res = v1(&app, &s, "/v1/chat/completions", &chat).await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "local/echo");
+    assert_eq!(v["choices"][0]["message"]["content"], "echo: hello there");
+    assert_eq!(
+        (v["usage"]["prompt_tokens"].as_u64(), v["usage"]["completion_tokens"].as_u64()),
+        (Some(3), Some(5))
+    );
+    let receipt = &v["x_steward"];
+    assert_eq!(receipt["decision"]["outcome"], "approved");
+    assert_eq!(receipt["payment"]["status"], "committed");
+    // 3 input tokens at 1 USDC/M and 5 output at 2 USDC/M: 3 + 10 micro, + 5 % fee rounded up.
+    assert_eq!(receipt["cost"]["charged"].as_i64(), Some(13 + 1));
+    let id = receipt["request_id"].as_str().unwrap();
+    let r: Value = app.get(&format!("/api/v1/requests/{id}"), &s.key).await.json().await.unwrap();
+    assert_eq!(r["status"], "executed");
+
+    // Streaming: chunks, then a final chunk with usage and the receipt, then [DONE].
+    let mut streamed = chat.clone();
+    streamed["stream"] = json!(true);
+    let res = v1(&app, &s, "/v1/chat/completions", &streamed).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let events = sse(&res.text().await.unwrap());
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> =
+        events[..events.len() - 1].iter().map(|e| serde_json::from_str(e).unwrap()).collect();
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(text, "echo: hello there");
+    let last = chunks.last().unwrap();
+    assert_eq!(
+        (last["usage"]["completion_tokens"].as_u64(), last["x_steward"]["payment"]["status"].as_str()),
+        (Some(5), Some("committed"))
+    );
+
+    // Embeddings.
+    let res = v1(&app, &s, "/v1/embeddings", &json!({"model": "local/echo", "input": ["a", "bb"]})).await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    assert_eq!(v["x_steward"]["decision"]["outcome"], "approved");
+    let r: Value = app
+        .get(&format!("/api/v1/requests/{}", v["x_steward"]["request_id"].as_str().unwrap()), &s.key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["operation"], "embedding");
+
+    // Models: only what the project's policy allows.
+    let res =
+        app.send(Method::GET, "/v1/models", Some(&s.key), None, &[("x-steward-project", &s.project)]).await;
+    let v: Value = res.json().await.unwrap();
+    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["local/echo"]);
+    let mut wider = open_policy();
+    wider["allowed_providers"] = json!(["local", "openai"]);
+    wider["allowed_models"] = json!(["local/echo", "openai/gpt-4o-mini"]);
+    put_policy(&app, &s.key, &s.project, wider).await;
+    let v: Value = app
+        .send(Method::GET, "/v1/models", Some(&s.key), None, &[("x-steward-project", &s.project)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+
+    // Refusals and errors in OpenAI's shape, with Steward's codes; nothing charged.
+    let before = money(&app, &s.uid).await;
+    put_budget(&app, &s, 10, 10, 1000).await;
+    assert_eq!(
+        openai_error(v1(&app, &s, "/v1/chat/completions", &chat).await).await,
+        (403, "EXCEEDS_PER_REQUEST_LIMIT".into())
+    );
+    let mut bare = chat.clone();
+    bare["model"] = json!("echo");
+    assert_eq!(
+        openai_error(v1(&app, &s, "/v1/chat/completions", &bare).await).await,
+        (404, "MODEL_NOT_FOUND".into())
+    );
+    let res = app.send(Method::POST, "/v1/chat/completions", Some("sk-nope"), Some(&chat), &[]).await;
+    assert_eq!(openai_error(res).await, (401, "INVALID_API_KEY".into()));
+    let res = app.post_raw("/v1/chat/completions", &s.key, b"{".to_vec(), &[]).await;
+    assert_eq!(openai_error(res).await.0, 400);
+    assert_eq!(money(&app, &s.uid).await, before);
+    assert_books(&app, &s.uid).await;
+    let audit = app.audit("action=request.decided").await;
+    assert!(audit.len() >= 4, "every /v1 call is audited");
+}
+
+async fn disconnect_mid_stream_charges_what_was_streamed(backend: Backend) {
+    let Some(db) = tokio::task::spawn_blocking(move || TestDb::new(backend)).await.unwrap() else { return };
+    let app = TestApp::start_with(
+        db,
+        |_| {},
+        |a| {
+            a.providers.push(Arc::new(ScriptedProvider::new(
+                "drip",
+                Script::SlowStream(50, Duration::from_millis(40)),
+            )))
+        },
+    )
+    .await;
+    // 1 USDC per million output tokens, 0 input: the charge counts output only.
+    set_prices(&app, "drip", "x", (0, 1_000_000, 0));
+    let mut policy = open_policy();
+    policy["allowed_providers"] = json!(["drip"]);
+    policy["allowed_models"] = json!(["drip/x"]);
+    let s = spender(&app, 5_000_000, policy).await;
+    let body = json!({"model": "drip/x", "stream": true, "max_tokens": 1000,
+        "messages": [{"role": "user", "content": "tell me a long story"}]});
+    let res = v1(&app, &s, "/v1/chat/completions", &body).await;
+    assert_eq!(res.status(), 200);
+    let request = res.headers()["x-steward-request-id"].to_str().unwrap().to_string();
+    let mut stream = res.bytes_stream();
+    let mut received = String::new();
+    while received.matches("word ").count() < 5 {
+        received.push_str(&String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()));
+    }
+    drop(stream); // the client goes away after about 5 of 50 words
+    let mut r = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        r = app.get(&format!("/api/v1/requests/{request}"), &s.key).await.json().await.unwrap();
+        if r["status"] != "executing" {
+            break;
+        }
+    }
+    assert_eq!(r["status"], "executed", "{r}");
+    assert!(r["error"].as_str().unwrap().contains("disconnected"));
+    let streamed =
+        r["response"]["choices"][0]["message"]["content"].as_str().unwrap().matches("word ").count();
+    assert!((5..50).contains(&streamed), "{streamed} words streamed before the disconnect");
+    let output_tokens = r["usage"]["output_tokens"].as_i64().unwrap();
+    assert_eq!(output_tokens, (streamed as i64 * 5 + 3) / 4, "charged for what was streamed");
+    let cost = output_tokens; // 1 micro-USDC per output token
+    assert_eq!(r["charged"].as_i64(), Some(cost + (cost * 500 + 9_999) / 10_000));
+    assert_eq!(r["payment"]["status"], "committed");
+    assert!(r["charged"].as_i64() < r["estimated"].as_i64());
+    assert_eq!(
+        money(&app, &s.uid).await,
+        (5_000_000 - r["charged"].as_i64().unwrap(), 0),
+        "the rest is released"
+    );
+    assert_books(&app, &s.uid).await;
+}
+
+system_tests::system_test!(chat_embeddings_and_models);
+
+mod disconnect_mid_stream_charges_what_was_streamed {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::disconnect_mid_stream_charges_what_was_streamed(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::disconnect_mid_stream_charges_what_was_streamed(super::Backend::Postgres).await;
+    }
+}
