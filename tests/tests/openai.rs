@@ -184,6 +184,118 @@ async fn disconnect_mid_stream_charges_what_was_streamed(backend: Backend) {
     assert_books(&app, &s.uid).await;
 }
 
+/// Through Steward to an OpenAI-compatible upstream (a loopback fake) with the real adapter:
+/// tool calls pass through, the charge follows the upstream's usage, streams pass through, and
+/// an upstream failure is a 502 carrying the upstream's code with nothing charged.
+async fn through_a_real_adapter(backend: Backend) {
+    use wiremock::matchers::{body_partial_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let Some(db) = tokio::task::spawn_blocking(move || TestDb::new(backend)).await.unwrap() else { return };
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({"stream": true})))
+        .respond_with(ResponseTemplate::new(200).insert_header("content-type", "text/event-stream").set_body_string(
+            [
+                json!({"choices": [{"index": 0, "delta": {"content": "Hi "}}]}),
+                json!({"choices": [{"index": 0, "delta": {"content": "there"}, "finish_reason": "stop"}]}),
+                json!({"choices": [], "usage": {"prompt_tokens": 1000, "completion_tokens": 2000}}),
+            ]
+            .iter()
+            .map(|c| format!("data: {c}\n\n"))
+            .collect::<String>()
+                + "data: [DONE]\n\n",
+        ))
+        .with_priority(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({"messages": [{"role": "user", "content": "break"}]})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {"message": "bad", "type": "invalid_request_error", "code": "context_length_exceeded"}})))
+        .with_priority(2)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-up", "object": "chat.completion", "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "book", "arguments": "{}"}}]}}],
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 2000, "total_tokens": 3000},
+        })))
+        .with_priority(3)
+        .mount(&upstream)
+        .await;
+    let base = format!("{}/v1", upstream.uri());
+    let app = TestApp::start_with(
+        db,
+        |_| {},
+        move |a| {
+            let up = integrations::providers::Upstream::new(
+                "openai",
+                &base,
+                Some("k".into()),
+                Duration::from_secs(5),
+                0,
+                Duration::from_millis(1),
+            )
+            .unwrap();
+            a.providers.push(Arc::new(integrations::providers::OpenAiCompatible::new(up)));
+        },
+    )
+    .await;
+    let mut policy = open_policy();
+    policy["allowed_providers"] = json!(["openai"]);
+    policy["allowed_models"] = json!(["openai/gpt-4o-mini"]);
+    let s = spender(&app, 5_000_000, policy).await;
+    let ask = |content: &str, stream: bool| {
+        json!({"model": "openai/gpt-4o-mini", "max_tokens": 4000, "stream": stream,
+        "messages": [{"role": "user", "content": content}],
+        "tools": [{"type": "function", "function": {"name": "book", "parameters": {"type": "object"}}}]})
+    };
+    // gpt-4o-mini list price: 0.15 / 0.60 USDC per million tokens → 150 + 1200 micro, + 5 % fee.
+    let expected = 150 + 1200 + (1350 * 500 + 9_999) / 10_000;
+
+    let res = v1(&app, &s, "/v1/chat/completions", &ask("book it", false)).await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "book");
+    assert_eq!(v["model"], "openai/gpt-4o-mini");
+    assert_eq!(v["x_steward"]["cost"]["charged"].as_i64(), Some(expected));
+
+    let res = v1(&app, &s, "/v1/chat/completions", &ask("hello", true)).await;
+    let events = sse(&res.text().await.unwrap());
+    let chunks: Vec<Value> =
+        events[..events.len() - 1].iter().map(|e| serde_json::from_str(e).unwrap()).collect();
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(text, "Hi there");
+    assert_eq!(chunks.last().unwrap()["x_steward"]["cost"]["charged"].as_i64(), Some(expected));
+
+    let before = money(&app, &s.uid).await;
+    let res = v1(&app, &s, "/v1/chat/completions", &ask("break", false)).await;
+    assert_eq!(res.status(), 502);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(
+        (e["error"]["code"].as_str(), e["error"]["upstream_code"].as_str()),
+        (Some("PROVIDER_FAILED"), Some("context_length_exceeded"))
+    );
+    assert_eq!(money(&app, &s.uid).await, before, "nothing charged");
+    assert_eq!(money(&app, &s.uid).await.0, 5_000_000 - 2 * expected);
+    assert_books(&app, &s.uid).await;
+}
+
+mod through_a_real_adapter {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::through_a_real_adapter(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::through_a_real_adapter(super::Backend::Postgres).await;
+    }
+}
+
 system_tests::system_test!(chat_embeddings_and_models);
 
 mod disconnect_mid_stream_charges_what_was_streamed {

@@ -203,7 +203,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::info!(versions = ?applied, "migrations applied");
         }
     }
-    let adapters = integrations::Adapters::from_settings(&settings).map_err(anyhow::Error::msg)?;
+    let mut adapters = integrations::Adapters::from_settings(&settings).map_err(anyhow::Error::msg)?;
+    // One adapter per enabled provider of the catalogue whose API key is in the environment.
+    // (A database not migrated yet has no catalogue; /readyz says so, and adapters come at restart.)
+    match services::model_catalogue::providers(&db).await {
+        Ok(catalogue) => adapters.providers.extend(integrations::providers::from_catalogue(
+            &catalogue,
+            |var| std::env::var(var).ok(),
+            &settings.gateway,
+        )),
+        Err(e) => tracing::warn!(error = %e, "model catalogue unreadable; only local/echo is served"),
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let chainer = tasks::spawn_audit_chainer(db.clone(), settings.audit.clone(), stop_rx.clone());
     let purge =

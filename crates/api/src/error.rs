@@ -50,6 +50,9 @@ pub struct Problem {
     /// Close catalogued names, for `MODEL_NOT_FOUND`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestions: Option<Vec<String>>,
+    /// The provider's own error code, for `PROVIDER_FAILED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_code: Option<String>,
     /// The AI request a refusal or provider failure was recorded as (`req_…`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ai_request_id: Option<String>,
@@ -164,11 +167,14 @@ impl ApiError {
                     "the model provider did not answer in time; nothing was charged".into(),
                     None,
                 ),
-                S::ProviderFailed { timeout: false, .. } => (
+                S::ProviderFailed { timeout: false, upstream_code, .. } => (
                     StatusCode::BAD_GATEWAY,
                     "PROVIDER_FAILED",
                     "Provider failure",
-                    "the model provider failed; nothing was charged".into(),
+                    match upstream_code {
+                        Some(c) => format!("the model provider failed ({c}); nothing was charged"),
+                        None => "the model provider failed; nothing was charged".into(),
+                    },
                     None,
                 ),
                 S::IdempotencyMismatch => (
@@ -240,6 +246,10 @@ impl ApiError {
             request_id: current_request_id(),
             suggestions: match self {
                 Self::Service(ServiceError::ModelNotFound { suggestions, .. }) => Some(suggestions.clone()),
+                _ => None,
+            },
+            upstream_code: match self {
+                Self::Service(ServiceError::ProviderFailed { upstream_code, .. }) => upstream_code.clone(),
                 _ => None,
             },
             ai_request_id: match self {

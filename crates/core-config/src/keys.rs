@@ -49,6 +49,8 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "media.cloudinary.api_base", description: "Cloudinary API base URL." },
     KeyDoc { key: "media.cloudinary.folder", description: "Cloudinary folder for uploads." },
     KeyDoc { key: "gateway.provider_timeout_secs", description: "Seconds a model provider call may take; a slower call fails, is not charged and its reservation is released." },
+    KeyDoc { key: "gateway.provider_retries", description: "Retries of a provider call answered 429 or 5xx, or not reached." },
+    KeyDoc { key: "gateway.provider_backoff_ms", description: "First retry delay of a provider call in milliseconds, doubled on each retry, with jitter; the provider's `Retry-After` takes precedence." },
     KeyDoc { key: "gateway.stale_reservation_secs", description: "Seconds after which a job releases the reservation of a request that never settled (its process died). Longer than the provider timeout." },
     KeyDoc { key: "gateway.webhook_max_attempts", description: "Attempts to deliver an alert webhook before it is marked failed." },
     KeyDoc { key: "gateway.webhook_backoff_ms", description: "Delay before the first webhook retry, in milliseconds; doubled on each later attempt." },

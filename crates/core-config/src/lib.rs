@@ -390,6 +390,11 @@ impl Default for JobSettings {
 pub struct GatewaySettings {
     /// Seconds a provider call may take before it fails (nothing is charged).
     pub provider_timeout_secs: u64,
+    /// Retries of a provider call answered 429 or 5xx (or not reached).
+    pub provider_retries: u32,
+    /// First retry delay of a provider call in milliseconds, doubled each retry, with jitter;
+    /// a `Retry-After` header takes precedence.
+    pub provider_backoff_ms: u64,
     /// Seconds after which a reservation whose request never settled is released by a job.
     pub stale_reservation_secs: u64,
     /// Attempts to deliver an alert webhook before giving up.
@@ -404,6 +409,8 @@ impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             provider_timeout_secs: 60,
+            provider_retries: 2,
+            provider_backoff_ms: 500,
             stale_reservation_secs: 600,
             webhook_max_attempts: 6,
             webhook_backoff_ms: 30_000,

@@ -62,7 +62,7 @@ impl CloudinaryMediaStore {
 }
 
 fn port_error(message: impl Into<String>) -> PortError {
-    PortError { service: "cloudinary", message: message.into() }
+    PortError { service: "cloudinary", message: message.into(), code: None }
 }
 
 #[async_trait::async_trait]

@@ -31,8 +31,11 @@ pub struct MemoryMediaStore {
 #[async_trait::async_trait]
 impl MediaStore for MemoryMediaStore {
     async fn put(&self, bytes: Vec<u8>, content_type: &str, sha256: &str) -> Result<StoredMedia, PortError> {
-        let mut items =
-            self.items.lock().map_err(|_| PortError { service: "memory", message: "poisoned".into() })?;
+        let mut items = self.items.lock().map_err(|_| PortError {
+            service: "memory",
+            message: "poisoned".into(),
+            code: None,
+        })?;
         items.push((content_type.to_string(), bytes));
         Ok(StoredMedia { url: format!("memory://{sha256}") })
     }
@@ -81,7 +84,7 @@ impl MessageSender for RecordingSender {
 
     async fn send(&self, address: &str, text: &str) -> Result<(), PortError> {
         if self.fail {
-            return Err(PortError { service: "recording sender", message: "refused".into() });
+            return Err(PortError { service: "recording sender", message: "refused".into(), code: None });
         }
         if let Ok(mut sent) = self.sent.lock() {
             sent.push((address.to_string(), text.to_string()));
@@ -143,8 +146,12 @@ impl services::ports::ModelProvider for ScriptedProvider {
                 input_tokens: *input_tokens,
                 output_tokens: *output_tokens,
             }),
-            Script::Fail => Err(PortError { service: "scripted", message: "upstream answered 503".into() }),
-            Script::SlowStream(..) => Err(PortError { service: "scripted", message: "stream only".into() }),
+            Script::Fail => {
+                Err(PortError { service: "scripted", message: "upstream answered 503".into(), code: None })
+            }
+            Script::SlowStream(..) => {
+                Err(PortError { service: "scripted", message: "stream only".into(), code: None })
+            }
             Script::Hang(d) => {
                 tokio::time::sleep(*d).await;
                 Ok(services::ports::ModelReply {
@@ -163,7 +170,7 @@ impl services::ports::ModelProvider for ScriptedProvider {
         use futures_util::StreamExt;
         use services::ports::StreamEvent;
         let Script::SlowStream(n, every) = self.script.clone() else {
-            return Err(PortError { service: "scripted", message: "no stream scripted".into() });
+            return Err(PortError { service: "scripted", message: "no stream scripted".into(), code: None });
         };
         let chunks = futures_util::stream::iter(0..n).then(move |i| async move {
             tokio::time::sleep(every).await;

@@ -5,6 +5,7 @@ pub mod cloudinary;
 pub mod fakes;
 pub mod local_media;
 pub mod local_model;
+pub mod providers;
 pub mod webhooks;
 
 use std::sync::Arc;

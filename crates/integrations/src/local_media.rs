@@ -61,13 +61,17 @@ impl MediaStore for LocalMediaStore {
         let name = format!("{}.{}", hex::encode(id), extension(content_type));
         let dir = self.dir.clone();
         let path = dir.join(&name);
-        let err = |e: std::io::Error| PortError { service: "local media store", message: e.to_string() };
+        let err = |e: std::io::Error| PortError {
+            service: "local media store",
+            message: e.to_string(),
+            code: None,
+        };
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
             std::fs::write(&path, bytes)
         })
         .await
-        .map_err(|e| PortError { service: "local media store", message: e.to_string() })?
+        .map_err(|e| PortError { service: "local media store", message: e.to_string(), code: None })?
         .map_err(err)?;
         Ok(StoredMedia { url: format!("{URL_PREFIX}{name}") })
     }

@@ -19,7 +19,7 @@ fn tokens(chars: usize) -> u64 {
 }
 
 fn fail(message: String) -> PortError {
-    PortError { service: "local", message }
+    PortError { service: "local", message, code: None }
 }
 
 /// `(input chars, answer)` of a chat call.

@@ -25,7 +25,7 @@ impl HttpWebhookSender {
 #[async_trait::async_trait]
 impl WebhookSender for HttpWebhookSender {
     async fn send(&self, message: &WebhookMessage) -> Result<(), PortError> {
-        let fail = |message: String| PortError { service: "webhook", message };
+        let fail = |message: String| PortError { service: "webhook", message, code: None };
         let mut req = self.client.post(&message.url).body(message.body.clone());
         for (k, v) in &message.headers {
             req = req.header(k, v);

@@ -91,6 +91,8 @@ pub enum ServiceError {
         message: String,
         /// The failed request, `req_…`.
         request: String,
+        /// The provider's own error code, if it gave one.
+        upstream_code: Option<String>,
     },
     /// Same `Idempotency-Key` reused with a different request.
     #[error("Idempotency-Key reused with a different request")]

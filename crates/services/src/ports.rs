@@ -12,6 +12,9 @@ pub struct PortError {
     pub service: &'static str,
     /// What happened (never shown to users).
     pub message: String,
+    /// The outside service's own error code (e.g. an upstream `rate_limit_exceeded`), passed on
+    /// to clients.
+    pub code: Option<String>,
 }
 
 /// Where an upload was stored.
@@ -149,7 +152,11 @@ pub trait ModelProvider: Send + Sync + std::fmt::Debug {
     /// Runs a chat call streaming its answer; providers without streaming refuse.
     async fn stream(&self, call: &ModelCall) -> Result<ReplyStream, PortError> {
         let _ = call;
-        Err(PortError { service: "provider", message: format!("{} does not stream", self.name()) })
+        Err(PortError {
+            service: "provider",
+            message: format!("{} does not stream", self.name()),
+            code: None,
+        })
     }
 }
 

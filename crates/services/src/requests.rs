@@ -165,7 +165,7 @@ pub struct Gateway {
 enum Failure {
     Unavailable,
     Timeout,
-    Error(String),
+    Error(crate::ports::PortError),
 }
 
 impl Failure {
@@ -173,7 +173,7 @@ impl Failure {
         match self {
             Failure::Unavailable => "no adapter is configured for this provider".into(),
             Failure::Timeout => "the provider did not answer in time".into(),
-            Failure::Error(e) => e.clone(),
+            Failure::Error(e) => e.to_string(),
         }
     }
 }
@@ -453,7 +453,7 @@ impl Gateway {
             None => Err(Failure::Unavailable),
             Some(p) => match tokio::time::timeout(self.timeout, p.call(&call)).await {
                 Ok(Ok(reply)) => Ok(reply),
-                Ok(Err(e)) => Err(Failure::Error(e.to_string())),
+                Ok(Err(e)) => Err(Failure::Error(e)),
                 Err(_) => Err(Failure::Timeout),
             },
         };
@@ -468,6 +468,7 @@ impl Gateway {
                         timeout: true,
                         message: "released as stale before the answer came".into(),
                         request: row.public_id.clone(),
+                        upstream_code: None,
                     }),
                 }
             }
@@ -502,7 +503,7 @@ impl Gateway {
             None => Err(Failure::Unavailable),
             Some(p) => match tokio::time::timeout(self.timeout, p.stream(&call)).await {
                 Ok(Ok(s)) => Ok(s),
-                Ok(Err(e)) => Err(Failure::Error(e.to_string())),
+                Ok(Err(e)) => Err(Failure::Error(e)),
                 Err(_) => Err(Failure::Timeout),
             },
         };
@@ -667,7 +668,11 @@ impl Gateway {
             Ok(())
         })
         .await?;
-        Ok(ServiceError::ProviderFailed { timeout, message, request })
+        let upstream_code = match failure {
+            Failure::Error(e) => e.code.clone(),
+            _ => None,
+        };
+        Ok(ServiceError::ProviderFailed { timeout, message, request, upstream_code })
     }
 
     /// The request with its payment.

@@ -35,7 +35,8 @@ fn openai_error(e: ApiError) -> HttpResponse {
     }
     let mut res = HttpResponse::build(status).json(json!({
         "error": {"message": message, "type": kind, "code": p.code, "param": Value::Null,
-            "request_id": p.request_id, "steward_request_id": p.ai_request_id, "suggestions": p.suggestions},
+            "request_id": p.request_id, "steward_request_id": p.ai_request_id, "suggestions": p.suggestions,
+            "upstream_code": p.upstream_code},
     }));
     res.extensions_mut().insert(crate::middleware::ShapedError);
     res

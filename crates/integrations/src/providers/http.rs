@@ -1,0 +1,170 @@
+//! What every HTTP model adapter shares: one client with the provider timeout, retries with
+//! exponential backoff and jitter on 429/5xx and unreachable hosts (a `Retry-After` answer wins),
+//! upstream errors reduced to the provider's own code, and a server-sent-events reader.
+
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use services::ports::PortError;
+
+/// How an adapter reaches its provider.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    /// Provider name (for errors and logs).
+    pub name: String,
+    /// API base URL, without a trailing slash.
+    pub base_url: String,
+    /// API key, if the provider needs one.
+    pub api_key: Option<String>,
+    client: reqwest::Client,
+    retries: u32,
+    backoff: Duration,
+}
+
+/// Longest `Retry-After` honoured; a provider asking for more fails the call instead.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+impl Upstream {
+    /// A provider at `base_url` whose calls time out after `timeout`, retried `retries` times.
+    pub fn new(
+        name: &str,
+        base_url: &str,
+        api_key: Option<String>,
+        timeout: Duration,
+        retries: u32,
+        backoff: Duration,
+    ) -> Result<Self, String> {
+        let client = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
+        Ok(Self {
+            name: name.into(),
+            base_url: base_url.trim_end_matches('/').into(),
+            api_key,
+            client,
+            retries,
+            backoff,
+        })
+    }
+
+    /// An error of this provider.
+    pub fn error(&self, message: impl Into<String>, code: Option<String>) -> PortError {
+        PortError { service: "provider", message: format!("{}: {}", self.name, message.into()), code }
+    }
+
+    /// POSTs JSON to `path` (after `build` adds headers), retrying as configured; a non-2xx
+    /// final answer becomes an error carrying the provider's code.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, PortError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut attempt = 0;
+        loop {
+            let sent = build(self.client.post(&url).json(body)).send().await;
+            let retry_after = match &sent {
+                Ok(res) if res.status().is_success() => {
+                    return sent.map_err(|e| self.error(e.to_string(), None))
+                }
+                Ok(res) if retryable(res.status()) && attempt < self.retries => retry_after(res),
+                Ok(_) => {
+                    let res = sent.map_err(|e| self.error(e.to_string(), None))?;
+                    return Err(self.upstream_error(res).await);
+                }
+                Err(e) if (e.is_connect() || e.is_timeout()) && attempt < self.retries => None,
+                Err(e) => {
+                    let code = if e.is_timeout() { "timeout" } else { "unreachable" };
+                    return Err(self.error(e.to_string(), Some(code.into())));
+                }
+            };
+            let wait = match retry_after {
+                Some(w) if w > MAX_RETRY_AFTER => {
+                    return Err(self.error(format!("asked to retry after {w:?}"), Some("rate_limited".into())))
+                }
+                Some(w) => w,
+                None => {
+                    let base = self.backoff.saturating_mul(2u32.saturating_pow(attempt));
+                    base + base.mul_f64(rand::random::<f64>() / 2.0)
+                }
+            };
+            tracing::debug!(provider = %self.name, attempt, ?wait, "retrying the provider");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn upstream_error(&self, res: Response) -> PortError {
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        let code = error_code(&body).unwrap_or_else(|| format!("http_{}", status.as_u16()));
+        let message =
+            body["error"]["message"].as_str().or(body["message"].as_str()).unwrap_or("").to_string();
+        self.error(format!("answered {status}: {message}"), Some(code))
+    }
+
+    /// Reads a JSON answer.
+    pub async fn json(&self, res: Response) -> Result<Value, PortError> {
+        res.json()
+            .await
+            .map_err(|e| self.error(format!("unreadable answer: {e}"), Some("bad_response".into())))
+    }
+}
+
+fn retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// `Retry-After` in seconds (HTTP dates are treated as absent).
+fn retry_after(res: &Response) -> Option<Duration> {
+    res.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// The provider's own error code: `error.code`, `error.type`, `error.status`, or a top-level `type`
+/// other than `error`.
+pub fn error_code(body: &Value) -> Option<String> {
+    let e = &body["error"];
+    e["code"]
+        .as_str()
+        .or(e["type"].as_str())
+        .or(e["status"].as_str())
+        .map(str::to_string)
+        .or_else(|| e["code"].as_i64().map(|c| format!("http_{c}")))
+        .or_else(|| body["type"].as_str().filter(|t| *t != "error").map(str::to_string))
+}
+
+/// The `data:` payloads of a server-sent-events body, until `[DONE]` or the end.
+pub fn sse_data(res: Response) -> impl Stream<Item = Result<String, String>> + Send {
+    let bytes = res.bytes_stream();
+    futures_util::stream::unfold((bytes, String::new(), false), |(mut bytes, mut buf, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            if let Some(end) = buf.find("\n\n") {
+                let event: String = buf.drain(..end + 2).collect();
+                let data: Vec<&str> =
+                    event.lines().filter_map(|l| l.strip_prefix("data:").map(str::trim_start)).collect();
+                if data.is_empty() {
+                    continue;
+                }
+                let data = data.join("\n");
+                if data == "[DONE]" {
+                    return None;
+                }
+                return Some((Ok(data), (bytes, buf, false)));
+            }
+            match bytes.next().await {
+                Some(Ok(chunk)) => buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n")),
+                Some(Err(e)) => return Some((Err(e.to_string()), (bytes, buf, true))),
+                None => return None,
+            }
+        }
+    })
+}
