@@ -308,3 +308,76 @@ mod disconnect_mid_stream_charges_what_was_streamed {
         super::disconnect_mid_stream_charges_what_was_streamed(super::Backend::Postgres).await;
     }
 }
+
+async fn chatbot_quotes_the_guide_without_a_model(app: TestApp) {
+    let key = app.user_with_key(models::Role::Member).await;
+    let res =
+        app.post("/api/v1/chatbot/chat", &key, &json!({"message": "how do I raise my daily budget?"})).await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["mode"], "guide");
+    assert_eq!(v["sources"][0], "Budgets");
+    let answer = v["answer"].as_str().unwrap();
+    assert!(answer.starts_with("Quoting the Steward user guide"), "{answer}");
+    assert!(answer.contains("## Budgets") && answer.contains("PUT /api/v1/projects/{id}/budget"), "{answer}");
+    let bad = app.post("/api/v1/chatbot/chat", &key, &json!({"message": ""})).await;
+    system_tests::expect_problem(bad, 422, "VALIDATION_FAILED").await;
+}
+
+/// With a model configured, the answer comes through the spend gateway, paid by the platform
+/// project (here `local/echo`, which repeats the question).
+async fn chatbot_answers_through_the_gateway(backend: Backend) {
+    let Some(db) = tokio::task::spawn_blocking(move || TestDb::new(backend)).await.unwrap() else { return };
+    let app = TestApp::start(db, |s| {
+        s.chatbot.model = "local/echo".into();
+        s.chatbot.project = "prj_chatbotplatform00".into();
+    })
+    .await;
+    // The platform: a funded user owning the chatbot's project, which allows local/echo.
+    let platform = spender(&app, 5_000_000, open_policy()).await;
+    {
+        let mut conn = app.db.db.conn().unwrap();
+        let owner = repositories::users::by_public_id(&mut conn, &platform.uid).unwrap();
+        repositories::projects::insert(
+            &mut conn,
+            "prj_chatbotplatform00",
+            owner.id,
+            "Help chatbot",
+            "",
+            models::time::now(),
+        )
+        .unwrap();
+    }
+    put_policy(&app, &platform.key, "prj_chatbotplatform00", open_policy()).await;
+    let key = app.user_with_key(models::Role::Member).await;
+    let res = app
+        .post(
+            "/api/v1/chatbot/chat",
+            &key,
+            &json!({"message": "how do I raise my daily budget?",
+        "history": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}),
+        )
+        .await;
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["mode"], "llm", "{v}");
+    assert_eq!(v["answer"], "echo: how do I raise my daily budget?");
+    let id = v["request_id"].as_str().unwrap();
+    let r: Value = app.get(&format!("/api/v1/requests/{id}"), &platform.key).await.json().await.unwrap();
+    assert_eq!(
+        (r["status"].as_str(), r["project"].as_str()),
+        (Some("executed"), Some("prj_chatbotplatform00"))
+    );
+}
+
+system_tests::system_test!(chatbot_quotes_the_guide_without_a_model);
+
+mod chatbot_answers_through_the_gateway {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::chatbot_answers_through_the_gateway(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::chatbot_answers_through_the_gateway(super::Backend::Postgres).await;
+    }
+}

@@ -554,6 +554,7 @@ async fn openapi_lists_every_route() {
         "POST /v1/chat/completions",
         "POST /v1/embeddings",
         "GET /v1/models",
+        "POST /api/v1/chatbot/chat",
         "GET /api/v1/audit",
         "GET /api/v1/audit/verify",
         "GET /api/v1/properties",

@@ -55,6 +55,8 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "gateway.webhook_max_attempts", description: "Attempts to deliver an alert webhook before it is marked failed." },
     KeyDoc { key: "gateway.webhook_backoff_ms", description: "Delay before the first webhook retry, in milliseconds; doubled on each later attempt." },
     KeyDoc { key: "gateway.webhook_timeout_secs", description: "Seconds a webhook receiver gets to answer." },
+    KeyDoc { key: "chatbot.model", description: "`provider/model` the help chatbot answers with, through the spend gateway; empty means it quotes the user guide." },
+    KeyDoc { key: "chatbot.project", description: "Project (`prj_…`) whose budget and owner's balance pay for the chatbot's calls; required with `chatbot.model`." },
     KeyDoc { key: "jobs.enabled", description: "Run the background job scheduler in `steward serve`." },
     KeyDoc { key: "jobs.tick_secs", description: "Seconds between scheduler ticks; each job runs when its own interval has passed." },
 ];

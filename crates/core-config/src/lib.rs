@@ -48,6 +48,8 @@ pub struct Settings {
     pub jobs: JobSettings,
     /// The AI spend gateway.
     pub gateway: GatewaySettings,
+    /// The help chatbot.
+    pub chatbot: ChatbotSettings,
 }
 
 /// HTTP server settings.
@@ -419,6 +421,17 @@ impl Default for GatewaySettings {
     }
 }
 
+/// The help chatbot: without a model it quotes the user guide; with one it answers through the
+/// spend gateway, paid by the platform's own project.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ChatbotSettings {
+    /// `provider/model` to answer with (empty: quote the guide).
+    pub model: String,
+    /// `prj_…` whose budget and owner's balance pay for the chatbot's calls.
+    pub project: String,
+}
+
 /// One configuration problem, naming its key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -603,6 +616,17 @@ impl Settings {
         }
         if g.webhook_timeout_secs == 0 {
             bad("gateway.webhook_timeout_secs", "must be at least 1".into());
+        }
+        if !self.chatbot.model.is_empty() {
+            if !self.chatbot.model.contains('/') {
+                bad("chatbot.model", "must be provider/model".into());
+            }
+            if !self.chatbot.project.starts_with("prj_") {
+                bad(
+                    "chatbot.project",
+                    "must name the project (prj_…) that pays for the chatbot's calls".into(),
+                );
+            }
         }
         if self.jobs.tick_secs == 0 {
             bad("jobs.tick_secs", "must be at least 1".into());

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod alerts;
 pub mod audit;
+pub mod chatbot;
 pub mod desk;
 mod error;
 pub mod health;

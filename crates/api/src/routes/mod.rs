@@ -4,6 +4,7 @@ pub mod audit;
 pub mod bookings;
 pub mod catalogue;
 pub mod catalogue_models;
+pub mod chatbot;
 pub mod desk_admin;
 pub mod keys;
 pub mod openai;
@@ -94,5 +95,6 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(catalogue_models::put_model)
         .service(openai::chat_completions)
         .service(openai::embeddings)
-        .service(openai::models);
+        .service(openai::models)
+        .service(chatbot::chat);
 }
