@@ -4,7 +4,7 @@ CARGO      ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 STEWARD    := $(TARGET_DIR)/release/steward
 
-.PHONY: run build migrate test lint fmt layering
+.PHONY: run build migrate test lint fmt layering bench
 
 DEMO_CONFIG ?= config/demo.toml
 
@@ -28,6 +28,10 @@ test:
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+## bench: gateway overhead of /v1/chat/completions versus the upstream directly, on SQLite and PostgreSQL
+bench:
+	$(CARGO) bench -p system-tests --bench gateway_overhead
 
 ## lint: formatting, clippy with warnings denied, and the layering check
 lint: layering

@@ -381,3 +381,152 @@ mod chatbot_answers_through_the_gateway {
         super::chatbot_answers_through_the_gateway(super::Backend::Postgres).await;
     }
 }
+
+/// The facility endpoints: text completion and vision on `local/echo`; image generation and
+/// speech through the OpenAI-compatible adapter against a loopback fake. Each is priced,
+/// charged, audited, and refused by the policy's forbidden operations and by budgets.
+async fn facility_endpoints(backend: Backend) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let Some(db) = tokio::task::spawn_blocking(move || TestDb::new(backend)).await.unwrap() else { return };
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/images/generations"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"created": 1, "data": [{"url": "https://img.example/1.png"}]})),
+        )
+        .mount(&upstream)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/audio/speech"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "audio/mpeg")
+                .set_body_bytes(b"ID3-fake-mp3".to_vec()),
+        )
+        .mount(&upstream)
+        .await;
+    let base = format!("{}/v1", upstream.uri());
+    let app = TestApp::start_with(
+        db,
+        |_| {},
+        move |a| {
+            let up = integrations::providers::Upstream::new(
+                "openai",
+                &base,
+                Some("k".into()),
+                Duration::from_secs(5),
+                0,
+                Duration::from_millis(1),
+            )
+            .unwrap();
+            a.providers.push(Arc::new(integrations::providers::OpenAiCompatible::new(up)));
+        },
+    )
+    .await;
+    set_price(&app, "local", "echo", 1000);
+    let mut policy = open_policy();
+    policy["allowed_providers"] = json!(["local", "openai"]);
+    policy["allowed_models"] = json!(["local/echo", "openai/dall-e-3", "openai/tts-1"]);
+    let s = spender(&app, 5_000_000, policy.clone()).await;
+
+    let res = v1(
+        &app,
+        &s,
+        "/v1/text/completion",
+        &json!({"model": "local/echo", "prompt": "once upon", "max_tokens": 50}),
+    )
+    .await;
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(
+        (v["text"].as_str(), v["x_steward"]["payment"]["status"].as_str()),
+        (Some("echo: once upon"), Some("committed"))
+    );
+    let r: Value = app
+        .get(&format!("/api/v1/requests/{}", v["id"].as_str().unwrap()), &s.key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["operation"], "completion");
+
+    let vision = json!({"model": "local/echo", "image_base64": "iVBORw0KGgo=", "content_type": "image/png", "prompt": "what is this"});
+    let v: Value = v1(&app, &s, "/v1/vision/analyze", &vision).await.json().await.unwrap();
+    assert_eq!(v["analysis"], "echo: what is this");
+    let bad = v1(
+        &app,
+        &s,
+        "/v1/vision/analyze",
+        &json!({"model": "local/echo", "image_base64": "x", "content_type": "text/plain"}),
+    )
+    .await;
+    assert_eq!(openai_error(bad).await, (422, "VALIDATION_FAILED".into()));
+
+    // dall-e-3 is 0.04 USDC an image (+5 %); tts-1 15 USDC per million characters (+5 %).
+    let v: Value = v1(
+        &app,
+        &s,
+        "/v1/images/generate",
+        &json!({"model": "openai/dall-e-3", "prompt": "a farmhouse at dusk"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["data"][0]["url"], "https://img.example/1.png");
+    assert_eq!(v["x_steward"]["cost"]["charged"].as_i64(), Some(42_000));
+    let many =
+        v1(&app, &s, "/v1/images/generate", &json!({"model": "openai/dall-e-3", "prompt": "x", "n": 3}))
+            .await;
+    assert_eq!(openai_error(many).await, (422, "VALIDATION_FAILED".into()));
+    let text = "Your booking is confirmed.";
+    let res =
+        v1(&app, &s, "/v1/audio/speech", &json!({"model": "openai/tts-1", "input": text, "voice": "alloy"}))
+            .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "audio/mpeg");
+    let charged: i64 = res.headers()["x-steward-charged"].to_str().unwrap().parse().unwrap();
+    let cost = (text.len() as i64 * 15_000_000 + 999_999) / 1_000_000;
+    assert_eq!(charged, cost + (cost * 500 + 9_999) / 10_000);
+    assert_eq!(&res.bytes().await.unwrap()[..], b"ID3-fake-mp3");
+
+    // Policies and budgets apply to each family; refusals are audited and charge nothing.
+    let mut strict = policy.clone();
+    strict["forbidden_operations"] =
+        json!(["local.echo.vision", "openai.*.image", "openai.tts-1.audio", "local.echo.completion"]);
+    put_policy(&app, &s.key, &s.project, strict).await;
+    let before = money(&app, &s.uid).await;
+    for (path, body) in [
+        ("/v1/vision/analyze", vision.clone()),
+        ("/v1/images/generate", json!({"model": "openai/dall-e-3", "prompt": "x"})),
+        ("/v1/audio/speech", json!({"model": "openai/tts-1", "input": "hi"})),
+        ("/v1/text/completion", json!({"model": "local/echo", "prompt": "hi"})),
+    ] {
+        assert_eq!(
+            openai_error(v1(&app, &s, path, &body).await).await,
+            (403, "OPERATION_FORBIDDEN".into()),
+            "{path}"
+        );
+    }
+    put_policy(&app, &s.key, &s.project, policy).await;
+    put_budget(&app, &s, 10, 10, 10).await;
+    let res = v1(&app, &s, "/v1/images/generate", &json!({"model": "openai/dall-e-3", "prompt": "x"})).await;
+    assert_eq!(openai_error(res).await, (403, "EXCEEDS_PER_REQUEST_LIMIT".into()));
+    assert_eq!(money(&app, &s.uid).await, before);
+    let denied =
+        app.audit("action=request.decided").await.into_iter().filter(|e| e["result"] == "denied").count();
+    assert_eq!(denied, 5);
+    assert_books(&app, &s.uid).await;
+}
+
+mod facility_endpoints {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::facility_endpoints(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::facility_endpoints(super::Backend::Postgres).await;
+    }
+}

@@ -166,6 +166,7 @@ pub fn price_of(m: &CatalogueModel) -> Price {
         input_per_million: m.input_per_million,
         output_per_million: m.output_per_million,
         per_request: m.per_request.saturating_add(m.per_image),
+        per_million_chars: m.per_million_chars,
     }
 }
 

@@ -586,7 +586,8 @@ impl Gateway {
         error: Option<String>,
     ) -> Result<Option<AiRequest>, ServiceError> {
         let stored = stored_of(row)?;
-        let (cost, fee) = cost_of(input_tokens, output_tokens, &stored.price, stored.fee_bps);
+        let chars = if stored.price.per_million_chars > 0 { stored.call.input_chars() } else { 0 };
+        let (cost, fee) = cost_of(input_tokens, output_tokens, chars, &stored.price, stored.fee_bps);
         let charged = cost.saturating_add(fee).min(row.estimated);
         let now = self.clock.now();
         let row = row.clone();

@@ -96,5 +96,9 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(openai::chat_completions)
         .service(openai::embeddings)
         .service(openai::models)
+        .service(openai::text_completion)
+        .service(openai::vision_analyze)
+        .service(openai::images_generate)
+        .service(openai::audio_speech)
         .service(chatbot::chat);
 }

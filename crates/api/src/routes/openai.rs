@@ -203,3 +203,176 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
 pub async fn models(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     list(state, req).await.unwrap_or_else(openai_error)
 }
+
+/// Runs a facility call: `provider/model` from the body, `body` as the OpenAI-shaped request.
+async fn facility(
+    state: &AppState,
+    req: &HttpRequest,
+    raw: &Value,
+    operation: Operation,
+    body: Value,
+) -> Result<(RequestRecord, String), ApiError> {
+    let auth = authenticate(req).await?;
+    let (provider, model, name) = model_name(state, raw).await?;
+    let call = CallRequest { provider, model, operation, body };
+    let record = state.gateway.execute(auth.audit(), &auth.principal, scope(req), call, None).await?;
+    if record.request.status == "pending" {
+        return Err(ServiceError::AwaitingReview { request: record.request.public_id }.into());
+    }
+    Ok((record, name))
+}
+
+fn text_field(body: &Value, field: &str) -> Result<String, ApiError> {
+    body.get(field)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ServiceError::invalid(field, "is required").into())
+}
+
+fn passthrough(from: &Value, to: &mut Value, keys: &[&str]) {
+    for k in keys {
+        if let Some(v) = from.get(*k) {
+            to[*k] = v.clone();
+        }
+    }
+}
+
+fn reply_of(record: &RequestRecord) -> Value {
+    record.request.response.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or_default()
+}
+
+async fn text_completion_inner(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let raw = body_object(&body)?;
+    let prompt = text_field(&raw, "prompt")?;
+    let mut call = json!({"messages": [{"role": "user", "content": prompt}]});
+    passthrough(&raw, &mut call, &["max_tokens", "temperature", "top_p", "stop"]);
+    let (record, name) = facility(&state, &req, &raw, Operation::Completion, call).await?;
+    let reply = reply_of(&record);
+    Ok(HttpResponse::Ok().json(json!({
+        "id": record.request.public_id, "object": "text_completion", "model": name,
+        "text": reply["choices"][0]["message"]["content"], "finish_reason": reply["choices"][0]["finish_reason"],
+        "usage": {"prompt_tokens": record.request.input_tokens, "completion_tokens": record.request.output_tokens},
+        "x_steward": receipt(&record),
+    })))
+}
+
+/// Completes a prompt (operation `completion`) with a chat model.
+#[utoipa::path(tag = "openai", request_body(content = Object, description = "`{model, prompt, max_tokens?, temperature?}`"),
+    security(("api_key" = [])), responses((status = 200, description = "`{text, usage, x_steward}`")))]
+#[post("/v1/text/completion")]
+pub async fn text_completion(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> HttpResponse {
+    text_completion_inner(state, req, body).await.unwrap_or_else(openai_error)
+}
+
+async fn vision_inner(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let raw = body_object(&body)?;
+    let image =
+        match (raw.get("image_url").and_then(Value::as_str), raw.get("image_base64").and_then(Value::as_str))
+        {
+            (Some(url), _) if url.starts_with("http") || url.starts_with("data:image/") => url.to_string(),
+            (None, Some(b64)) => {
+                let ct = raw.get("content_type").and_then(Value::as_str).unwrap_or("image/png");
+                if !ct.starts_with("image/") {
+                    return Err(ServiceError::invalid("content_type", "must be an image type").into());
+                }
+                format!("data:{ct};base64,{b64}")
+            }
+            _ => {
+                return Err(ServiceError::invalid(
+                    "image_url",
+                    "give an http(s) or data: image URL, or image_base64",
+                )
+                .into())
+            }
+        };
+    let prompt = raw.get("prompt").and_then(Value::as_str).unwrap_or("Describe this image.").to_string();
+    let mut call = json!({"messages": [{"role": "user", "content": [
+        {"type": "text", "text": prompt}, {"type": "image_url", "image_url": {"url": image}}]}]});
+    passthrough(&raw, &mut call, &["max_tokens", "temperature"]);
+    let (record, name) = facility(&state, &req, &raw, Operation::Vision, call).await?;
+    let reply = reply_of(&record);
+    Ok(HttpResponse::Ok().json(json!({
+        "id": record.request.public_id, "object": "vision.analysis", "model": name,
+        "analysis": reply["choices"][0]["message"]["content"],
+        "usage": {"prompt_tokens": record.request.input_tokens, "completion_tokens": record.request.output_tokens},
+        "x_steward": receipt(&record),
+    })))
+}
+
+/// Analyses an image (operation `vision`).
+#[utoipa::path(tag = "openai", request_body(content = Object, description = "`{model, image_url | image_base64 + content_type, prompt?}`"),
+    security(("api_key" = [])), responses((status = 200, description = "`{analysis, usage, x_steward}`")))]
+#[post("/v1/vision/analyze")]
+pub async fn vision_analyze(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> HttpResponse {
+    vision_inner(state, req, body).await.unwrap_or_else(openai_error)
+}
+
+async fn images_inner(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let raw = body_object(&body)?;
+    let prompt = text_field(&raw, "prompt")?;
+    if raw.get("n").is_some_and(|n| n.as_u64() != Some(1)) {
+        return Err(ServiceError::invalid("n", "one image per request (each is priced and charged)").into());
+    }
+    let mut call = json!({"prompt": prompt, "n": 1});
+    passthrough(&raw, &mut call, &["size", "quality", "style", "response_format"]);
+    let (record, _) = facility(&state, &req, &raw, Operation::Image, call).await?;
+    let mut reply = reply_of(&record);
+    reply["x_steward"] = receipt(&record);
+    Ok(HttpResponse::Ok().json(reply))
+}
+
+/// Generates an image (operation `image`), priced per image.
+#[utoipa::path(tag = "openai", request_body(content = Object, description = "`{model, prompt, size?, quality?, style?, response_format?}`"),
+    security(("api_key" = [])), responses((status = 200, description = "OpenAI images answer `{created, data}` with `x_steward`")))]
+#[post("/v1/images/generate")]
+pub async fn images_generate(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> HttpResponse {
+    images_inner(state, req, body).await.unwrap_or_else(openai_error)
+}
+
+async fn speech_inner(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    use base64::Engine;
+    let raw = body_object(&body)?;
+    let input = text_field(&raw, "input")?;
+    if input.chars().count() > 4096 {
+        return Err(ServiceError::invalid("input", "must be at most 4096 characters").into());
+    }
+    let mut call = json!({"input": input, "voice": raw.get("voice").cloned().unwrap_or(json!("alloy"))});
+    passthrough(&raw, &mut call, &["response_format", "speed"]);
+    let (record, _) = facility(&state, &req, &raw, Operation::Audio, call).await?;
+    let reply = reply_of(&record);
+    let audio = reply["audio_base64"]
+        .as_str()
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .ok_or_else(|| ServiceError::Internal("the provider's audio was not stored".into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type(reply["content_type"].as_str().unwrap_or("audio/mpeg"))
+        .insert_header(("x-steward-request-id", record.request.public_id.clone()))
+        .insert_header(("x-steward-charged", record.request.charged.to_string()))
+        .body(audio))
+}
+
+/// Speaks text (operation `audio`), priced per character; answers with the audio bytes.
+#[utoipa::path(tag = "openai", request_body(content = Object, description = "`{model, input, voice?, response_format?, speed?}`"),
+    security(("api_key" = [])), responses((status = 200, description = "audio bytes; `x-steward-request-id` and `x-steward-charged` headers")))]
+#[post("/v1/audio/speech")]
+pub async fn audio_speech(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> HttpResponse {
+    speech_inner(state, req, body).await.unwrap_or_else(openai_error)
+}

@@ -43,6 +43,24 @@ impl OpenAiCompatible {
     }
 }
 
+impl OpenAiCompatible {
+    /// `POST /audio/speech` answers with audio bytes; they travel base64-encoded in the reply.
+    async fn speech(&self, call: &ModelCall) -> Result<ModelReply, PortError> {
+        use base64::Engine;
+        let res = self.up.post("/audio/speech", &Self::body(call, false), |r| self.auth(r)).await?;
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("audio/mpeg")
+            .to_string();
+        let bytes = res.bytes().await.map_err(|e| self.up.error(format!("unreadable audio: {e}"), None))?;
+        let body = json!({"object": "audio.speech", "content_type": content_type,
+            "audio_base64": base64::engine::general_purpose::STANDARD.encode(&bytes)});
+        Ok(ModelReply { body, input_tokens: 0, output_tokens: 0 })
+    }
+}
+
 fn usage(body: &Value) -> (u64, u64) {
     let u = &body["usage"];
     (u["prompt_tokens"].as_u64().unwrap_or(0), u["completion_tokens"].as_u64().unwrap_or(0))
@@ -55,7 +73,14 @@ impl ModelProvider for OpenAiCompatible {
     }
 
     async fn call(&self, call: &ModelCall) -> Result<ModelReply, PortError> {
-        let path = if call.operation == Operation::Embedding { "/embeddings" } else { "/chat/completions" };
+        if call.operation == Operation::Audio {
+            return self.speech(call).await;
+        }
+        let path = match call.operation {
+            Operation::Embedding => "/embeddings",
+            Operation::Image => "/images/generations",
+            _ => "/chat/completions",
+        };
         let res = self.up.post(path, &Self::body(call, false), |r| self.auth(r)).await?;
         let body = self.up.json(res).await?;
         let (input_tokens, output_tokens) = usage(&body);

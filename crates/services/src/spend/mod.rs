@@ -362,8 +362,11 @@ pub struct Price {
     pub input_per_million: i64,
     /// Per million output tokens.
     pub output_per_million: i64,
-    /// Per request.
+    /// Per request (or per generated image).
     pub per_request: i64,
+    /// Per million input characters (speech).
+    #[serde(default)]
+    pub per_million_chars: i64,
 }
 
 /// The project's last 30 days, for the risk score (ignored below 10 requests).
@@ -466,15 +469,22 @@ impl ProEvaluator for RulesEvaluator {
     }
 }
 
-/// `(cost, fee)` of a call with these token counts: the price (rounded up to the micro-USDC)
-/// plus the platform fee in basis points (rounded up).
-pub fn cost_of(input_tokens: u64, output_tokens: u64, price: &Price, fee_bps: i64) -> (i64, i64) {
+/// `(cost, fee)` of a call with these token and character counts: the price (rounded up to the
+/// micro-USDC) plus the platform fee in basis points (rounded up).
+pub fn cost_of(
+    input_tokens: u64,
+    output_tokens: u64,
+    input_chars: u64,
+    price: &Price,
+    fee_bps: i64,
+) -> (i64, i64) {
     let per_tokens = |tokens: u64, per_million: i64| -> i64 {
         let t = i128::from(tokens) * i128::from(per_million);
         i64::try_from((t + 999_999) / 1_000_000).unwrap_or(i64::MAX)
     };
     let cost = per_tokens(input_tokens, price.input_per_million)
         .saturating_add(per_tokens(output_tokens, price.output_per_million))
+        .saturating_add(per_tokens(input_chars, price.per_million_chars))
         .saturating_add(price.per_request);
     let fee = cost.saturating_mul(fee_bps).saturating_add(9_999) / 10_000;
     (cost, fee)
@@ -485,7 +495,7 @@ pub fn cost_of(input_tokens: u64, output_tokens: u64, price: &Price, fee_bps: i6
 pub fn estimate(request: &SpendRequest, price: &Price, fee_bps: i64) -> Estimate {
     let input_tokens = request.input_chars / 4 * 11 / 10;
     let output_tokens = request.max_tokens.unwrap_or(input_tokens / 2);
-    let (cost, fee) = cost_of(input_tokens, output_tokens, price, fee_bps);
+    let (cost, fee) = cost_of(input_tokens, output_tokens, request.input_chars, price, fee_bps);
     Estimate { input_tokens, output_tokens, cost, fee, total: cost.saturating_add(fee) }
 }
 

@@ -27,7 +27,12 @@ fn base() -> DecisionInput {
         system: SystemPolicy::default(),
         budget: Budget::default(),
         usage: RecentUse::default(),
-        price: Price { input_per_million: 150_000, output_per_million: 600_000, per_request: 0 },
+        price: Price {
+            input_per_million: 150_000,
+            output_per_million: 600_000,
+            per_request: 0,
+            per_million_chars: 0,
+        },
         baseline: Baseline {
             requests: 20,
             mean_cost: 520.0,
@@ -64,7 +69,12 @@ fn estimate_follows_the_formula() {
     r.max_tokens = Some(1000);
     let e = estimate(
         &r,
-        &Price { input_per_million: 1_000_000, output_per_million: 2_000_000, per_request: 7 },
+        &Price {
+            input_per_million: 1_000_000,
+            output_per_million: 2_000_000,
+            per_request: 7,
+            per_million_chars: 0,
+        },
         500,
     );
     assert_eq!((e.input_tokens, e.output_tokens), (110, 1000));
