@@ -104,6 +104,14 @@ async fn chat_embeddings_and_models(app: TestApp) {
         .unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
 
+    // Policies reach embeddings too.
+    let mut no_embeddings = open_policy();
+    no_embeddings["forbidden_operations"] = json!(["local.echo.embedding"]);
+    put_policy(&app, &s.key, &s.project, no_embeddings).await;
+    let res = v1(&app, &s, "/v1/embeddings", &json!({"model": "local/echo", "input": "a"})).await;
+    assert_eq!(openai_error(res).await, (403, "OPERATION_FORBIDDEN".into()));
+    put_policy(&app, &s.key, &s.project, open_policy()).await;
+
     // Refusals and errors in OpenAI's shape, with Steward's codes; nothing charged.
     let before = money(&app, &s.uid).await;
     put_budget(&app, &s, 10, 10, 1000).await;

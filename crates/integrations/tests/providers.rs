@@ -378,3 +378,57 @@ async fn cohere_translates_both_ways_and_embeds() {
     let emb = p.call(&call).await.unwrap();
     assert_eq!((emb.body["data"][0]["embedding"].clone(), emb.input_tokens), (json!([0.3, 0.4]), 4));
 }
+
+/// Every adapter shares the retry and timeout rules: a 429 with `Retry-After` is waited out and
+/// retried, and a slow answer fails with `timeout`.
+#[tokio::test]
+async fn every_adapter_honours_retry_after_and_times_out() {
+    type Make = fn(Upstream) -> Box<dyn ModelProvider>;
+    let adapters: [(&str, Make); 4] = [
+        ("openai", |u| Box::new(OpenAiCompatible::new(u))),
+        ("anthropic", |u| Box::new(Anthropic::new(u))),
+        ("gemini", |u| Box::new(Gemini::new(u))),
+        ("cohere", |u| Box::new(Cohere::new(u))),
+    ];
+    for (name, make) in adapters {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(400).set_body_json(json!({"error": {"code": "bad_request_seen"}})),
+            )
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        let started = Instant::now();
+        let e =
+            make(up(name, &server, "", 5000)).call(&chat("m", json!({"messages": []}))).await.unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("bad_request_seen"), "{name}");
+        assert_eq!(server.received_requests().await.unwrap().len(), 2, "{name}: retried once after the 429");
+        assert!(started.elapsed() >= Duration::from_secs(1), "{name}: waited for Retry-After");
+
+        let slow = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200).set_delay(Duration::from_millis(800)).set_body_json(json!({})),
+            )
+            .mount(&slow)
+            .await;
+        let up = Upstream::new(
+            name,
+            &slow.uri(),
+            Some("k".into()),
+            Duration::from_millis(100),
+            0,
+            Duration::from_millis(1),
+        )
+        .unwrap();
+        let e = make(up).call(&chat("m", json!({"messages": []}))).await.unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("timeout"), "{name}");
+    }
+}

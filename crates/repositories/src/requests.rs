@@ -198,11 +198,13 @@ pub fn rejected_since(
         .get_result(conn)?)
 }
 
-/// `(provider, model, charged, created_at)` of a project's executed requests since `since`.
+/// `(provider, model, charged, created_at)` of a project's most recent executed requests since
+/// `since`, at most `limit` of them (the baseline's sample).
 pub fn executed_since(
     conn: &mut DbConnection,
     project_id: i64,
     since: NaiveDateTime,
+    limit: i64,
 ) -> Result<Vec<(String, String, i64, NaiveDateTime)>, RepoError> {
     Ok(ai_requests::table
         .filter(ai_requests::project_id.eq(project_id))
@@ -210,8 +212,22 @@ pub fn executed_since(
         .filter(ai_requests::status.eq("executed"))
         .select((ai_requests::provider, ai_requests::model, ai_requests::charged, ai_requests::created_at))
         .order(ai_requests::id.desc())
-        .limit(10_000)
+        .limit(limit)
         .load(conn)?)
+}
+
+/// How many executed requests a project made since `since`.
+pub fn executed_count_since(
+    conn: &mut DbConnection,
+    project_id: i64,
+    since: NaiveDateTime,
+) -> Result<i64, RepoError> {
+    Ok(ai_requests::table
+        .filter(ai_requests::project_id.eq(project_id))
+        .filter(ai_requests::created_at.ge(since))
+        .filter(ai_requests::status.eq("executed"))
+        .count()
+        .get_result(conn)?)
 }
 
 /// Whether an agent has made a request before.
@@ -550,16 +566,20 @@ pub fn agent_public_ids(
     Ok(rows.into_iter().collect())
 }
 
-/// Charged amounts of a user's executed requests since `since`, with their creation time.
-pub fn user_spend_since(
+/// What a user's executed requests created in `[from, to)` were charged, summed in the database.
+pub fn user_spend_between(
     conn: &mut DbConnection,
     user_id: i64,
-    since: NaiveDateTime,
-) -> Result<Vec<(i64, NaiveDateTime)>, RepoError> {
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<i64, RepoError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
     Ok(ai_requests::table
         .filter(ai_requests::user_id.eq(user_id))
-        .filter(ai_requests::created_at.ge(since))
+        .filter(ai_requests::created_at.ge(from))
+        .filter(ai_requests::created_at.lt(to))
         .filter(ai_requests::status.eq("executed"))
-        .select((ai_requests::charged, ai_requests::created_at))
-        .load(conn)?)
+        .select(sql::<BigInt>("CAST(COALESCE(SUM(charged), 0) AS BIGINT)"))
+        .first(conn)?)
 }

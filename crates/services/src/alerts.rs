@@ -75,9 +75,8 @@ pub fn evaluate(
     }
     let hour_start =
         now.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)).unwrap_or(now);
-    let spend = repo::user_spend_since(conn, user_id, hour_start - Span::hours(24))?;
-    let this_hour: i64 = spend.iter().filter(|(_, at)| *at >= hour_start).map(|(c, _)| c).sum();
-    let before: i64 = spend.iter().filter(|(_, at)| *at < hour_start).map(|(c, _)| c).sum();
+    let this_hour = repo::user_spend_between(conn, user_id, hour_start, hour_start + Span::hours(1))?;
+    let before = repo::user_spend_between(conn, user_id, hour_start - Span::hours(24), hour_start)?;
     let average = before as f64 / 24.0;
     if average > 0.0 {
         let over = (this_hour as f64 - average) / average;

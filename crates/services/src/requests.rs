@@ -591,7 +591,7 @@ impl Gateway {
         let charged = cost.saturating_add(fee).min(row.estimated);
         let now = self.clock.now();
         let row = row.clone();
-        in_tx(&self.db, move |conn| {
+        let settled = in_tx(&self.db, move |conn| {
             let id = row.id;
             let finished = repo::finish(
                 conn,
@@ -629,10 +629,19 @@ impl Gateway {
                     "note": error,
                 }),
             )?;
-            alerts::evaluate(conn, row.user_id, row.project_id, now)?;
             Ok(Some(repo::by_id(conn, id)?))
         })
-        .await
+        .await?;
+        // Alerts in their own transaction: the settlement (and its row locks on the user and the
+        // budget counters) commits without waiting for the threshold checks.
+        if let Some(row) = &settled {
+            let (user, project) = (row.user_id, row.project_id);
+            let raised = in_tx(&self.db, move |conn| alerts::evaluate(conn, user, project, now)).await;
+            if let Err(e) = raised {
+                tracing::warn!(request = %row.public_id, error = %e, "evaluating alerts failed");
+            }
+        }
+        Ok(settled)
     }
 
     /// Settles a failed call: `executing → failed`, release everything. Returns the error to
@@ -993,12 +1002,14 @@ fn load(
         recent_rejections: u32::try_from(repo::rejected_since(conn, project.id, now - Span::days(1))?)
             .unwrap_or(u32::MAX),
     };
-    let history = repo::executed_since(conn, project.id, now - Span::days(30))?;
+    let month_ago = now - Span::days(30);
+    let history = repo::executed_since(conn, project.id, month_ago, BASELINE_SAMPLE)?;
+    let executed = repo::executed_count_since(conn, project.id, month_ago)?;
     let agent_known = match agent {
         Some(a) => repo::agent_has_requests(conn, a.id)?,
         None => true,
     };
-    let baseline = baseline(&history, agent_known);
+    let baseline = baseline(&history, executed, agent_known);
     let input = DecisionInput {
         request: SpendRequest {
             provider: provider.clone(),
@@ -1023,8 +1034,13 @@ fn load(
     Ok((input, periods, Stored { call, price, fee_bps: system.fee_bps }))
 }
 
-/// The 30-day baseline from `(provider, model, charged, created_at)` of executed requests.
-fn baseline(history: &[(String, String, i64, NaiveDateTime)], agent_known: bool) -> Baseline {
+/// How many of the latest executed requests the baseline's cost statistics, providers, models and
+/// hours are taken from (the request count and hourly rate use all 30 days).
+const BASELINE_SAMPLE: i64 = 500;
+
+/// The 30-day baseline: cost mean and deviation, providers, models and hours from the `history`
+/// sample; request count and hourly rate from `executed`, every executed request of 30 days.
+fn baseline(history: &[(String, String, i64, NaiveDateTime)], executed: i64, agent_known: bool) -> Baseline {
     let n = history.len();
     let mean = if n == 0 { 0.0 } else { history.iter().map(|h| h.2 as f64).sum::<f64>() / n as f64 };
     let var = if n == 0 {
@@ -1042,10 +1058,10 @@ fn baseline(history: &[(String, String, i64, NaiveDateTime)], agent_known: bool)
     hours.sort_unstable();
     hours.dedup();
     Baseline {
-        requests: u32::try_from(n).unwrap_or(u32::MAX),
+        requests: u32::try_from(executed).unwrap_or(u32::MAX),
         mean_cost: mean,
         stddev_cost: var.sqrt(),
-        hourly_rate: n as f64 / (30.0 * 24.0),
+        hourly_rate: executed as f64 / (30.0 * 24.0),
         providers,
         models,
         hours,
