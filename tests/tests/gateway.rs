@@ -286,6 +286,12 @@ async fn reviews_execute_once(app: TestApp) {
         "NOT_FOUND",
     )
     .await;
+    // A review is a human decision: the owner's agent key cannot make it.
+    let agent_key = app.create_key(&s.key, &json!({"name": "agent", "agent": "agt_scout"})).await;
+    let res = app
+        .post(&format!("/api/v1/reviews/{}/approve", ids[0]), agent_key["key"].as_str().unwrap(), &json!({}))
+        .await;
+    expect_problem(res, 403, "FORBIDDEN").await;
 
     // Approve (the owner): executes and charges; a second approve or a reject cannot run it again.
     let res = app.post(&format!("/api/v1/reviews/{}/approve", ids[0]), &s.key, &json!({})).await;

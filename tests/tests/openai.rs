@@ -280,6 +280,19 @@ async fn through_a_real_adapter(backend: Backend) {
     assert_eq!(text, "Hi there");
     assert_eq!(chunks.last().unwrap()["x_steward"]["cost"]["charged"].as_i64(), Some(expected));
 
+    // A call naming no max_tokens is sent with the default cap, which the reservation covers.
+    let mut uncapped = ask("book it", false);
+    uncapped.as_object_mut().unwrap().remove("max_tokens");
+    let res = v1(&app, &s, "/v1/chat/completions", &uncapped).await;
+    assert_eq!(res.status(), 200);
+    let third: Value = res.json().await.unwrap();
+    // (The fake reports more output than the cap allows; the charge stops at the reservation.)
+    let third = third["x_steward"]["cost"]["charged"].as_i64().unwrap();
+    assert!(third > 0 && third < expected);
+    let sent: Value =
+        serde_json::from_slice(&upstream.received_requests().await.unwrap().last().unwrap().body).unwrap();
+    assert_eq!(sent["max_tokens"].as_u64(), Some(app.settings.gateway.default_max_tokens));
+
     let before = money(&app, &s.uid).await;
     let res = v1(&app, &s, "/v1/chat/completions", &ask("break", false)).await;
     assert_eq!(res.status(), 502);
@@ -289,7 +302,7 @@ async fn through_a_real_adapter(backend: Backend) {
         (Some("PROVIDER_FAILED"), Some("context_length_exceeded"))
     );
     assert_eq!(money(&app, &s.uid).await, before, "nothing charged");
-    assert_eq!(money(&app, &s.uid).await.0, 5_000_000 - 2 * expected);
+    assert_eq!(money(&app, &s.uid).await.0, 5_000_000 - 2 * expected - third);
     assert_books(&app, &s.uid).await;
 }
 

@@ -106,6 +106,7 @@ pub fn gateway(
         adapters.providers.clone(),
         Arc::new(services::spend::RulesEvaluator),
         std::time::Duration::from_secs(settings.gateway.provider_timeout_secs),
+        settings.gateway.default_max_tokens,
     )
 }
 

@@ -394,6 +394,9 @@ pub struct GatewaySettings {
     pub provider_timeout_secs: u64,
     /// Retries of a provider call answered 429 or 5xx (or not reached).
     pub provider_retries: u32,
+    /// `max_tokens` given to text-generating calls that name none, so the estimate (and the
+    /// reservation) bounds what the provider may produce.
+    pub default_max_tokens: u64,
     /// First retry delay of a provider call in milliseconds, doubled each retry, with jitter;
     /// a `Retry-After` header takes precedence.
     pub provider_backoff_ms: u64,
@@ -412,6 +415,7 @@ impl Default for GatewaySettings {
         Self {
             provider_timeout_secs: 60,
             provider_retries: 2,
+            default_max_tokens: 1024,
             provider_backoff_ms: 500,
             stale_reservation_secs: 600,
             webhook_max_attempts: 6,
@@ -610,6 +614,9 @@ impl Settings {
                 "gateway.stale_reservation_secs",
                 "must be longer than gateway.provider_timeout_secs, or live calls would be released".into(),
             );
+        }
+        if g.default_max_tokens == 0 {
+            bad("gateway.default_max_tokens", "must be at least 1".into());
         }
         if g.webhook_max_attempts == 0 {
             bad("gateway.webhook_max_attempts", "must be at least 1".into());

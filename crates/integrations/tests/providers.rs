@@ -424,11 +424,16 @@ async fn every_adapter_honours_retry_after_and_times_out() {
             &slow.uri(),
             Some("k".into()),
             Duration::from_millis(100),
-            0,
+            2,
             Duration::from_millis(1),
         )
         .unwrap();
         let e = make(up).call(&chat("m", json!({"messages": []}))).await.unwrap_err();
         assert_eq!(e.code.as_deref(), Some("timeout"), "{name}");
+        assert_eq!(
+            slow.received_requests().await.unwrap().len(),
+            1,
+            "{name}: a timed-out call is not retried"
+        );
     }
 }

@@ -34,8 +34,9 @@ struct Candidate {
     details: serde_json::Value,
 }
 
-/// Checks the thresholds after a settlement, in its transaction; stores new alerts and queues
-/// their webhooks. Returns the kinds raised.
+/// Checks the thresholds after a settlement (in the caller's transaction, which the gateway
+/// opens right after the settlement commits); stores new alerts and queues their webhooks.
+/// Returns the kinds raised.
 pub fn evaluate(
     conn: &mut DbConnection,
     user_id: i64,
@@ -266,11 +267,14 @@ pub async fn deliver_due(
     for d in due {
         let user_id = d.user_id;
         let secret = with_conn(db, move |conn| Ok(repo::webhook(conn, user_id)?.map(|(_, s)| s))).await?;
-        let result = match secret {
+        let removed = secret.is_none();
+        let result = match secret.map(|s| {
+            let ts = now.and_utc().timestamp();
+            sign(&s, &d.public_id, ts, &d.payload).map(|sig| (ts, sig))
+        }) {
             None => Err("the webhook was removed".to_string()),
-            Some(secret) => {
-                let ts = now.and_utc().timestamp();
-                let signature = sign(&secret, &d.public_id, ts, &d.payload)?;
+            Some(Err(e)) => Err(e.to_string()),
+            Some(Ok((ts, signature))) => {
                 let message = WebhookMessage {
                     url: d.url.clone(),
                     headers: vec![
@@ -287,7 +291,9 @@ pub async fn deliver_due(
         let attempts = u32::try_from(d.attempts).unwrap_or(0) + 1;
         let (status, next, error) = match &result {
             Ok(()) => ("delivered", now, None),
-            Err(_) if attempts >= jobs.max_attempts => ("failed", now, result.as_ref().err().cloned()),
+            Err(_) if removed || attempts >= jobs.max_attempts => {
+                ("failed", now, result.as_ref().err().cloned())
+            }
             Err(e) => {
                 let delay = Span::from_std(retry_delay(jobs.backoff, attempts)).unwrap_or(Span::zero());
                 ("pending", now + delay, Some(e.clone()))

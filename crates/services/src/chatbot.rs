@@ -142,8 +142,15 @@ pub async fn chat(
     if message.is_empty() || message.chars().count() > 2000 {
         return Err(ServiceError::invalid("message", "must be 1 to 2000 characters"));
     }
-    if history.len() > 20 || history.iter().any(|t| !matches!(t.role.as_str(), "user" | "assistant")) {
-        return Err(ServiceError::invalid("history", "at most 20 turns, each with role user or assistant"));
+    if history.len() > 20
+        || history
+            .iter()
+            .any(|t| !matches!(t.role.as_str(), "user" | "assistant") || t.content.chars().count() > 2000)
+    {
+        return Err(ServiceError::invalid(
+            "history",
+            "at most 20 turns, each with role user or assistant and at most 2000 characters",
+        ));
     }
     let all = sections(GUIDE);
     let ranked = search(&all, &message);

@@ -3,7 +3,7 @@
 //! release of reservations whose request never settled.
 //!
 //! A request's `status` only moves by compare-and-swap (`pending → executing → executed|failed`,
-//! `pending → rejected`, `executing → cancelled`), and every money movement happens in the same
+//! `pending → rejected`), and every money movement happens in the same
 //! transaction as that move, so nothing is settled, released or executed twice.
 
 use std::collections::HashMap;
@@ -159,6 +159,7 @@ pub struct Gateway {
     providers: Vec<Arc<dyn ModelProvider>>,
     pro: Arc<dyn ProEvaluator>,
     timeout: Duration,
+    default_max_tokens: u64,
 }
 
 /// Why a provider call did not produce an answer.
@@ -186,15 +187,17 @@ enum Recorded {
 
 impl Gateway {
     /// A gateway over `providers`, deciding with `pro` at PRO tier, failing calls slower than
-    /// `timeout`.
+    /// `timeout`, and capping the output of calls that name no `max_tokens` at
+    /// `default_max_tokens` (so a provider never produces more than was reserved).
     pub fn new(
         db: repositories::Db,
         clock: Arc<dyn Clock>,
         providers: Vec<Arc<dyn ModelProvider>>,
         pro: Arc<dyn ProEvaluator>,
         timeout: Duration,
+        default_max_tokens: u64,
     ) -> Self {
-        Self { db, clock, providers, pro, timeout }
+        Self { db, clock, providers, pro, timeout, default_max_tokens }
     }
 
     /// Whether an adapter serves this provider (credentials present, configured at start).
@@ -217,8 +220,18 @@ impl Gateway {
         if row.status == "pending" {
             self.record(row).await
         } else {
-            self.run(ctx, row).await
+            self.run_detached(ctx, row).await
         }
+    }
+
+    /// Runs the call and its settlement on a task of its own: if the client goes away and the
+    /// handler is dropped, the reservation is still settled (or released) now, not by the
+    /// stale-reservation job.
+    async fn run_detached(&self, ctx: AuditContext, row: AiRequest) -> Result<RequestRecord, ServiceError> {
+        let gateway = self.clone();
+        tokio::spawn(async move { gateway.run(ctx, row).await })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("the provider call task failed: {e}")))?
     }
 
     /// Steps 1–12: authorises, decides and, for an approval, reserves; records the request.
@@ -234,7 +247,14 @@ impl Gateway {
     ) -> Result<AiRequest, ServiceError> {
         let now = self.clock.now();
         let caller_c = caller.clone();
-        let call_c = call.clone();
+        let mut call_c = call.clone();
+        let generates_text =
+            !matches!(call_c.operation, Operation::Embedding | Operation::Image | Operation::Audio);
+        if generates_text && call_c.max_tokens().is_none() {
+            if let Some(body) = call_c.body.as_object_mut() {
+                body.insert("max_tokens".into(), json!(self.default_max_tokens));
+            }
+        }
         let (project, agent, input, periods, stored) = with_conn(&self.db, move |conn| {
             let (project, agent) = resolve(conn, &caller_c, &scope)?;
             let (input, periods, stored) =
@@ -343,6 +363,7 @@ impl Gateway {
         let caller_c = caller.clone();
         let (row, periods) = with_conn(&self.db, move |conn| {
             let row = visible(conn, &caller_c, &id)?;
+            may_review(conn, &caller_c, &row)?;
             let periods = periods_for(conn, row.project_id, now)?;
             reservations::ensure_periods(conn, row.project_id, &periods)?;
             Ok((row, periods))
@@ -391,7 +412,7 @@ impl Gateway {
             Recorded::Refused(reason, message, request) => {
                 Err(ServiceError::Refused { reason, message, request })
             }
-            Recorded::Done(row) => self.run(ctx, *row).await,
+            Recorded::Done(row) => self.run_detached(ctx, *row).await,
         }
     }
 
@@ -410,6 +431,7 @@ impl Gateway {
         let caller = caller.clone();
         let row = in_tx(&self.db, move |conn| {
             let row = visible(conn, &caller, &id)?;
+            may_review(conn, &caller, &row)?;
             if !repo::transition(conn, row.id, "pending", "rejected", now)? {
                 return Err(review_closed());
             }
@@ -545,7 +567,9 @@ impl Gateway {
                                     }
                                 }
                             }
-                            chunk["model"] = json!(name);
+                            if let Some(o) = chunk.as_object_mut() {
+                                o.insert("model".into(), json!(name));
+                            }
                             return Some((chunk, Some((inner, guard))));
                         }
                         Ok(Some(Ok(StreamEvent::Usage { input_tokens, output_tokens }))) => {
@@ -1067,6 +1091,22 @@ fn baseline(history: &[(String, String, i64, NaiveDateTime)], executed: i64, age
         hours,
         agent_known,
     }
+}
+
+/// Reviews are a human decision: agent keys may not make them, nor keys scoped to another project.
+fn may_review(conn: &mut DbConnection, caller: &Principal, row: &AiRequest) -> Result<(), ServiceError> {
+    if caller.agent.is_some() {
+        return Err(ServiceError::Forbidden(
+            "an agent key cannot review requests; use a person's key".into(),
+        ));
+    }
+    if let Some(scope) = &caller.project {
+        let project = repo::project_public_ids(conn, &[row.project_id])?;
+        if project.get(&row.project_id) != Some(scope) {
+            return Err(ServiceError::Forbidden("this key is scoped to another project".into()));
+        }
+    }
+    Ok(())
 }
 
 /// The request if the caller owns it or is an admin; 404 otherwise.

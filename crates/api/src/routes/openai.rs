@@ -240,7 +240,13 @@ fn passthrough(from: &Value, to: &mut Value, keys: &[&str]) {
 }
 
 fn reply_of(record: &RequestRecord) -> Value {
-    record.request.response.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or_default()
+    record
+        .request
+        .response
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}))
 }
 
 async fn text_completion_inner(

@@ -1,4 +1,4 @@
-//! What every HTTP model adapter shares: one client with the provider timeout, retries with
+//! What every HTTP model adapter shares: one client with connect and read timeouts, retries with
 //! exponential backoff and jitter on 429/5xx and unreachable hosts (a `Retry-After` answer wins),
 //! upstream errors reduced to the provider's own code, and a server-sent-events reader.
 
@@ -36,7 +36,13 @@ impl Upstream {
         retries: u32,
         backoff: Duration,
     ) -> Result<Self, String> {
-        let client = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
+        // Connect and read timeouts, not a total one: a long stream that keeps flowing must not be
+        // cut off (the gateway bounds non-streaming calls as a whole).
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .read_timeout(timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             name: name.into(),
             base_url: base_url.trim_end_matches('/').into(),
@@ -73,7 +79,9 @@ impl Upstream {
                     let res = sent.map_err(|e| self.error(e.to_string(), None))?;
                     return Err(self.upstream_error(res).await);
                 }
-                Err(e) if (e.is_connect() || e.is_timeout()) && attempt < self.retries => None,
+                // Only a call that never reached the provider is retried after a transport error:
+                // a timed-out one may have been done (and billed) upstream.
+                Err(e) if e.is_connect() && !e.is_timeout() && attempt < self.retries => None,
                 Err(e) => {
                     let code = if e.is_timeout() { "timeout" } else { "unreachable" };
                     return Err(self.error(e.to_string(), Some(code.into())));
@@ -139,32 +147,82 @@ pub fn error_code(body: &Value) -> Option<String> {
         .or_else(|| body["type"].as_str().filter(|t| *t != "error").map(str::to_string))
 }
 
-/// The `data:` payloads of a server-sent-events body, until `[DONE]` or the end.
+/// The end of the first event in `buf` (a blank line: `\n\n`, `\r\n\r\n` or `\r\r`): `(end of
+/// the event, start of the next)`.
+fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    [&b"\r\n\r\n"[..], b"\n\n", b"\r\r"]
+        .iter()
+        .filter_map(|sep| buf.windows(sep.len()).position(|w| w == *sep).map(|i| (i, i + sep.len())))
+        .min()
+}
+
+/// The data of one event: its `data:` lines (one leading space removed), joined by newlines.
+fn event_data(event: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(event);
+    let lines: Vec<&str> = text
+        .split(['\n', '\r'])
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| d.strip_prefix(' ').unwrap_or(d))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// The `data:` payloads of a server-sent-events body, until `[DONE]` or the end. Events are cut
+/// on bytes, so a character or a line ending split across network chunks is put back together.
 pub fn sse_data(res: Response) -> impl Stream<Item = Result<String, String>> + Send {
-    let bytes = res.bytes_stream();
-    futures_util::stream::unfold((bytes, String::new(), false), |(mut bytes, mut buf, done)| async move {
+    sse_events(res.bytes_stream())
+}
+
+/// [`sse_data`] over any byte stream.
+pub fn sse_events<S, E>(bytes: S) -> impl Stream<Item = Result<String, String>> + Send
+where
+    S: Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
+    futures_util::stream::unfold((bytes, Vec::<u8>::new(), false), |(mut bytes, mut buf, done)| async move {
         if done {
             return None;
         }
         loop {
-            if let Some(end) = buf.find("\n\n") {
-                let event: String = buf.drain(..end + 2).collect();
-                let data: Vec<&str> =
-                    event.lines().filter_map(|l| l.strip_prefix("data:").map(str::trim_start)).collect();
-                if data.is_empty() {
-                    continue;
+            // A lone trailing `\r` may be the first half of `\r\n`: wait for more before cutting.
+            let cut = event_end(&buf).filter(|(_, next)| !(buf.ends_with(b"\r") && *next == buf.len()));
+            if let Some((end, next)) = cut {
+                let event: Vec<u8> = buf.drain(..next).take(end).collect();
+                match event_data(&event) {
+                    None => continue,
+                    Some(d) if d == "[DONE]" => return None,
+                    Some(d) => return Some((Ok(d), (bytes, buf, false))),
                 }
-                let data = data.join("\n");
-                if data == "[DONE]" {
-                    return None;
-                }
-                return Some((Ok(data), (bytes, buf, false)));
             }
             match bytes.next().await {
-                Some(Ok(chunk)) => buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n")),
+                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
                 Some(Err(e)) => return Some((Err(e.to_string()), (bytes, buf, true))),
-                None => return None,
+                None => {
+                    // The body ended: a last event without its blank line still counts.
+                    let rest = std::mem::take(&mut buf);
+                    return event_data(&rest).filter(|d| d != "[DONE]").map(|d| (Ok(d), (bytes, buf, true)));
+                }
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events split anywhere — inside a multi-byte character, between `\r\n` halves — read back
+    /// whole; `[DONE]` ends the stream.
+    #[tokio::test]
+    async fn events_survive_any_split() {
+        let body = "data: {\"a\":\"é\"}\r\n\r\ndata: second\n\n: comment\n\ndata:third\r\rdata: [DONE]\n\ndata: after\n\n";
+        let bytes = body.as_bytes();
+        for size in 1..=7 {
+            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+                bytes.chunks(size).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+            let got: Vec<String> =
+                sse_events(futures_util::stream::iter(chunks)).map(|e| e.unwrap()).collect().await;
+            assert_eq!(got, ["{\"a\":\"é\"}", "second", "third"], "chunks of {size}");
+        }
+    }
 }
