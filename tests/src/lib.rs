@@ -53,6 +53,8 @@ pub fn test_settings(url: &str) -> Settings {
     s.server.workers = 2;
     s.database.url = Secret::new(url);
     s.database.sqlite_create_dir = false;
+    // Webhook receivers in tests are loopback fakes.
+    s.gateway.webhook_allow_private = true;
     s
 }
 

@@ -849,3 +849,42 @@ mod provider_failures_release_everything {
         }
     }
 }
+
+/// With private addresses refused (the production default), a webhook cannot point inside.
+async fn webhooks_cannot_point_inside(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| s.gateway.webhook_allow_private = false).await else {
+        return;
+    };
+    let key = app.user_with_key(Role::Member).await;
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest",
+        "http://[::1]/x",
+    ] {
+        let res =
+            app.send(Method::PUT, "/api/v1/me/webhook", Some(&key), Some(&json!({"url": url})), &[]).await;
+        expect_problem(res, 422, "VALIDATION_FAILED").await;
+    }
+    let res = app
+        .send(
+            Method::PUT,
+            "/api/v1/me/webhook",
+            Some(&key),
+            Some(&json!({"url": "https://hooks.example.com/steward"})),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+mod webhooks_cannot_point_inside {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::webhooks_cannot_point_inside(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::webhooks_cannot_point_inside(super::Backend::Postgres).await;
+    }
+}

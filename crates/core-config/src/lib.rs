@@ -408,6 +408,8 @@ pub struct GatewaySettings {
     pub webhook_backoff_ms: u64,
     /// Seconds a webhook receiver gets to answer.
     pub webhook_timeout_secs: u64,
+    /// Accept webhook URLs on loopback, private and link-local addresses (development and tests).
+    pub webhook_allow_private: bool,
 }
 
 impl Default for GatewaySettings {
@@ -421,6 +423,7 @@ impl Default for GatewaySettings {
             webhook_max_attempts: 6,
             webhook_backoff_ms: 30_000,
             webhook_timeout_secs: 10,
+            webhook_allow_private: false,
         }
     }
 }

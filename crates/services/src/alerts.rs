@@ -175,16 +175,46 @@ fn new_secret() -> String {
     format!("whsec_{}", STANDARD.encode(bytes))
 }
 
-/// Sets the caller's alert webhook; returns the new signing secret (shown once).
+/// Whether a URL's host is `localhost` or a loopback, private, link-local or unspecified address.
+fn internal_host(url: &url::Url) -> bool {
+    use std::net::IpAddr;
+    let ip = match url.host() {
+        Some(url::Host::Domain(d)) => {
+            return d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        None => return true,
+    };
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Sets the caller's alert webhook; returns the new signing secret (shown once). Internal
+/// addresses are refused unless `allow_private` (names are not resolved here).
 pub async fn set_webhook(
     db: &repositories::Db,
     ctx: AuditContext,
     caller: &Principal,
     url: String,
+    allow_private: bool,
 ) -> Result<String, ServiceError> {
     let parsed = url::Url::parse(url.trim()).map_err(|_| ServiceError::invalid("url", "is not a URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() || url.len() > 2000 {
         return Err(ServiceError::invalid("url", "must be an http(s) URL of at most 2000 characters"));
+    }
+    if !allow_private && internal_host(&parsed) {
+        return Err(ServiceError::invalid(
+            "url",
+            "must not point at a loopback, private or link-local address",
+        ));
     }
     let secret = new_secret();
     let (user_id, url, s) = (caller.user_id, parsed.to_string(), secret.clone());
@@ -329,6 +359,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn internal_hosts_are_recognised() {
+        for (u, internal) in [
+            ("http://localhost:8080/x", true),
+            ("http://127.0.0.1/x", true),
+            ("http://10.1.2.3/x", true),
+            ("http://192.168.0.5/x", true),
+            ("http://169.254.169.254/latest", true),
+            ("http://[::1]/x", true),
+            ("http://[fd00::1]/x", true),
+            ("http://[::ffff:127.0.0.1]/x", true),
+            ("https://hooks.example.com/x", false),
+            ("https://8.8.8.8/x", false),
+        ] {
+            assert_eq!(internal_host(&url::Url::parse(u).unwrap()), internal, "{u}");
+        }
     }
 
     #[test]

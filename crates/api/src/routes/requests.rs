@@ -525,7 +525,10 @@ pub async fn set_webhook(
 ) -> Result<web::Json<WebhookCreated>, ApiError> {
     let input: WebhookRequest = parse_json(&body)?;
     let url = input.url.trim().to_string();
-    let secret = services::alerts::set_webhook(&state.db, auth.audit(), &auth.principal, url.clone()).await?;
+    let allow_private = state.settings.gateway.webhook_allow_private;
+    let secret =
+        services::alerts::set_webhook(&state.db, auth.audit(), &auth.principal, url.clone(), allow_private)
+            .await?;
     Ok(web::Json(WebhookCreated { url, secret }))
 }
 
