@@ -164,8 +164,9 @@ fn spent_earlier_this_month(app: &TestApp, s: &Spender, amount: i64) {
         month: now.format("%Y-%m").to_string(),
         daily_limit: i64::MAX,
         monthly_limit: i64::MAX,
+        user_daily_limit: i64::MAX,
     };
-    repositories::reservations::ensure_periods(&mut conn, project.id, &periods).unwrap();
+    repositories::reservations::ensure_periods(&mut conn, user.id, project.id, &periods).unwrap();
     repositories::write_tx(&mut conn, |c| {
         repositories::reservations::reserve(c, user.id, project.id, &periods, amount, "fixture", now)?
             .unwrap();
@@ -531,6 +532,52 @@ async fn kinds_in(app: &TestApp, key: &str, period: Option<&str>) -> Vec<String>
     k
 }
 
+/// The platform's daily cap per user holds across projects: 100 concurrent calls split over two
+/// projects, a cap that fits exactly 10.
+async fn hundred_calls_against_the_platform_daily_cap(app: TestApp) {
+    set_price(&app, "local", "echo", 100_000);
+    let res = app
+        .send(
+            Method::PUT,
+            "/api/v1/system-policy",
+            Some(&app.admin_key),
+            Some(&json!({"max_daily": 10 * CALL})),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let a = spender(&app, 50_000_000, open_policy()).await;
+    let res = app.post("/api/v1/projects", &a.key, &json!({"name": "Second"})).await;
+    let second = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    put_policy(&app, &a.key, &second, open_policy()).await;
+    let b = Spender { key: a.key.clone(), uid: a.uid.clone(), project: second };
+    let mut handles = Vec::new();
+    for i in 0..100 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        let (client, url, key, body) = (
+            app.client.clone(),
+            format!("{}/api/v1/requests", app.address),
+            s.key.clone(),
+            call_body(s, "local", "echo"),
+        );
+        handles.push(tokio::spawn(async move {
+            let res = client.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            let status = res.status().as_u16();
+            let v: Value = res.json().await.unwrap();
+            (status, v["code"].as_str().unwrap_or(v["status"].as_str().unwrap_or("")).to_string())
+        }));
+    }
+    let mut results = Vec::new();
+    for h in handles {
+        results.push(h.await.unwrap());
+    }
+    let executed = results.iter().filter(|r| r.0 == 200 && r.1 == "executed").count();
+    let refused = results.iter().filter(|r| r.0 == 403 && r.1 == "EXCEEDS_SYSTEM_LIMIT").count();
+    assert_eq!((executed, refused), (10, 90), "{results:?}");
+    assert_eq!(money(&app, &a.uid).await, (50_000_000 - 10 * CALL, 0));
+    assert_books(&app, &a.uid).await;
+}
+
 /// Verifies a Standard Webhooks signature the way a receiver would.
 fn verify_standard_webhook(secret: &str, id: &str, timestamp: &str, body: &[u8], signature: &str) -> bool {
     use hmac::{KeyInit, Mac};
@@ -794,6 +841,7 @@ system_tests::system_test!(
     reviews_execute_once,
     hundred_calls_against_a_daily_budget_for_ten,
     hundred_calls_against_a_balance_for_ten,
+    hundred_calls_against_the_platform_daily_cap,
     alerts_fire_once_and_webhooks_are_signed,
     report_counts_what_happened,
 );

@@ -448,6 +448,14 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(providers, catalogue_models);
 
 diesel::table! {
+    user_usage (user_id, period) {
+        user_id -> BigInt,
+        period -> Text,
+        used -> BigInt,
+    }
+}
+
+diesel::table! {
     ai_requests (id) {
         id -> BigInt,
         public_id -> Text,

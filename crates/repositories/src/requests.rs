@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use models::rows_spend::{AiRequest, Alert, NewAiRequest, RequestPayment, WebhookDelivery};
 use models::schema::{
-    ai_requests, alerts, project_usage, projects, request_payments, webhook_deliveries, webhook_endpoints,
+    ai_requests, alerts, projects, request_payments, webhook_deliveries, webhook_endpoints,
 };
 
 use crate::{DbConnection, Page, RepoError};
@@ -234,18 +234,6 @@ pub fn executed_count_since(
 pub fn agent_has_requests(conn: &mut DbConnection, agent_id: i64) -> Result<bool, RepoError> {
     let n: i64 = ai_requests::table.filter(ai_requests::agent_id.eq(agent_id)).count().get_result(conn)?;
     Ok(n > 0)
-}
-
-/// What a user's projects have used in a period (for the system's daily cap).
-pub fn user_usage(conn: &mut DbConnection, user_id: i64, period: &str) -> Result<i64, RepoError> {
-    let ids: Vec<i64> =
-        projects::table.filter(projects::user_id.eq(user_id)).select(projects::id).load(conn)?;
-    let used: Vec<i64> = project_usage::table
-        .filter(project_usage::project_id.eq_any(ids))
-        .filter(project_usage::period.eq(period))
-        .select(project_usage::used)
-        .load(conn)?;
-    Ok(used.iter().sum())
 }
 
 /// Requests still `executing` whose last change is older than `before`.

@@ -1,13 +1,13 @@
 //! Reserving money before an AI call and settling it after (SPEC §4.2 steps 12 and 14).
 //!
 //! A reservation moves `amount` into the user's `reserved` (only while `balance − reserved`
-//! covers it) and adds it to the project's day and month usage (only while each stays within its
-//! limit), all conditional updates in the caller's transaction: concurrent requests can never
+//! covers it) and adds it to the project's day and month usage and the user's day usage (only
+//! while each stays within its limit), all conditional updates in the caller's transaction: concurrent requests can never
 //! overspend the balance or a budget. Settlement charges the actual amount and releases the rest.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use models::schema::{project_usage, users};
+use models::schema::{project_usage, user_usage, users};
 
 use crate::{ledger, DbConnection, RepoError};
 
@@ -20,6 +20,8 @@ pub enum Refusal {
     Daily,
     /// The month's usage would pass the monthly limit.
     Monthly,
+    /// The user's spending today would pass the platform's daily cap.
+    SystemDaily,
 }
 
 /// The periods and limits a reservation counts against.
@@ -33,11 +35,26 @@ pub struct Periods {
     pub daily_limit: i64,
     /// Monthly limit.
     pub monthly_limit: i64,
+    /// The platform's daily cap per user (system policy `max_daily`).
+    pub user_daily_limit: i64,
 }
 
-/// Creates the usage rows of the periods if missing (idempotent; call outside a transaction, so
-/// that a concurrent insert's unique violation does not abort one on PostgreSQL).
-pub fn ensure_periods(conn: &mut DbConnection, project_id: i64, periods: &Periods) -> Result<(), RepoError> {
+/// Creates the usage rows of the periods (the project's day and month, the user's day) if
+/// missing (idempotent; call outside a transaction, so that a concurrent insert's unique
+/// violation does not abort one on PostgreSQL).
+pub fn ensure_periods(
+    conn: &mut DbConnection,
+    user_id: i64,
+    project_id: i64,
+    periods: &Periods,
+) -> Result<(), RepoError> {
+    let ignore_taken = |r: Result<usize, diesel::result::Error>| match r {
+        Ok(_) => Ok(()),
+        Err(e) => match RepoError::from(e) {
+            RepoError::UniqueViolation { .. } => Ok(()),
+            other => Err(other),
+        },
+    };
     for period in [&periods.day, &periods.month] {
         let exists: i64 = project_usage::table
             .filter(project_usage::project_id.eq(project_id))
@@ -45,21 +62,32 @@ pub fn ensure_periods(conn: &mut DbConnection, project_id: i64, periods: &Period
             .count()
             .get_result(conn)?;
         if exists == 0 {
-            match diesel::insert_into(project_usage::table)
-                .values((
-                    project_usage::project_id.eq(project_id),
-                    project_usage::period.eq(period),
-                    project_usage::used.eq(0_i64),
-                ))
-                .execute(conn)
-            {
-                Ok(_) => {}
-                Err(e) => match RepoError::from(e) {
-                    RepoError::UniqueViolation { .. } => {}
-                    other => return Err(other),
-                },
-            }
+            ignore_taken(
+                diesel::insert_into(project_usage::table)
+                    .values((
+                        project_usage::project_id.eq(project_id),
+                        project_usage::period.eq(period),
+                        project_usage::used.eq(0_i64),
+                    ))
+                    .execute(conn),
+            )?;
         }
+    }
+    let exists: i64 = user_usage::table
+        .filter(user_usage::user_id.eq(user_id))
+        .filter(user_usage::period.eq(&periods.day))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        ignore_taken(
+            diesel::insert_into(user_usage::table)
+                .values((
+                    user_usage::user_id.eq(user_id),
+                    user_usage::period.eq(&periods.day),
+                    user_usage::used.eq(0_i64),
+                ))
+                .execute(conn),
+        )?;
     }
     Ok(())
 }
@@ -105,6 +133,17 @@ pub fn reserve(
     if !add_usage(conn, project_id, &periods.month, amount, periods.monthly_limit)? {
         return Ok(Err(Refusal::Monthly));
     }
+    let n = diesel::update(
+        user_usage::table
+            .filter(user_usage::user_id.eq(user_id))
+            .filter(user_usage::period.eq(&periods.day))
+            .filter((user_usage::used + amount).le(periods.user_daily_limit)),
+    )
+    .set(user_usage::used.eq(user_usage::used + amount))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(Err(Refusal::SystemDaily));
+    }
     ledger::record(conn, user_id, "reserve", amount, reference, now)?;
     Ok(Ok(()))
 }
@@ -142,12 +181,30 @@ pub fn settle(
             .set(project_usage::used.eq(project_usage::used - unused))
             .execute(conn)?;
         }
+        diesel::update(
+            user_usage::table
+                .filter(user_usage::user_id.eq(user_id))
+                .filter(user_usage::period.eq(&periods.day)),
+        )
+        .set(user_usage::used.eq(user_usage::used - unused))
+        .execute(conn)?;
     }
     ledger::record(conn, user_id, "release", -reserved, reference, now)?;
     if actual > 0 {
         ledger::record(conn, user_id, "charge", -actual, reference, now)?;
     }
     Ok(())
+}
+
+/// What a user has used of the platform's daily cap on `day`.
+pub fn user_used(conn: &mut DbConnection, user_id: i64, day: &str) -> Result<i64, RepoError> {
+    Ok(user_usage::table
+        .filter(user_usage::user_id.eq(user_id))
+        .filter(user_usage::period.eq(day))
+        .select(user_usage::used)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
 }
 
 /// Used amount of a project's period.

@@ -253,13 +253,14 @@ mod reservations_race {
             month: "2026-11".into(),
             daily_limit: daily,
             monthly_limit: i64::MAX / 2,
+            user_daily_limit: i64::MAX / 2,
         }
     }
 
     /// 100 concurrent reservations; returns (granted, refusals).
     async fn race(t: &TestDb, user: i64, project: i64, p: Periods) -> (usize, Vec<Refusal>) {
         let pc = p.clone();
-        t.db.run(move |c| reservations::ensure_periods(c, project, &pc)).await.unwrap();
+        t.db.run(move |c| reservations::ensure_periods(c, user, project, &pc)).await.unwrap();
         let mut handles = Vec::new();
         for i in 0..100 {
             let (db, p) = (t.db.clone(), p.clone());

@@ -259,7 +259,7 @@ impl Gateway {
             let (project, agent) = resolve(conn, &caller_c, &scope)?;
             let (input, periods, stored) =
                 load(conn, caller_c.user_id, &project, agent.as_ref(), call_c, now)?;
-            reservations::ensure_periods(conn, project.id, &periods)?;
+            reservations::ensure_periods(conn, caller_c.user_id, project.id, &periods)?;
             Ok((project, agent, input, periods, stored))
         })
         .await?;
@@ -365,7 +365,7 @@ impl Gateway {
             let row = visible(conn, &caller_c, &id)?;
             may_review(conn, &caller_c, &row)?;
             let periods = periods_for(conn, row.project_id, now)?;
-            reservations::ensure_periods(conn, row.project_id, &periods)?;
+            reservations::ensure_periods(conn, row.user_id, row.project_id, &periods)?;
             Ok((row, periods))
         })
         .await?;
@@ -755,6 +755,7 @@ fn refusal_reason(r: Refusal) -> Reason {
         Refusal::Balance => Reason::InsufficientBalance,
         Refusal::Daily => Reason::DailyBudgetExceeded,
         Refusal::Monthly => Reason::MonthlyBudgetExceeded,
+        Refusal::SystemDaily => Reason::ExceedsSystemLimit,
     }
 }
 
@@ -763,6 +764,7 @@ fn refusal_text(r: Refusal) -> &'static str {
         Refusal::Balance => "the available balance does not cover the cost",
         Refusal::Daily => "the project's daily budget is used up",
         Refusal::Monthly => "the project's monthly budget is used up",
+        Refusal::SystemDaily => "above the platform's daily cap",
     }
 }
 
@@ -805,8 +807,13 @@ fn settle(
     status: &str,
     now: NaiveDateTime,
 ) -> Result<(), ServiceError> {
-    let periods =
-        Periods { day: row.day.clone(), month: row.month.clone(), daily_limit: 0, monthly_limit: 0 };
+    let periods = Periods {
+        day: row.day.clone(),
+        month: row.month.clone(),
+        daily_limit: 0,
+        monthly_limit: 0,
+        user_daily_limit: 0,
+    };
     reservations::settle(
         conn,
         row.user_id,
@@ -978,11 +985,13 @@ fn periods_for(
     let d = Budget::default();
     let (_, daily, monthly) =
         project_repo::budget(conn, project_id)?.unwrap_or((d.per_request, d.daily, d.monthly));
+    let system = parse_system(project_repo::system_policy(conn)?);
     Ok(Periods {
         day: now.format("%Y-%m-%d").to_string(),
         month: now.format("%Y-%m").to_string(),
         daily_limit: daily,
         monthly_limit: monthly,
+        user_daily_limit: system.max_daily,
     })
 }
 
@@ -1014,7 +1023,7 @@ fn load(
         monthly,
         used_today: reservations::used(conn, project.id, &periods.day)?,
         used_month: reservations::used(conn, project.id, &periods.month)?,
-        user_used_today: repo::user_usage(conn, user_id, &periods.day)?,
+        user_used_today: reservations::user_used(conn, user_id, &periods.day)?,
     };
     let count = |conn: &mut DbConnection, span: Span| -> Result<u32, ServiceError> {
         Ok(u32::try_from(repo::counted_since(conn, project.id, now - span)?).unwrap_or(u32::MAX))

@@ -50,6 +50,14 @@ CREATE TABLE model_price_history (
 );
 CREATE INDEX model_price_history_model_idx ON model_price_history (provider, model, id);
 
+-- The platform's daily cap per user, reserved against like the project budgets.
+CREATE TABLE user_usage (
+    user_id BIGINT NOT NULL REFERENCES users (id),
+    period TEXT NOT NULL,
+    used BIGINT NOT NULL DEFAULT 0 CONSTRAINT user_usage_used_check CHECK (used >= 0),
+    PRIMARY KEY (user_id, period)
+);
+
 CREATE TABLE ai_requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     public_id TEXT NOT NULL CONSTRAINT ai_requests_public_id_key UNIQUE,
