@@ -437,3 +437,151 @@ async fn every_adapter_honours_retry_after_and_times_out() {
         );
     }
 }
+
+fn sse_body(events: &[(&str, Value)]) -> String {
+    events.iter().map(|(name, data)| format!("event: {name}\ndata: {data}\n\n")).collect()
+}
+
+async fn collect(p: &dyn ModelProvider, model: &str) -> (String, Vec<Value>, StreamEvent) {
+    let events: Vec<StreamEvent> = p
+        .stream(&chat(model, json!({"max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]})))
+        .await
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect()
+        .await;
+    let chunks: Vec<Value> = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Chunk(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    let text = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    (text, chunks, events.last().unwrap().clone())
+}
+
+#[tokio::test]
+async fn anthropic_streams_text_tool_calls_and_usage() {
+    let server = MockServer::start().await;
+    let body = sse_body(&[
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_1", "usage": {"input_tokens": 25, "output_tokens": 1}}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}}),
+        ),
+        ("ping", json!({"type": "ping"})),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "lo"}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "book", "input": {}}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"farm\":"}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "\"A\"}"}}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 15}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ]);
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(body),
+        )
+        .mount(&server)
+        .await;
+    let (text, chunks, last) = collect(&Anthropic::new(up("anthropic", &server, "", 2000)), "claude").await;
+    assert_eq!(text, "Hello");
+    let args: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
+        .collect();
+    assert_eq!(args, "{\"farm\":\"A\"}");
+    assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "tool_calls"));
+    assert_eq!(last, StreamEvent::Usage { input_tokens: 25, output_tokens: 15 });
+    assert_eq!(body_of(&server).await["stream"], true);
+}
+
+#[tokio::test]
+async fn gemini_streams_text_and_usage() {
+    let server = MockServer::start().await;
+    let body = [
+        json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}}], "usageMetadata": {"promptTokenCount": 8}}),
+        json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "lo"}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 8, "candidatesTokenCount": 2}}),
+    ]
+    .iter()
+    .map(|d| format!("data: {d}\r\n\r\n"))
+    .collect::<String>();
+    Mock::given(method("POST"))
+        .and(path("/v1beta/models/gemini-2.0-flash:streamGenerateContent"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(body),
+        )
+        .mount(&server)
+        .await;
+    let (text, _, last) =
+        collect(&Gemini::new(up("gemini", &server, "/v1beta", 2000)), "gemini-2.0-flash").await;
+    assert_eq!(text, "Hello");
+    assert_eq!(last, StreamEvent::Usage { input_tokens: 8, output_tokens: 2 });
+    let got = server.received_requests().await.unwrap();
+    assert_eq!(got[0].url.query(), Some("alt=sse"));
+}
+
+#[tokio::test]
+async fn cohere_streams_text_and_usage() {
+    let server = MockServer::start().await;
+    let body = sse_body(&[
+        (
+            "message-start",
+            json!({"type": "message-start", "id": "c1", "delta": {"message": {"role": "assistant"}}}),
+        ),
+        (
+            "content-delta",
+            json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "Hel"}}}}),
+        ),
+        (
+            "content-delta",
+            json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "lo"}}}}),
+        ),
+        (
+            "message-end",
+            json!({"type": "message-end", "delta": {"finish_reason": "COMPLETE",
+            "usage": {"billed_units": {"input_tokens": 5, "output_tokens": 2}, "tokens": {"input_tokens": 70, "output_tokens": 2}}}}),
+        ),
+    ]);
+    Mock::given(method("POST"))
+        .and(path("/v2/chat"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(body),
+        )
+        .mount(&server)
+        .await;
+    let (text, _, last) = collect(&Cohere::new(up("cohere", &server, "", 2000)), "command-r").await;
+    assert_eq!(text, "Hello");
+    assert_eq!(last, StreamEvent::Usage { input_tokens: 70, output_tokens: 2 });
+    assert_eq!(body_of(&server).await["stream"], true);
+}

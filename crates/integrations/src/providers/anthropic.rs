@@ -3,10 +3,12 @@
 //! translated back, tool uses included; usage from `usage.input_tokens` / `output_tokens`.
 
 use serde_json::{json, Map, Value};
-use services::ports::{content_text, ModelCall, ModelProvider, ModelReply, PortError};
+use services::ports::{
+    content_text, ModelCall, ModelProvider, ModelReply, PortError, ReplyStream, StreamEvent,
+};
 use services::spend::Operation;
 
-use super::http::Upstream;
+use super::http::{translated_stream, Upstream};
 
 /// The Anthropic adapter.
 #[derive(Clone, Debug)]
@@ -134,6 +136,53 @@ pub fn response(model: &str, a: &Value) -> (Value, u64, u64) {
     (body, i, o)
 }
 
+fn chunk(delta: Value, finish: Value) -> StreamEvent {
+    StreamEvent::Chunk(
+        json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+    )
+}
+
+/// One Messages stream event as OpenAI chunks: text deltas, tool calls (name, then argument
+/// pieces), the stop reason, and the usage at `message_stop`. State: `(input, output)` tokens.
+pub fn stream_event(usage: &mut (u64, u64), e: Value) -> Vec<StreamEvent> {
+    match e["type"].as_str() {
+        Some("message_start") => {
+            usage.0 = e["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0);
+            usage.1 = e["message"]["usage"]["output_tokens"].as_u64().unwrap_or(0);
+            vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)]
+        }
+        Some("content_block_start") if e["content_block"]["type"] == "tool_use" => {
+            let b = &e["content_block"];
+            vec![chunk(
+                json!({"tool_calls": [{"index": e["index"], "id": b["id"], "type": "function",
+                    "function": {"name": b["name"], "arguments": ""}}]}),
+                Value::Null,
+            )]
+        }
+        Some("content_block_delta") => match e["delta"]["type"].as_str() {
+            Some("text_delta") => vec![chunk(json!({"content": e["delta"]["text"]}), Value::Null)],
+            Some("input_json_delta") => vec![chunk(
+                json!({"tool_calls": [{"index": e["index"], "function": {"arguments": e["delta"]["partial_json"]}}]}),
+                Value::Null,
+            )],
+            _ => Vec::new(),
+        },
+        Some("message_delta") => {
+            if let Some(o) = e["usage"]["output_tokens"].as_u64() {
+                usage.1 = o;
+            }
+            let finish = match e["delta"]["stop_reason"].as_str() {
+                Some("max_tokens") => "length",
+                Some("tool_use") => "tool_calls",
+                _ => "stop",
+            };
+            vec![chunk(json!({}), json!(finish))]
+        }
+        Some("message_stop") => vec![StreamEvent::Usage { input_tokens: usage.0, output_tokens: usage.1 }],
+        _ => Vec::new(),
+    }
+}
+
 #[async_trait::async_trait]
 impl ModelProvider for Anthropic {
     fn name(&self) -> &str {
@@ -155,5 +204,18 @@ impl ModelProvider for Anthropic {
             .await?;
         let (body, input_tokens, output_tokens) = response(&call.model, &self.up.json(res).await?);
         Ok(ModelReply { body, input_tokens, output_tokens })
+    }
+
+    async fn stream(&self, call: &ModelCall) -> Result<ReplyStream, PortError> {
+        let key = self.up.api_key.clone().unwrap_or_default();
+        let mut body = request(call);
+        body["stream"] = json!(true);
+        let res = self
+            .up
+            .post("/v1/messages", &body, |r| {
+                r.header("x-api-key", key.as_str()).header("anthropic-version", "2023-06-01")
+            })
+            .await?;
+        Ok(translated_stream(self.up.name.clone(), res, (0u64, 0u64), stream_event))
     }
 }

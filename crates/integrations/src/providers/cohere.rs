@@ -2,10 +2,12 @@
 //! `POST /v2/embed`. Usage from `usage.tokens` (else `billed_units`).
 
 use serde_json::{json, Value};
-use services::ports::{content_text, ModelCall, ModelProvider, ModelReply, PortError};
+use services::ports::{
+    content_text, ModelCall, ModelProvider, ModelReply, PortError, ReplyStream, StreamEvent,
+};
 use services::spend::Operation;
 
-use super::http::Upstream;
+use super::http::{translated_stream, Upstream};
 
 /// The Cohere adapter.
 #[derive(Clone, Debug)]
@@ -80,6 +82,29 @@ pub fn response(model: &str, c: &Value) -> (Value, u64, u64) {
     (body, i, o)
 }
 
+/// One v2 chat stream event as OpenAI chunks: `content-delta` text, the finish reason and usage
+/// at `message-end`.
+pub fn stream_event(_: &mut (), e: Value) -> Vec<StreamEvent> {
+    match e["type"].as_str() {
+        Some("content-delta") => vec![StreamEvent::Chunk(json!({"object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": e["delta"]["message"]["content"]["text"]}, "finish_reason": null}]}))],
+        Some("message-end") => {
+            let finish = match e["delta"]["finish_reason"].as_str() {
+                Some("MAX_TOKENS") => "length",
+                Some("TOOL_CALL") => "tool_calls",
+                _ => "stop",
+            };
+            let (i, o) = tokens(&e["delta"]);
+            vec![
+                StreamEvent::Chunk(json!({"object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})),
+                StreamEvent::Usage { input_tokens: i, output_tokens: o },
+            ]
+        }
+        _ => Vec::new(),
+    }
+}
+
 #[async_trait::async_trait]
 impl ModelProvider for Cohere {
     fn name(&self) -> &str {
@@ -113,5 +138,13 @@ impl ModelProvider for Cohere {
         let c = self.up.json(self.up.post("/v2/chat", &request(call), auth).await?).await?;
         let (body, input_tokens, output_tokens) = response(&call.model, &c);
         Ok(ModelReply { body, input_tokens, output_tokens })
+    }
+
+    async fn stream(&self, call: &ModelCall) -> Result<ReplyStream, PortError> {
+        let key = self.up.api_key.clone().unwrap_or_default();
+        let mut body = request(call);
+        body["stream"] = json!(true);
+        let res = self.up.post("/v2/chat", &body, |r| r.bearer_auth(key.as_str())).await?;
+        Ok(translated_stream(self.up.name.clone(), res, (), stream_event))
     }
 }

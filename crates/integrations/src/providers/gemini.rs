@@ -3,10 +3,12 @@
 //! and `:batchEmbedContents` for embeddings. Usage from `usageMetadata`.
 
 use serde_json::{json, Value};
-use services::ports::{content_text, ModelCall, ModelProvider, ModelReply, PortError};
+use services::ports::{
+    content_text, ModelCall, ModelProvider, ModelReply, PortError, ReplyStream, StreamEvent,
+};
 use services::spend::Operation;
 
-use super::http::Upstream;
+use super::http::{translated_stream, Upstream};
 
 /// The Gemini adapter.
 #[derive(Clone, Debug)]
@@ -137,6 +139,32 @@ pub fn response(model: &str, g: &Value) -> (Value, u64, u64) {
     (body, i, o)
 }
 
+/// One `streamGenerateContent` event as OpenAI chunks; usage (cumulative in every event) is
+/// kept and reported when the candidate finishes. State: `(input, output, reported)`.
+pub fn stream_event(state: &mut (u64, u64, bool), g: Value) -> Vec<StreamEvent> {
+    let mut out = Vec::new();
+    let candidate = &g["candidates"][0];
+    for p in candidate["content"]["parts"].as_array().into_iter().flatten() {
+        if let Some(t) = p["text"].as_str() {
+            out.push(StreamEvent::Chunk(json!({"object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": null}]})));
+        }
+    }
+    let u = &g["usageMetadata"];
+    if u.is_object() {
+        state.0 = u["promptTokenCount"].as_u64().unwrap_or(state.0);
+        state.1 = u["candidatesTokenCount"].as_u64().unwrap_or(state.1);
+    }
+    if let Some(reason) = candidate["finishReason"].as_str().filter(|_| !state.2) {
+        state.2 = true;
+        let finish = if reason == "MAX_TOKENS" { "length" } else { "stop" };
+        out.push(StreamEvent::Chunk(json!({"object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})));
+        out.push(StreamEvent::Usage { input_tokens: state.0, output_tokens: state.1 });
+    }
+    out
+}
+
 fn inputs(body: &Value) -> Vec<String> {
     match &body["input"] {
         Value::String(s) => vec![s.clone()],
@@ -186,5 +214,12 @@ impl ModelProvider for Gemini {
             self.up.post(&format!("/models/{}:generateContent", call.model), &request(call), auth).await?;
         let (body, input_tokens, output_tokens) = response(&call.model, &self.up.json(res).await?);
         Ok(ModelReply { body, input_tokens, output_tokens })
+    }
+
+    async fn stream(&self, call: &ModelCall) -> Result<ReplyStream, PortError> {
+        let key = self.up.api_key.clone().unwrap_or_default();
+        let path = format!("/models/{}:streamGenerateContent?alt=sse", call.model);
+        let res = self.up.post(&path, &request(call), |r| r.header("x-goog-api-key", key.as_str())).await?;
+        Ok(translated_stream(self.up.name.clone(), res, (0u64, 0u64, false), stream_event))
     }
 }

@@ -207,6 +207,39 @@ where
     })
 }
 
+/// An SSE answer translated event by event into stream events by `translate`, which keeps its
+/// own state (e.g. the input tokens announced at the start) and may emit several events per
+/// provider event; the provider name labels transport and parse errors.
+pub fn translated_stream<S, F>(
+    name: String,
+    res: Response,
+    state: S,
+    translate: F,
+) -> services::ports::ReplyStream
+where
+    S: Send + 'static,
+    F: FnMut(&mut S, Value) -> Vec<services::ports::StreamEvent> + Send + 'static,
+{
+    use services::ports::StreamEvent;
+    let events = sse_data(res).scan((state, translate), move |(state, translate), data| {
+        let out: Vec<Result<StreamEvent, PortError>> = match data {
+            Err(e) => {
+                vec![Err(PortError { service: "provider", message: format!("{name}: {e}"), code: None })]
+            }
+            Ok(text) => match serde_json::from_str::<Value>(&text) {
+                Ok(v) => translate(state, v).into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(PortError {
+                    service: "provider",
+                    message: format!("{name}: unreadable event: {e}"),
+                    code: Some("bad_response".into()),
+                })],
+            },
+        };
+        futures_util::future::ready(Some(futures_util::stream::iter(out)))
+    });
+    events.flatten().boxed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
