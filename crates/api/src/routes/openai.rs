@@ -249,6 +249,20 @@ fn reply_of(record: &RequestRecord) -> Value {
         .unwrap_or_else(|| json!({}))
 }
 
+/// A facility answer carrying the model's text as `field`, with usage and the receipt.
+fn text_answer(record: &RequestRecord, name: &str, object: &str, field: &str) -> Value {
+    let reply = reply_of(record);
+    let q = &record.request;
+    let mut out = json!({
+        "id": q.public_id, "object": object, "model": name,
+        "finish_reason": reply["choices"][0]["finish_reason"],
+        "usage": {"prompt_tokens": q.input_tokens, "completion_tokens": q.output_tokens},
+        "x_steward": receipt(record),
+    });
+    out[field] = reply["choices"][0]["message"]["content"].clone();
+    out
+}
+
 async fn text_completion_inner(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -259,13 +273,7 @@ async fn text_completion_inner(
     let mut call = json!({"messages": [{"role": "user", "content": prompt}]});
     passthrough(&raw, &mut call, &["max_tokens", "temperature", "top_p", "stop"]);
     let (record, name) = facility(&state, &req, &raw, Operation::Completion, call).await?;
-    let reply = reply_of(&record);
-    Ok(HttpResponse::Ok().json(json!({
-        "id": record.request.public_id, "object": "text_completion", "model": name,
-        "text": reply["choices"][0]["message"]["content"], "finish_reason": reply["choices"][0]["finish_reason"],
-        "usage": {"prompt_tokens": record.request.input_tokens, "completion_tokens": record.request.output_tokens},
-        "x_steward": receipt(&record),
-    })))
+    Ok(HttpResponse::Ok().json(text_answer(&record, &name, "text_completion", "text")))
 }
 
 /// Completes a prompt (operation `completion`) with a chat model.
@@ -306,13 +314,7 @@ async fn vision_inner(
         {"type": "text", "text": prompt}, {"type": "image_url", "image_url": {"url": image}}]}]});
     passthrough(&raw, &mut call, &["max_tokens", "temperature"]);
     let (record, name) = facility(&state, &req, &raw, Operation::Vision, call).await?;
-    let reply = reply_of(&record);
-    Ok(HttpResponse::Ok().json(json!({
-        "id": record.request.public_id, "object": "vision.analysis", "model": name,
-        "analysis": reply["choices"][0]["message"]["content"],
-        "usage": {"prompt_tokens": record.request.input_tokens, "completion_tokens": record.request.output_tokens},
-        "x_steward": receipt(&record),
-    })))
+    Ok(HttpResponse::Ok().json(text_answer(&record, &name, "vision.analysis", "analysis")))
 }
 
 /// Analyses an image (operation `vision`).
