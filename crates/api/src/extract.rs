@@ -183,6 +183,18 @@ pub fn json_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
     HttpResponse::build(status).content_type("application/json").body(body)
 }
 
+/// A header's value, trimmed; `None` when absent, a validation error (naming the header) when it
+/// is not visible ASCII.
+pub fn optional_header(req: &HttpRequest, name: &str) -> Result<Option<String>, ApiError> {
+    match req.headers().get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.trim().to_string()))
+            .map_err(|_| ApiError::Service(ServiceError::invalid(name, "must be visible ASCII"))),
+    }
+}
+
 /// Runs `handler` under the request's `Idempotency-Key`, if it has one: a replay returns the
 /// stored response byte for byte (with `Idempotent-Replayed: true`); a failed attempt releases
 /// the key so the client can retry.
@@ -197,17 +209,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
 {
-    let key = match req.headers().get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| {
-                    ApiError::Service(ServiceError::invalid("Idempotency-Key", "must be visible ASCII"))
-                })?
-                .to_string(),
-        ),
-    };
-    let Some(key) = key else {
+    let Some(key) = optional_header(req, "Idempotency-Key")? else {
         let (status, value) = handler().await?;
         return Ok(json_response(status, serde_json::to_vec(&value).unwrap_or_default()));
     };

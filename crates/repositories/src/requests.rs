@@ -415,6 +415,27 @@ pub fn alerts(conn: &mut DbConnection, user_id: Option<i64>, page: Page) -> Resu
     Ok(q.load(conn)?)
 }
 
+/// How many alerts a user (`None`: everyone) got in `[from, to)`.
+pub fn count_alerts(
+    conn: &mut DbConnection,
+    user_id: Option<i64>,
+    from: Option<NaiveDateTime>,
+    to: Option<NaiveDateTime>,
+) -> Result<u64, RepoError> {
+    let mut q = alerts::table.count().into_boxed();
+    if let Some(u) = user_id {
+        q = q.filter(alerts::user_id.eq(u));
+    }
+    if let Some(f) = from {
+        q = q.filter(alerts::created_at.ge(f));
+    }
+    if let Some(t) = to {
+        q = q.filter(alerts::created_at.lt(t));
+    }
+    let n: i64 = q.get_result(conn)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// `(url, secret)` of a user's webhook.
 pub fn webhook(conn: &mut DbConnection, user_id: i64) -> Result<Option<(String, String)>, RepoError> {
     Ok(webhook_endpoints::table

@@ -140,29 +140,6 @@ pub fn evaluate(
     Ok(raised)
 }
 
-/// Alerts raised for a user (`None`: everyone) between `from` and `to`.
-pub fn count(
-    conn: &mut DbConnection,
-    user_id: Option<i64>,
-    from: Option<NaiveDateTime>,
-    to: Option<NaiveDateTime>,
-) -> Result<u64, ServiceError> {
-    let mut n = 0;
-    let mut before = None;
-    loop {
-        let rows = repo::alerts(conn, user_id, Page { limit: 1000, before })?;
-        let done = rows.len() < 1000;
-        before = rows.last().map(|a| a.id);
-        n += rows
-            .iter()
-            .filter(|a| from.is_none_or(|f| a.created_at >= f) && to.is_none_or(|t| a.created_at < t))
-            .count() as u64;
-        if done {
-            return Ok(n);
-        }
-    }
-}
-
 /// The caller's alerts (admins: everyone's), newest first.
 pub async fn list(db: &repositories::Db, caller: &Principal, page: Page) -> Result<Vec<Alert>, ServiceError> {
     let user = (!caller.is_admin()).then_some(caller.user_id);

@@ -144,19 +144,21 @@ pub fn suggestions(all: &[String], name: &str) -> Vec<String> {
     scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
 }
 
+/// [`ServiceError::ModelNotFound`] for `name`, suggesting catalogued names (active ones only,
+/// if `active_only`).
+fn missing(conn: &mut DbConnection, name: String, active_only: bool) -> Result<ServiceError, ServiceError> {
+    let all: Vec<String> = repo::models(conn, &ModelFilter { active_only, ..Default::default() })?
+        .into_iter()
+        .map(|m| format!("{}/{}", m.provider, m.model))
+        .collect();
+    Ok(ServiceError::ModelNotFound { suggestions: suggestions(&all, &name), name })
+}
+
 /// The catalogued, active model of an enabled provider, or [`ServiceError::ModelNotFound`].
 pub fn resolve(conn: &mut DbConnection, provider: &str, model: &str) -> Result<CatalogueModel, ServiceError> {
     match repo::offered(conn, provider, model)? {
         Some((_, m)) => Ok(m),
-        None => {
-            let all: Vec<String> =
-                repo::models(conn, &ModelFilter { active_only: true, ..Default::default() })?
-                    .into_iter()
-                    .map(|m| format!("{}/{}", m.provider, m.model))
-                    .collect();
-            let name = format!("{provider}/{model}");
-            Err(ServiceError::ModelNotFound { suggestions: suggestions(&all, &name), name })
-        }
+        None => Err(missing(conn, format!("{provider}/{model}"), true)?),
     }
 }
 
@@ -224,14 +226,7 @@ pub async fn model(
     with_conn(db, move |conn| {
         let m = match repo::model(conn, &provider, &model)? {
             Some(m) => m,
-            None => {
-                let all: Vec<String> = repo::models(conn, &ModelFilter::default())?
-                    .into_iter()
-                    .map(|m| format!("{}/{}", m.provider, m.model))
-                    .collect();
-                let name = format!("{provider}/{model}");
-                return Err(ServiceError::ModelNotFound { suggestions: suggestions(&all, &name), name });
-            }
+            None => return Err(missing(conn, format!("{provider}/{model}"), false)?),
         };
         let history = repo::history(conn, &provider, &model)?;
         Ok((m, history))
@@ -364,15 +359,8 @@ pub async fn put_model(
 
 /// The error for a name that is not `provider/model` of an offered model, with suggestions.
 pub async fn not_found(db: &repositories::Db, name: String) -> ServiceError {
-    let all = with_conn(db, |conn| {
-        Ok(repo::models(conn, &ModelFilter { active_only: true, ..Default::default() })?
-            .into_iter()
-            .map(|m| format!("{}/{}", m.provider, m.model))
-            .collect::<Vec<_>>())
-    })
-    .await
-    .unwrap_or_default();
-    ServiceError::ModelNotFound { suggestions: suggestions(&all, &name), name }
+    let fallback = ServiceError::ModelNotFound { suggestions: Vec::new(), name: name.clone() };
+    with_conn(db, move |conn| missing(conn, name, true)).await.unwrap_or(fallback)
 }
 
 /// The operation a model's category stands for.

@@ -16,9 +16,7 @@ use models::rows::{Agent, Project};
 use models::rows_spend::{AiRequest, NewAiRequest, RequestPayment};
 use models::AuditResult;
 use repositories::reservations::{self, Periods, Refusal};
-use repositories::{
-    ledger, projects as project_repo, requests as repo, users as user_repo, DbConnection, Page,
-};
+use repositories::{projects as project_repo, requests as repo, users as user_repo, DbConnection, Page};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -1384,17 +1382,8 @@ pub async fn report(
             }
             r.spend += row.charged;
         }
-        r.alerts = alerts::count(conn, user_id, f.from, f.to)?;
+        r.alerts = repo::count_alerts(conn, user_id, f.from, f.to)?;
         Ok(r)
-    })
-    .await
-}
-
-/// The ledger's view of a user: `(balance, reserved, sum of balance-changing entries)`.
-pub async fn books(db: &repositories::Db, user_id: i64) -> Result<(i64, i64, i64), ServiceError> {
-    with_conn(db, move |conn| {
-        let u = user_repo::by_id(conn, user_id)?;
-        Ok((u.balance, u.reserved, ledger::balance_from_entries(conn, user_id)?))
     })
     .await
 }

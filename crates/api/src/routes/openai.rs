@@ -14,7 +14,7 @@ use services::spend::Operation;
 use services::ServiceError;
 
 use crate::error::ApiError;
-use crate::extract::Auth;
+use crate::extract::{optional_header, Auth};
 use crate::state::AppState;
 
 /// An error in OpenAI's shape, with the status and `code` Steward would give.
@@ -46,16 +46,11 @@ async fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
     Auth::from_request(req, &mut Payload::None).await
 }
 
-fn header(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-fn scope(req: &HttpRequest) -> Scope {
-    Scope { project: header(req, "x-steward-project"), agent: header(req, "x-steward-agent") }
+fn scope(req: &HttpRequest) -> Result<Scope, ApiError> {
+    Ok(Scope {
+        project: optional_header(req, "X-Steward-Project")?,
+        agent: optional_header(req, "X-Steward-Agent")?,
+    })
 }
 
 fn body_object(body: &[u8]) -> Result<Value, ApiError> {
@@ -117,7 +112,7 @@ async fn chat(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> Resu
     }
     let call = CallRequest { provider, model, operation, body };
     if stream {
-        let s = state.gateway.execute_stream(auth.audit(), &auth.principal, scope(&req), call, None).await?;
+        let s = state.gateway.execute_stream(auth.audit(), &auth.principal, scope(&req)?, call, None).await?;
         let events = s
             .chunks
             .map(|chunk| Ok::<Bytes, actix_web::Error>(Bytes::from(format!("data: {chunk}\n\n"))))
@@ -128,7 +123,7 @@ async fn chat(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> Resu
             .insert_header(("x-steward-request-id", s.request))
             .streaming(events));
     }
-    let record = state.gateway.execute(auth.audit(), &auth.principal, scope(&req), call, None).await?;
+    let record = state.gateway.execute(auth.audit(), &auth.principal, scope(&req)?, call, None).await?;
     if record.request.status == "pending" {
         return Err(ServiceError::AwaitingReview { request: record.request.public_id }.into());
     }
@@ -163,7 +158,7 @@ async fn embed(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> Res
         o.remove("model");
     }
     let call = CallRequest { provider, model, operation: Operation::Embedding, body };
-    let record = state.gateway.execute(auth.audit(), &auth.principal, scope(&req), call, None).await?;
+    let record = state.gateway.execute(auth.audit(), &auth.principal, scope(&req)?, call, None).await?;
     if record.request.status == "pending" {
         return Err(ServiceError::AwaitingReview { request: record.request.public_id }.into());
     }
@@ -185,9 +180,12 @@ pub async fn embeddings(state: web::Data<AppState>, req: HttpRequest, body: Byte
 
 async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let auth = authenticate(&req).await?;
-    let offered =
-        services::model_catalogue::allowed(&state.db, &auth.principal, header(&req, "x-steward-project"))
-            .await?;
+    let offered = services::model_catalogue::allowed(
+        &state.db,
+        &auth.principal,
+        optional_header(&req, "X-Steward-Project")?,
+    )
+    .await?;
     let data: Vec<Value> = offered
         .into_iter()
         .map(|m| json!({"id": format!("{}/{}", m.provider, m.model), "object": "model", "created": 0, "owned_by": m.provider}))
@@ -215,7 +213,7 @@ async fn facility(
     let auth = authenticate(req).await?;
     let (provider, model, name) = model_name(state, raw).await?;
     let call = CallRequest { provider, model, operation, body };
-    let record = state.gateway.execute(auth.audit(), &auth.principal, scope(req), call, None).await?;
+    let record = state.gateway.execute(auth.audit(), &auth.principal, scope(req)?, call, None).await?;
     if record.request.status == "pending" {
         return Err(ServiceError::AwaitingReview { request: record.request.public_id }.into());
     }

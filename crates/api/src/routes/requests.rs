@@ -13,7 +13,7 @@ use services::spend::Operation;
 
 use super::audit::AuditEventView;
 use crate::error::{ApiError, Problem};
-use crate::extract::{idempotent, parse_json, Auth, PageOf, PageQuery};
+use crate::extract::{idempotent, optional_header, parse_json, Auth, PageOf, PageQuery};
 use crate::state::AppState;
 
 /// A chat message.
@@ -176,17 +176,6 @@ impl From<RequestRecord> for RequestView {
     }
 }
 
-fn header(req: &HttpRequest, name: &str) -> Result<Option<String>, ApiError> {
-    req.headers()
-        .get(name)
-        .map(|v| {
-            v.to_str()
-                .map(|s| s.trim().to_string())
-                .map_err(|_| ApiError::BadRequest(format!("{name} must be visible ASCII")))
-        })
-        .transpose()
-}
-
 /// Runs an AI call through the spend pipeline: decide, reserve, call the provider, settle.
 /// Honours `Idempotency-Key`. Refusals are problems whose `code` is the reason (402 balance,
 /// 403 policy, 429 rate limit, 422 invalid) and whose `ai_request_id` names the recorded request.
@@ -213,9 +202,9 @@ pub async fn execute(
     auth: Auth,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let key = header(&req, "idempotency-key")?;
+    let key = optional_header(&req, "Idempotency-Key")?;
     let (project_header, agent_header) =
-        (header(&req, "x-steward-project")?, header(&req, "x-steward-agent")?);
+        (optional_header(&req, "X-Steward-Project")?, optional_header(&req, "X-Steward-Agent")?);
     idempotent(&state, &req, &auth.principal.user_public_id, &body, || async {
         let input: ExecuteRequest = parse_json(&body)?;
         let scope = Scope { project: input.project.or(project_header), agent: input.agent.or(agent_header) };
