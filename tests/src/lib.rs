@@ -58,6 +58,16 @@ pub fn test_settings(url: &str) -> Settings {
     s
 }
 
+/// The tests' HTTP client. Its pooled connections are dropped after 10 s idle, well inside the
+/// server's keep-alive (`server.keep_alive_secs`), so the client always closes an idle connection
+/// first and never sends a request on one the server is closing.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .expect("http client")
+}
+
 impl TestApp {
     /// Starts the app on a fresh database; `None` when PostgreSQL is unavailable and not required.
     pub async fn spawn(backend: Backend) -> Option<Self> {
@@ -115,7 +125,7 @@ impl TestApp {
             });
             let _ = stopper.join();
         }));
-        Self { address, db, client: reqwest::Client::new(), admin_key, settings, media_dir, _stop: handle }
+        Self { address, db, client: client(), admin_key, settings, media_dir, _stop: handle }
     }
 
     /// The booking desk's services over this app's database and rules, with `clock`.

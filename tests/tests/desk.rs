@@ -621,9 +621,7 @@ async fn payment_proofs_checks_and_verification(app: TestApp) {
 }
 
 fn png(seed: u8) -> Vec<u8> {
-    let mut b = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-    b.extend(std::iter::repeat_n(seed, 64));
-    b
+    services::desk::image::png_bytes(360, 640, &[seed; 64])
 }
 
 async fn screenshots_uploads_and_duplicates(app: TestApp) {
@@ -683,6 +681,11 @@ async fn screenshots_uploads_and_duplicates(app: TestApp) {
     let res =
         multipart(r3.clone(), form(b"%PDF-1.7 not an image".to_vec(), "application/pdf")).await.unwrap();
     expect_problem(res, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+    // A PNG signature followed by garbage does not decode: refused, nothing stored.
+    let mut garbage = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    garbage.extend(std::iter::repeat_n(7u8, 64));
+    let res = multipart(r3.clone(), form(garbage, "image/png")).await.unwrap();
+    expect_problem(res, 422, "INVALID_IMAGE").await;
     let mut big = png(3);
     big.resize(5 * 1024 * 1024 + 10, 0);
     let res = multipart(r3.clone(), form(big, "image/png")).await.unwrap();

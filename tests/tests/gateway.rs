@@ -41,10 +41,18 @@ async fn every_rejection_code_through_http(app: TestApp) {
         p
     };
 
-    // The request itself.
+    // The request itself: a malformed call is refused at the edge and never recorded; a
+    // well-formed one without any input is recorded and refused by the pipeline.
     let mut empty = body.clone();
     empty["messages"] = json!([]);
-    refused(&app, &s, &empty, 422, "INVALID_REQUEST").await;
+    let recorded_before: Value = app.get("/api/v1/requests?limit=200", &s.key).await.json().await.unwrap();
+    let problem = expect_problem(app.post("/api/v1/requests", &s.key, &empty).await, 422, "VALIDATION_FAILED").await;
+    assert_eq!(problem["errors"][0]["field"], "messages");
+    let recorded_after: Value = app.get("/api/v1/requests?limit=200", &s.key).await.json().await.unwrap();
+    assert_eq!(recorded_before["items"], recorded_after["items"], "nothing recorded");
+    let mut blank = body.clone();
+    blank["messages"] = json!([{"role": "user", "content": ""}]);
+    refused(&app, &s, &blank, 422, "INVALID_REQUEST").await;
 
     // The user: not verified.
     let unverified = spender(&app, 10_000_000, open_policy()).await;
@@ -145,9 +153,15 @@ async fn every_rejection_code_through_http(app: TestApp) {
     .await;
     assert_eq!(p["suggestions"], json!(["local/echo"]));
     expect_problem(app.post("/api/v1/requests", &r.key, &body).await, 404, "NOT_FOUND").await;
+    // No project named: a user with one project gets it (rate-limited here, so it was used);
+    // with two, the call must say which.
     let mut no_project = body.clone();
     no_project.as_object_mut().unwrap().remove("project");
-    expect_problem(app.post("/api/v1/requests", &s.key, &no_project).await, 422, "VALIDATION_FAILED").await;
+    refused(&app, &s, &no_project, 429, "RATE_LIMIT_EXCEEDED").await;
+    assert_eq!(app.post("/api/v1/projects", &s.key, &json!({"name": "Second"})).await.status(), 201);
+    let p = expect_problem(app.post("/api/v1/requests", &s.key, &no_project).await, 422, "VALIDATION_FAILED").await;
+    assert_eq!(p["errors"][0]["field"], "project");
+    assert!(p["detail"].as_str().unwrap().contains("X-Steward-Project"), "{p}");
     for who in [&s, &unverified, &b, &m, &poor, &r] {
         assert_books(&app, &who.uid).await;
     }
@@ -208,7 +222,9 @@ async fn execution_settles_and_is_visible(app: TestApp) {
         )
         .await;
     assert_eq!(res.status(), 200);
-    let scoped = app.create_key(&s.key, &json!({"name": "scoped", "project": "prj_elsewhere"})).await;
+    let res = app.post("/api/v1/projects", &s.key, &json!({"name": "Elsewhere"})).await;
+    let elsewhere = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let scoped = app.create_key(&s.key, &json!({"name": "scoped", "project": elsewhere})).await;
     let scoped = scoped["key"].as_str().unwrap();
     expect_problem(
         app.post("/api/v1/requests", scoped, &call_body(&s, "local", "echo")).await,
@@ -288,7 +304,9 @@ async fn reviews_execute_once(app: TestApp) {
     )
     .await;
     // A review is a human decision: the owner's agent key cannot make it.
-    let agent_key = app.create_key(&s.key, &json!({"name": "agent", "agent": "agt_scout"})).await;
+    let res = app.post(&format!("/api/v1/projects/{}/agents", s.project), &s.key, &json!({"name": "scout"})).await;
+    let scout = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let agent_key = app.create_key(&s.key, &json!({"name": "agent", "agent": scout})).await;
     let res = app
         .post(&format!("/api/v1/reviews/{}/approve", ids[0]), agent_key["key"].as_str().unwrap(), &json!({}))
         .await;

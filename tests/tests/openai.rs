@@ -482,7 +482,7 @@ async fn facility_endpoints(backend: Backend) {
         &json!({"model": "local/echo", "image_base64": "x", "content_type": "text/plain"}),
     )
     .await;
-    assert_eq!(openai_error(bad).await, (422, "VALIDATION_FAILED".into()));
+    assert_eq!(openai_error(bad).await, (400, "VALIDATION_FAILED".into()));
 
     // dall-e-3 is 0.04 USDC an image (+5 %); tts-1 15 USDC per million characters (+5 %).
     let v: Value = v1(
@@ -500,7 +500,7 @@ async fn facility_endpoints(backend: Backend) {
     let many =
         v1(&app, &s, "/v1/images/generate", &json!({"model": "openai/dall-e-3", "prompt": "x", "n": 3}))
             .await;
-    assert_eq!(openai_error(many).await, (422, "VALIDATION_FAILED".into()));
+    assert_eq!(openai_error(many).await, (400, "VALIDATION_FAILED".into()));
     let text = "Your booking is confirmed.";
     let res =
         v1(&app, &s, "/v1/audio/speech", &json!({"model": "openai/tts-1", "input": text, "voice": "alloy"}))

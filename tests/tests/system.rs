@@ -153,14 +153,15 @@ async fn roles_are_enforced(app: TestApp) {
 }
 
 async fn key_lifecycle_through_the_api(app: TestApp) {
-    let created = app
-        .create_key(&app.admin_key, &json!({"name": "ci", "role": "website", "project": "booking-desk"}))
-        .await;
+    let res = app.post("/api/v1/projects", &app.admin_key, &json!({"name": "Website"})).await;
+    let project = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let created =
+        app.create_key(&app.admin_key, &json!({"name": "ci", "role": "website", "project": project})).await;
     let secret = created["key"].as_str().unwrap();
     assert!(secret.starts_with("sk-") && secret.len() == 46);
     assert_eq!(created["api_key"]["prefix"], &secret[..10]);
     assert_eq!(created["api_key"]["role"], "website");
-    assert_eq!(created["api_key"]["project"], "booking-desk");
+    assert_eq!(created["api_key"]["project"], project.as_str());
     // Usage is counted.
     for _ in 0..3 {
         assert_eq!(app.get("/api/v1/me", secret).await.status(), 200);
@@ -263,6 +264,7 @@ async fn idempotent_concurrent_requests(app: TestApp) {
             path: "/api/v1/api-keys".into(),
             body: body.clone(),
         },
+        api::extract::request_deadline(&app.settings, "/api/v1/api-keys"),
     )
     .await
     .unwrap();
@@ -270,6 +272,8 @@ async fn idempotent_concurrent_requests(app: TestApp) {
     let res = app
         .post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "race-1")])
         .await;
+    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&wait), "409 says when the first attempt's deadline passes: {wait}");
     expect_problem(res, 409, "IDEMPOTENCY_IN_FLIGHT").await;
 
     // Truly concurrent: 8 identical requests at once → one creation, the rest replay or 409.
@@ -300,6 +304,49 @@ async fn idempotent_concurrent_requests(app: TestApp) {
     let keys: Value = app.get("/api/v1/api-keys?limit=200", &app.admin_key).await.json().await.unwrap();
     let burst = keys["items"].as_array().unwrap().iter().filter(|k| k["name"] == "burst").count();
     assert_eq!(burst, 1, "exactly one key created under one Idempotency-Key");
+}
+
+/// A key left in flight by a crashed process (claimed, never finished) blocks retries only until
+/// the request's own deadline, then a retry takes it over and runs once.
+async fn idempotency_takeover_at_the_deadline(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| s.idempotency.in_flight_timeout_secs = 1).await else {
+        return;
+    };
+    let admin: Value = app.get("/api/v1/me", &app.admin_key).await.json().await.unwrap();
+    let body = br#"{"name":"after-crash"}"#.to_vec();
+    services::idempotency::begin(
+        &app.db.db,
+        &app.settings.idempotency,
+        services::idempotency::IdempotentRequest {
+            owner: admin["user"]["id"].as_str().unwrap().to_string(),
+            key: "crash-1".into(),
+            method: "POST".into(),
+            path: "/api/v1/api-keys".into(),
+            body: body.clone(),
+        },
+        api::extract::request_deadline(&app.settings, "/api/v1/api-keys"),
+    )
+    .await
+    .unwrap();
+    let retry = || app.post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "crash-1")]);
+    let res = retry().await;
+    assert_eq!(res.headers()["retry-after"], "1");
+    expect_problem(res, 409, "IDEMPOTENCY_IN_FLIGHT").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let res = retry().await;
+    assert_eq!(res.status(), 201, "taken over after the deadline");
+    let res = retry().await;
+    assert_eq!((res.status().as_u16(), res.headers()["idempotent-replayed"].to_str().unwrap()), (201, "true"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_takeover_sqlite() {
+    idempotency_takeover_at_the_deadline(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_takeover_postgres() {
+    idempotency_takeover_at_the_deadline(Backend::Postgres).await;
 }
 
 async fn users_are_managed_by_admins_and_audited(app: TestApp) {

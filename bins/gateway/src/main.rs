@@ -263,24 +263,36 @@ async fn demo(settings: &Settings, key_file: &Path) -> anyhow::Result<()> {
     let (member, project) = services::accounts::seed_demo(&db).await?;
     println!("demo gateway user {member} (verified, 50 USDC) with project {project} allowing local/echo");
     let member_file = key_file.with_file_name("demo-member.key");
-    let member_key =
-        demo_key(&db, &member_file, "Demo Member", "member@demo.steward.local", Role::Member).await?;
+    let member_key = demo_key(
+        &db,
+        &member_file,
+        ("Demo Member", "member@demo.steward.local", Role::Member),
+        Some(project.clone()),
+    )
+    .await?;
     println!("demo member key (saved to {}): {member_key}", member_file.display());
-    let admin_key = demo_key(&db, key_file, "Demo Admin", "admin@demo.steward.local", Role::Admin).await?;
+    let admin_key =
+        demo_key(&db, key_file, ("Demo Admin", "admin@demo.steward.local", Role::Admin), None).await?;
     println!("demo admin key (saved to {}): {admin_key}", key_file.display());
     Ok(())
 }
 
-/// The key stored in `file` while it is valid; otherwise a new key for the user with `email`,
-/// saved there (mode 0600).
-async fn demo_key(db: &Db, file: &Path, name: &str, email: &str, role: Role) -> anyhow::Result<String> {
+/// The key stored in `file` while it is valid (and has the wanted project scope); otherwise a
+/// new key for the user `(name, email, role)`, scoped to `project`, saved there (mode 0600).
+async fn demo_key(
+    db: &Db,
+    file: &Path,
+    (name, email, role): (&str, &str, Role),
+    project: Option<String>,
+) -> anyhow::Result<String> {
     if let Ok(existing) = std::fs::read_to_string(file) {
         let existing = existing.trim().to_string();
-        if services::keys::authenticate(db, &existing).await.is_ok() {
+        if services::keys::authenticate(db, &existing).await.is_ok_and(|p| p.project == project) {
             return Ok(existing);
         }
     }
-    let (_user, _key, secret) = services::keys::create_for_cli(db, name, email, role).await?;
+    let (_user, _key, secret) =
+        services::keys::create_scoped_for_cli(db, name, email, role, project).await?;
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

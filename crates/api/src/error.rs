@@ -23,6 +23,10 @@ pub enum ApiError {
     /// No route matches the path.
     #[error("no such route")]
     RouteNotFound,
+    /// The request ran past its deadline and was abandoned (its `Idempotency-Key` may be
+    /// retried at once).
+    #[error("the request ran past its deadline")]
+    DeadlineExceeded,
     /// An error raised by the framework, known only by its status.
     #[error("{0}")]
     Status(StatusCode),
@@ -184,7 +188,7 @@ impl ApiError {
                     "this Idempotency-Key was used with a different request".into(),
                     None,
                 ),
-                S::IdempotencyInFlight => (
+                S::IdempotencyInFlight { .. } => (
                     StatusCode::CONFLICT,
                     "IDEMPOTENCY_IN_FLIGHT",
                     "Request in progress",
@@ -210,6 +214,13 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "MALFORMED_JSON", "Malformed JSON", m.clone(), None)
             }
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "BAD_REQUEST", "Bad request", m.clone(), None),
+            Self::DeadlineExceeded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "DEADLINE_EXCEEDED",
+                "Deadline exceeded",
+                "the request did not finish within its deadline; retry it with the same Idempotency-Key".into(),
+                None,
+            ),
             Self::RouteNotFound => (
                 StatusCode::NOT_FOUND,
                 "ROUTE_NOT_FOUND",
@@ -269,6 +280,75 @@ impl ApiError {
     }
 }
 
+/// Whether a path belongs to the OpenAI-compatible API, whose errors take OpenAI's shape.
+pub fn is_openai_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+impl ApiError {
+    /// The error in OpenAI's shape (`{"error": {message, type, param, code}}`, JSON) with the
+    /// status and `code` Steward would give, except that a request OpenAI would refuse as
+    /// malformed (`VALIDATION_FAILED`) is 400 `invalid_request_error` naming the `param`.
+    pub fn openai_response(&self) -> HttpResponse {
+        if let Self::Service(ServiceError::Internal(detail)) = self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let p = self.problem();
+        let validation = matches!(self, Self::Service(ServiceError::Validation(_)));
+        let status = if validation {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        };
+        let kind = match status.as_u16() {
+            401 => "authentication_error",
+            402 | 403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            s if s >= 500 => "api_error",
+            _ => "invalid_request_error",
+        };
+        let param = p.errors.as_ref().and_then(|f| f.first()).map(|f| f.field.clone());
+        let mut message = p.detail.clone();
+        if let Some(id) = &p.ai_request_id {
+            message = format!("{message} (request {id})");
+        }
+        let mut res = HttpResponse::build(status).json(serde_json::json!({
+            "error": {"message": message, "type": kind, "code": p.code, "param": param,
+                "request_id": p.request_id, "steward_request_id": p.ai_request_id, "suggestions": p.suggestions,
+                "upstream_code": p.upstream_code},
+        }));
+        if let Some(secs) = self.retry_after() {
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+            }
+        }
+        res.extensions_mut().insert(crate::middleware::ShapedError);
+        res
+    }
+
+    /// The response for a request to `path`: OpenAI's shape under `/v1`, else problem+json.
+    pub fn render(&self, path: &str) -> HttpResponse {
+        if is_openai_path(path) {
+            self.openai_response()
+        } else {
+            self.error_response()
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for errors that have such a time.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Service(ServiceError::Refused { reason: services::spend::Reason::RateLimitExceeded, .. }) => {
+                Some(60)
+            }
+            Self::Service(ServiceError::IdempotencyInFlight { retry_after_secs }) => Some(*retry_after_secs),
+            Self::DeadlineExceeded => Some(1),
+            _ => None,
+        }
+    }
+}
+
 impl From<repositories::RepoError> for ApiError {
     fn from(e: repositories::RepoError) -> Self {
         Self::Service(e.into())
@@ -291,7 +371,14 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let problem = self.problem();
-        HttpResponse::build(self.status_code()).content_type("application/problem+json").json(problem)
+        let mut res =
+            HttpResponse::build(self.status_code()).content_type("application/problem+json").json(problem);
+        if let Some(secs) = self.retry_after() {
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+            }
+        }
+        res
     }
 }
 
@@ -309,7 +396,7 @@ mod tests {
             ServiceError::NotFound("user"),
             ServiceError::invalid("name", "bad"),
             ServiceError::IdempotencyMismatch,
-            ServiceError::IdempotencyInFlight,
+            ServiceError::IdempotencyInFlight { retry_after_secs: 3 },
             ServiceError::TooLarge("big".into()),
             ServiceError::UnsupportedMedia("pdf".into()),
             ServiceError::Upstream("cloud down".into()),

@@ -117,24 +117,100 @@ impl FromRequest for DeskCaller {
     }
 }
 
-/// Parses a JSON body: syntax errors are 400 `MALFORMED_JSON`, wrong shapes 422 `VALIDATION_FAILED`.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+/// Parses a JSON body into a value: syntax errors (and lone surrogates, and nesting deeper than
+/// 128) are 400 `MALFORMED_JSON`; a string or key holding a control character (U+0000–U+001F
+/// other than tab, line feed and carriage return) is 422 `VALIDATION_FAILED` naming the field,
+/// so no backend ever sees one.
+pub fn parse_value(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::MalformedJson("the request body is empty; send a JSON object".into()));
     }
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            let msg = e.to_string();
-            let field = msg
-                .split('`')
-                .nth(1)
-                .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"))
-                .unwrap_or("body")
-                .to_string();
-            ApiError::Service(ServiceError::invalid(&field, strip_position(&msg)))
-        }
-        _ => ApiError::MalformedJson(strip_position(&e.to_string())),
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(strip_position(&e.to_string())))?;
+    if let Some(field) = control_character_at(&value, &mut String::new()) {
+        return Err(ApiError::Service(ServiceError::invalid(
+            &field,
+            "must not contain control characters (U+0000 to U+001F other than tab and newlines)",
+        )));
+    }
+    Ok(value)
+}
+
+/// Parses a JSON body: syntax errors are 400 `MALFORMED_JSON`, control characters and wrong
+/// shapes 422 `VALIDATION_FAILED` (see [`parse_value`]).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    from_value(parse_value(body)?)
+}
+
+/// Turns a checked JSON value into `T`; a wrong shape is 422 `VALIDATION_FAILED`.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"))
+            .unwrap_or("body")
+            .to_string();
+        ApiError::Service(ServiceError::invalid(&field, strip_position(&msg)))
     })
+}
+
+/// Whether text holds a control character other than tab, line feed and carriage return.
+pub fn has_control_character(s: &str) -> bool {
+    s.chars().any(|c| c < ' ' && c != '\t' && c != '\n' && c != '\r')
+}
+
+/// The path (`messages[0].content`) of the first string or key holding a control character.
+fn control_character_at(v: &serde_json::Value, path: &mut String) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if has_control_character(s) => Some(if path.is_empty() { "body".into() } else { path.clone() }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = control_character_at(item, path);
+            path.truncate(len);
+            found
+        }),
+        Value::Object(map) => map.iter().find_map(|(k, item)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+            let found = if has_control_character(k) { Some(path.clone()) } else { control_character_at(item, path) };
+            path.truncate(len);
+            found
+        }),
+        _ => None,
+    }
+}
+
+/// Whether a percent-encoded path or query decodes to a C0 control character (U+0000–U+001F):
+/// such a request is refused before any handler sees it.
+pub fn uri_has_control_character(encoded: &str) -> bool {
+    let bytes = encoded.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = if bytes[i] == b'%' && i + 2 < bytes.len() {
+            match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    i += 2;
+                    (h * 16 + l) as u8
+                }
+                _ => bytes[i],
+            }
+        } else {
+            bytes[i]
+        };
+        if b < 0x20 {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 fn strip_position(msg: &str) -> String {
@@ -153,7 +229,7 @@ pub struct PageQuery {
 impl PageQuery {
     /// `(limit, before-id)`.
     pub fn resolve(&self) -> Result<(i64, Option<i64>), ApiError> {
-        Ok((services::page_limit(self.limit), services::cursor::decode(self.cursor.as_deref())?))
+        Ok((services::page_limit(self.limit)?, services::cursor::decode(self.cursor.as_deref())?))
     }
 }
 
@@ -195,6 +271,16 @@ pub fn optional_header(req: &HttpRequest, name: &str) -> Result<Option<String>, 
     }
 }
 
+/// The deadline of a request made under an `Idempotency-Key`: `idempotency.in_flight_timeout_secs`,
+/// plus `gateway.provider_timeout_secs` for AI calls (they wait for a provider).
+pub fn request_deadline(settings: &core_config::Settings, path: &str) -> std::time::Duration {
+    let mut secs = u64::from(settings.idempotency.in_flight_timeout_secs);
+    if path.starts_with("/api/v1/requests") {
+        secs += settings.gateway.provider_timeout_secs;
+    }
+    std::time::Duration::from_secs(secs)
+}
+
 /// Runs `handler` under the request's `Idempotency-Key`, if it has one: a replay returns the
 /// stored response byte for byte (with `Idempotent-Replayed: true`); a failed attempt releases
 /// the key so the client can retry.
@@ -213,6 +299,7 @@ where
         let (status, value) = handler().await?;
         return Ok(json_response(status, serde_json::to_vec(&value).unwrap_or_default()));
     };
+    let deadline = request_deadline(&state.settings, req.path());
     let begin = idempotency::begin(
         &state.db,
         &state.settings.idempotency,
@@ -223,6 +310,7 @@ where
             path: req.path().to_string(),
             body: body.to_vec(),
         },
+        deadline,
     )
     .await?;
     let ticket = match begin {
@@ -235,7 +323,13 @@ where
         }
         Begin::Proceed(ticket) => ticket,
     };
-    match handler().await {
+    // Past the deadline the attempt is abandoned and the key stays claimed only until then, so
+    // a retry after a timeout or a crash takes it over at once.
+    let Ok(outcome) = tokio::time::timeout(deadline, handler()).await else {
+        tracing::warn!(path = %req.path(), "request abandoned at its deadline");
+        return Err(ApiError::DeadlineExceeded);
+    };
+    match outcome {
         Ok((status, value)) => {
             let bytes = serde_json::to_vec(&value).unwrap_or_default();
             idempotency::complete(

@@ -87,6 +87,7 @@ pub fn desk(
         senders: adapters.senders,
         spend: services::alerts::SpendJobs {
             stale_after: std::time::Duration::from_secs(settings.gateway.stale_reservation_secs),
+            release_every: std::time::Duration::from_secs(settings.jobs.tick_secs),
             sender: adapters.webhooks,
             max_attempts: settings.gateway.webhook_max_attempts,
             backoff: std::time::Duration::from_millis(settings.gateway.webhook_backoff_ms),
@@ -136,6 +137,7 @@ impl Application {
         let body_limit = state.settings.server.body_limit_bytes;
         let workers = state.settings.server.workers;
         let shutdown = state.settings.server.shutdown_timeout_secs;
+        let keep_alive = std::time::Duration::from_secs(state.settings.server.keep_alive_secs);
         let data = web::Data::new(state);
         let doc = web::Data::new(routes::system::OpenApiDoc(doc));
         let mut server = HttpServer::new(move || {
@@ -153,6 +155,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(middleware::observe))
         })
         .disable_signals()
+        .keep_alive(keep_alive)
         .shutdown_timeout(shutdown);
         if workers > 0 {
             server = server.workers(workers);

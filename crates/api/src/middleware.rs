@@ -7,7 +7,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, ResponseError};
+use actix_web::{web, HttpMessage};
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -60,8 +60,20 @@ pub async fn observe(
     let span = tracing::info_span!("http", %method, path = %req.path(), request_id = %request_id);
     let state = req.app_data::<web::Data<AppState>>().cloned();
 
-    let result = CURRENT_REQUEST_ID.scope(request_id.clone(), next.call(req).instrument(span.clone())).await;
-    let mut res = result?.map_into_boxed_body();
+    let path = req.path().to_string();
+    let hostile = crate::extract::uri_has_control_character(req.uri().path())
+        || req.uri().query().is_some_and(crate::extract::uri_has_control_character);
+    let mut res = if hostile {
+        let err = ApiError::BadRequest(
+            "the path or query string contains a control character (U+0000 to U+001F)".into(),
+        );
+        let rendered = CURRENT_REQUEST_ID.sync_scope(request_id.clone(), || err.render(&path));
+        req.into_response(rendered)
+    } else {
+        let result =
+            CURRENT_REQUEST_ID.scope(request_id.clone(), next.call(req).instrument(span.clone())).await;
+        result?.map_into_boxed_body()
+    };
 
     // Errors produced by the framework (payload limits, unmatched methods…) become problems.
     let foreign_error = res.response().error().is_some_and(|e| e.as_error::<ApiError>().is_none());
@@ -78,7 +90,7 @@ pub async fn observe(
             (400..=499, Some(d)) => ApiError::BadRequest(d),
             _ => ApiError::Status(status),
         };
-        let mut problem = CURRENT_REQUEST_ID.sync_scope(request_id.clone(), || err.error_response());
+        let mut problem = CURRENT_REQUEST_ID.sync_scope(request_id.clone(), || err.render(&path));
         *problem.status_mut() = status;
         res = res.into_response(problem);
     }

@@ -66,6 +66,10 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open. Keep it longer than the idle timeout of
+    /// every client and load balancer in front (nginx 60 s, cloud balancers 60 s), so the peer
+    /// always closes first and never reuses a connection the server is closing.
+    pub keep_alive_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -76,6 +80,7 @@ impl Default for ServerSettings {
             workers: 0,
             body_limit_bytes: 256 * 1024,
             shutdown_timeout_secs: 30,
+            keep_alive_secs: 75,
         }
     }
 }
@@ -208,13 +213,15 @@ impl Default for TelemetrySettings {
 pub struct IdempotencySettings {
     /// Hours a stored response is replayed.
     pub retention_hours: u32,
-    /// Seconds after which an unfinished request's key may be taken over (its process died).
+    /// The deadline, in seconds, of a request made under an `Idempotency-Key` (AI calls get
+    /// `gateway.provider_timeout_secs` on top). A request still running then is abandoned with
+    /// 503, and a retry with the same key takes it over — also after a crash.
     pub in_flight_timeout_secs: u32,
 }
 
 impl Default for IdempotencySettings {
     fn default() -> Self {
-        Self { retention_hours: 24, in_flight_timeout_secs: 300 }
+        Self { retention_hours: 24, in_flight_timeout_secs: 30 }
     }
 }
 
@@ -282,6 +289,17 @@ pub enum PaymentMethodKind {
     Jazzcash,
     /// Bank transfer.
     BankTransfer,
+}
+
+impl PaymentMethodKind {
+    /// The wire value (`easypaisa`, `jazzcash`, `bank_transfer`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Easypaisa => "easypaisa",
+            Self::Jazzcash => "jazzcash",
+            Self::BankTransfer => "bank_transfer",
+        }
+    }
 }
 
 /// One account guests can pay to.

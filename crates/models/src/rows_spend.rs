@@ -142,7 +142,8 @@ pub struct RequestPayment {
     pub status: String,
     /// Reserved (estimate + fee).
     pub estimated: i64,
-    /// Charged (actual + fee).
+    /// What the provider's reported usage cost (cost + fee); above `estimated` when the provider
+    /// produced more than was reserved (the charge, `amount`, stops at the reservation).
     pub actual: i64,
     /// estimated − actual.
     pub variance: i64,

@@ -275,11 +275,14 @@ pub fn insert_payment(
     Ok(())
 }
 
-/// Settles the payment of a request: `status`, and the actual amount (variance = estimated − actual).
+/// Settles the payment of a request: `status`, the `amount` charged, and what the usage cost
+/// (`actual`; variance = estimated − actual, negative when the provider produced more than was
+/// reserved).
 pub fn settle_payment(
     conn: &mut DbConnection,
     request_id: i64,
     status: &str,
+    amount: i64,
     actual: i64,
     tx_reference: Option<&str>,
     now: NaiveDateTime,
@@ -287,7 +290,7 @@ pub fn settle_payment(
     diesel::update(request_payments::table.filter(request_payments::request_id.eq(request_id)))
         .set((
             request_payments::status.eq(status),
-            request_payments::amount.eq(actual),
+            request_payments::amount.eq(amount),
             request_payments::actual.eq(actual),
             request_payments::variance.eq(request_payments::estimated - actual),
             request_payments::tx_reference.eq(tx_reference),

@@ -96,6 +96,43 @@ pub fn evaluate(
             }
         }
     }
+    raise(conn, user_id, found, now)
+}
+
+/// A provider that reported more than was reserved (the charge stops at the reservation): one
+/// `reservation_overrun` alert per request, so the owner sees the unbilled work.
+pub fn overrun(
+    conn: &mut DbConnection,
+    user_id: i64,
+    project_id: i64,
+    request: &str,
+    reserved: i64,
+    actual: i64,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, ServiceError> {
+    let project = project_repo::by_id(conn, project_id)?;
+    let candidate = Candidate {
+        scope: project.public_id.clone(),
+        kind: "reservation_overrun".into(),
+        period: request.to_string(),
+        message: format!(
+            "request {request} cost {actual} micro-USDC by the provider's usage, above the {reserved} reserved; \
+             the charge stopped at the reservation"
+        ),
+        details: json!({"project": project.public_id, "request": request, "reserved": reserved,
+            "actual": actual, "unbilled": actual - reserved}),
+    };
+    raise(conn, user_id, vec![candidate], now)
+}
+
+/// Stores each candidate once (the unique constraint decides), audits it and queues its webhook.
+fn raise(
+    conn: &mut DbConnection,
+    user_id: i64,
+    found: Vec<Candidate>,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, ServiceError> {
+    let user = user_repo::by_id(conn, user_id)?;
     let webhook = repo::webhook(conn, user_id)?;
     let mut raised = Vec::new();
     for c in found {
@@ -249,6 +286,8 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Result<String
 pub struct SpendJobs {
     /// Reservations older than this are released.
     pub stale_after: Duration,
+    /// How often the release runs: every scheduler tick (`jobs.tick_secs`).
+    pub release_every: Duration,
     /// Sends webhooks.
     pub sender: Arc<dyn WebhookSender>,
     /// Attempts before a delivery is marked failed.

@@ -97,9 +97,13 @@ pub enum ServiceError {
     /// Same `Idempotency-Key` reused with a different request.
     #[error("Idempotency-Key reused with a different request")]
     IdempotencyMismatch,
-    /// The first request with this `Idempotency-Key` is still running.
+    /// The first request with this `Idempotency-Key` is still running; its deadline passes in
+    /// `retry_after_secs`, after which a retry takes the key over.
     #[error("a request with this Idempotency-Key is in progress")]
-    IdempotencyInFlight,
+    IdempotencyInFlight {
+        /// Seconds until the first request's deadline.
+        retry_after_secs: u64,
+    },
     /// A dependency (the database) is unavailable.
     #[error("service unavailable: {0}")]
     Unavailable(String),

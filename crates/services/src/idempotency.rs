@@ -3,7 +3,10 @@
 //! [`begin`] claims the key (a unique index decides races): a new key proceeds; a completed one
 //! with the same request fingerprint replays the stored response byte for byte; a different
 //! fingerprint is [`ServiceError::IdempotencyMismatch`] (422); an unfinished one is
-//! [`ServiceError::IdempotencyInFlight`] (409) until `in_flight_timeout_secs` passes.
+//! [`ServiceError::IdempotencyInFlight`] (409) until the first request's deadline passes: a
+//! request runs under its deadline (`idempotency.in_flight_timeout_secs`, plus the provider
+//! timeout for AI calls), so once it has passed the first attempt is over — finished, failed or
+//! its process gone — and a retry takes the key over.
 
 use chrono::Duration;
 use core_config::IdempotencySettings;
@@ -78,10 +81,11 @@ pub async fn begin(
     db: &Db,
     settings: &IdempotencySettings,
     req: IdempotentRequest,
+    deadline: std::time::Duration,
 ) -> Result<Begin, ServiceError> {
     validate_key(&req.key)?;
     let retention = Duration::hours(i64::from(settings.retention_hours));
-    let in_flight_timeout = Duration::seconds(i64::from(settings.in_flight_timeout_secs));
+    let in_flight_timeout = Duration::from_std(deadline).unwrap_or(Duration::seconds(30));
     with_conn(db, move |conn| {
         let now = models::time::now();
         let fp = fingerprint(&req);
@@ -117,7 +121,8 @@ pub async fn begin(
         if rec.locked_at + in_flight_timeout <= now && repo::take_over(conn, rec.id, rec.locked_at, now)? {
             return Ok(Begin::Proceed(Ticket { id: rec.id }));
         }
-        Err(ServiceError::IdempotencyInFlight)
+        let left = (rec.locked_at + in_flight_timeout - now).num_seconds().max(1);
+        Err(ServiceError::IdempotencyInFlight { retry_after_secs: u64::try_from(left).unwrap_or(1) })
     })
     .await
 }

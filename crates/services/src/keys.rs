@@ -10,7 +10,7 @@ use models::ids::{prefix, public_id};
 use models::rows::{ApiKey, NewApiKey, User};
 use models::{AuditResult, KeyStatus, Role, UserStatus};
 use rand::RngCore;
-use repositories::{api_keys, users, Db, Page};
+use repositories::{api_keys, projects, users, Db, Page};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -137,6 +137,8 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors));
     }
+    let trim = |s: Option<String>| s.map(|s| s.trim().to_string());
+    let req = CreateKey { project: trim(req.project), agent: trim(req.agent), ..req };
     in_tx(db, move |conn| {
         let owner = users::by_id(conn, owner_user_id).map_err(|_| ServiceError::NotFound("user"))?;
         let owner_role = owner.role.parse::<Role>().map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -146,6 +148,7 @@ pub async fn create(
                 "a {owner_role} can only create keys with role {owner_role}"
             )));
         }
+        check_scope(conn, owner.id, req.project.as_deref(), req.agent.as_deref())?;
         let generated = generate();
         let key_public_id = public_id(prefix::API_KEY);
         let key = api_keys::insert(
@@ -186,6 +189,39 @@ pub async fn create(
         Ok((key, generated.plaintext))
     })
     .await
+}
+
+/// A key may only be scoped to a project of its owner, and to an agent of that project (or of
+/// one of the owner's projects); anything else is 404, as if it did not exist.
+fn check_scope(
+    conn: &mut repositories::DbConnection,
+    owner_id: i64,
+    project: Option<&str>,
+    agent: Option<&str>,
+) -> Result<(), ServiceError> {
+    let project_id = match project {
+        None => None,
+        Some(p) => match projects::by_public_id(conn, p.trim()) {
+            Ok(p) if p.user_id == owner_id => Some(p.id),
+            Ok(_) | Err(repositories::RepoError::NotFound) => return Err(ServiceError::NotFound("project")),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    if let Some(a) = agent {
+        let agent = match projects::agent_by_public_id(conn, a) {
+            Ok(agent) => agent,
+            Err(repositories::RepoError::NotFound) => return Err(ServiceError::NotFound("agent")),
+            Err(e) => return Err(e.into()),
+        };
+        let owns = match project_id {
+            Some(id) => agent.project_id == id,
+            None => projects::by_id(conn, agent.project_id)?.user_id == owner_id,
+        };
+        if !owns {
+            return Err(ServiceError::NotFound("agent"));
+        }
+    }
+    Ok(())
 }
 
 /// A user's keys, newest first.
@@ -237,13 +273,24 @@ pub async fn create_for_cli(
     email: &str,
     role: Role,
 ) -> Result<(User, KeyView, String), ServiceError> {
+    create_scoped_for_cli(db, name, email, role, None).await
+}
+
+/// Like [`create_for_cli`], the key scoped to one of the user's projects (`prj_…`).
+pub async fn create_scoped_for_cli(
+    db: &Db,
+    name: &str,
+    email: &str,
+    role: Role,
+    project: Option<String>,
+) -> Result<(User, KeyView, String), ServiceError> {
     let user = crate::users::ensure(db, AuditContext::system(), name, email, role).await?;
     let (key, plaintext) = create(
         db,
         AuditContext::system(),
         user.id,
         Role::Admin,
-        CreateKey { name: name.to_string(), role: Some(role), ..CreateKey::default() },
+        CreateKey { name: name.to_string(), role: Some(role), project, ..CreateKey::default() },
     )
     .await?;
     Ok((user, key, plaintext))

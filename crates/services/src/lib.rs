@@ -10,6 +10,7 @@ pub mod audit;
 pub mod chatbot;
 pub mod desk;
 mod error;
+pub mod gateway;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
@@ -52,9 +53,13 @@ pub use principal::Principal;
 /// Most items a list endpoint returns at once.
 pub const MAX_PAGE: i64 = 200;
 
-/// Clamps a requested page size to `1..=MAX_PAGE` (default 50).
-pub fn page_limit(limit: Option<i64>) -> i64 {
-    limit.unwrap_or(50).clamp(1, MAX_PAGE)
+/// A requested page size: 50 when absent, else `1..=MAX_PAGE` or a validation error on `limit`.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ServiceError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(ServiceError::invalid("limit", format!("must be from 1 to {MAX_PAGE}"))),
+    }
 }
 
 /// Opaque list cursor: the internal id to continue below, encoded so clients treat it as opaque.

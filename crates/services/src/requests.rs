@@ -32,92 +32,7 @@ use crate::spend::{
 };
 use crate::{alerts, in_tx, with_conn, Principal, ServiceError};
 
-/// The call as a client sends it: provider, model, operation and the OpenAI-shaped body.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CallRequest {
-    /// Provider, e.g. `local`.
-    pub provider: String,
-    /// Model within the provider, e.g. `echo` (`local/echo` is accepted too).
-    pub model: String,
-    /// Operation.
-    pub operation: Operation,
-    /// OpenAI-shaped body: `messages`, `tools`, `max_tokens`… or `input` (embeddings).
-    pub body: Value,
-}
-
-impl CallRequest {
-    /// A call from plain messages and/or a prompt (`POST /api/v1/requests`). A prompt becomes the
-    /// last user message of chat-like calls and the input of embeddings.
-    pub fn simple(
-        provider: String,
-        model: String,
-        operation: Operation,
-        messages: Vec<(String, String)>,
-        prompt: Option<String>,
-        max_tokens: Option<u64>,
-        parameters: Value,
-    ) -> Self {
-        let mut body = match parameters {
-            Value::Object(map) => Value::Object(map),
-            _ => json!({}),
-        };
-        if operation == Operation::Embedding {
-            let mut input: Vec<String> = messages.into_iter().map(|(_, c)| c).collect();
-            input.extend(prompt);
-            body["input"] = json!(input);
-        } else {
-            let mut list: Vec<Value> = messages
-                .into_iter()
-                .map(|(role, content)| json!({"role": role, "content": content}))
-                .collect();
-            if let Some(p) = prompt {
-                list.push(json!({"role": "user", "content": p}));
-            }
-            body["messages"] = Value::Array(list);
-        }
-        if let Some(m) = max_tokens {
-            body["max_tokens"] = json!(m);
-        }
-        Self { provider, model, operation, body }
-    }
-
-    /// Characters of input: message texts, the prompt, embedding inputs.
-    pub fn input_chars(&self) -> u64 {
-        let mut n = 0usize;
-        if let Some(messages) = self.body.get("messages").and_then(Value::as_array) {
-            for m in messages {
-                n += m.get("content").map_or(0, |c| crate::ports::content_text(c).chars().count());
-            }
-        }
-        for key in ["prompt", "input"] {
-            match self.body.get(key) {
-                Some(Value::String(s)) => n += s.chars().count(),
-                Some(Value::Array(items)) => {
-                    n += items.iter().filter_map(Value::as_str).map(|s| s.chars().count()).sum::<usize>()
-                }
-                _ => {}
-            }
-        }
-        n as u64
-    }
-
-    /// Requested output tokens (`max_tokens` or `max_completion_tokens`).
-    pub fn max_tokens(&self) -> Option<u64> {
-        self.body.get("max_tokens").or_else(|| self.body.get("max_completion_tokens")).and_then(Value::as_u64)
-    }
-
-    /// Provider and model, trimmed, with a `provider/` prefix on the model removed.
-    pub fn names(&self) -> (String, String) {
-        let provider = self.provider.trim().to_string();
-        let model = self.model.trim();
-        let model = model
-            .split_once('/')
-            .filter(|(p, _)| p.eq_ignore_ascii_case(&provider))
-            .map_or(model, |(_, m)| m)
-            .to_string();
-        (provider, model)
-    }
-}
+pub use crate::gateway::call::CallRequest;
 
 /// The project and agent a caller names (body or `X-Steward-Project` / `X-Steward-Agent`).
 #[derive(Clone, Debug, Default)]
@@ -243,6 +158,7 @@ impl Gateway {
         call: CallRequest,
         idempotency_key: Option<String>,
     ) -> Result<AiRequest, ServiceError> {
+        call.validate()?;
         let now = self.clock.now();
         let caller_c = caller.clone();
         let mut call_c = call.clone();
@@ -610,7 +526,10 @@ impl Gateway {
         let stored = stored_of(row)?;
         let chars = if stored.price.per_million_chars > 0 { stored.call.input_chars() } else { 0 };
         let (cost, fee) = cost_of(input_tokens, output_tokens, chars, &stored.price, stored.fee_bps);
-        let charged = cost.saturating_add(fee).min(row.estimated);
+        // What the provider's reported usage costs; the charge stops at the reservation, and
+        // anything above it is recorded as (negative) variance and alerted.
+        let actual = cost.saturating_add(fee);
+        let charged = actual.min(row.estimated);
         let now = self.clock.now();
         let row = row.clone();
         let settled = in_tx(&self.db, move |conn| {
@@ -633,7 +552,7 @@ impl Gateway {
                 tracing::warn!(request = %row.public_id, "request was released before it settled");
                 return Ok(None);
             }
-            settle(conn, &row, charged, "committed", now)?;
+            settle(conn, &row, charged, actual, "committed", now)?;
             audit::record_success(
                 conn,
                 &ctx,
@@ -644,7 +563,8 @@ impl Gateway {
                     "charged": charged,
                     "cost": cost,
                     "fee": fee,
-                    "variance": row.estimated - charged,
+                    "actual": actual,
+                    "variance": row.estimated - actual,
                     "input_tokens": input_tokens,
                     "output_tokens": output_tokens,
                     "latency_ms": latency,
@@ -658,7 +578,14 @@ impl Gateway {
         // budget counters) commits without waiting for the threshold checks.
         if let Some(row) = &settled {
             let (user, project) = (row.user_id, row.project_id);
-            let raised = in_tx(&self.db, move |conn| alerts::evaluate(conn, user, project, now)).await;
+            let (request, reserved) = (row.public_id.clone(), row.estimated);
+            let raised = in_tx(&self.db, move |conn| {
+                if actual > reserved {
+                    alerts::overrun(conn, user, project, &request, reserved, actual, now)?;
+                }
+                alerts::evaluate(conn, user, project, now)
+            })
+            .await;
             if let Err(e) = raised {
                 tracing::warn!(request = %row.public_id, error = %e, "evaluating alerts failed");
             }
@@ -684,7 +611,7 @@ impl Gateway {
         in_tx(&self.db, move |conn| {
             let f = repo::Finish { latency_ms: Some(latency), error: Some(&text), ..Default::default() };
             if repo::finish(conn, row.id, "failed", &f, now)? {
-                settle(conn, &row, 0, "failed", now)?;
+                settle(conn, &row, 0, 0, "failed", now)?;
                 audit::record(
                     conn,
                     &ctx,
@@ -797,11 +724,13 @@ fn open_payment(
     Ok(())
 }
 
-/// Charges `charged` of the request's reservation and releases the rest; marks the payment.
+/// Charges `charged` of the request's reservation and releases the rest; marks the payment
+/// with what the provider's usage cost (`actual`, which may exceed the reservation).
 fn settle(
     conn: &mut DbConnection,
     row: &AiRequest,
     charged: i64,
+    actual: i64,
     status: &str,
     now: NaiveDateTime,
 ) -> Result<(), ServiceError> {
@@ -823,7 +752,7 @@ fn settle(
         now,
     )?;
     let reference = (charged > 0).then(|| format!("ledger:{}", row.public_id));
-    repo::settle_payment(conn, row.id, status, charged, reference.as_deref(), now)?;
+    repo::settle_payment(conn, row.id, status, charged, actual, reference.as_deref(), now)?;
     Ok(())
 }
 
@@ -931,7 +860,8 @@ pub fn receipt(r: &RequestRecord) -> Value {
             "risk_score": decision["risk_score"],
         },
         "cost": {"estimated": q.estimated, "charged": q.charged, "currency": "USDC", "unit": "micro"},
-        "payment": r.payment.as_ref().map(|p| json!({"id": p.public_id, "status": p.status, "amount": p.amount, "rail": p.rail})),
+        "payment": r.payment.as_ref().map(|p| json!({"id": p.public_id, "status": p.status, "amount": p.amount,
+            "actual": p.actual, "variance": p.variance, "rail": p.rail})),
     })
 }
 
@@ -953,12 +883,16 @@ fn resolve(
         (Some(k), _) => Ok(Some(k.clone())),
         (None, n) => Ok(n.clone()),
     };
-    let project_id = pick(&caller.project, &scope.project, "project")?.ok_or_else(|| {
-        ServiceError::invalid(
-            "project",
-            "name the project (body, X-Steward-Project, or a project-scoped key)",
-        )
-    })?;
+    let project_id = match pick(&caller.project, &scope.project, "project")? {
+        Some(p) => p,
+        None => only_project(conn, caller.user_id)?.ok_or_else(|| {
+            ServiceError::invalid(
+                "project",
+                "is required: send the X-Steward-Project header or a \"project\" field, or use a key \
+                 scoped to a project (a user with a single project may leave it out)",
+            )
+        })?,
+    };
     let project = match project_repo::by_public_id(conn, &project_id) {
         Ok(p) if p.user_id == caller.user_id => p,
         Ok(_) | Err(repositories::RepoError::NotFound) => return Err(ServiceError::NotFound("project")),
@@ -973,6 +907,13 @@ fn resolve(
         },
     };
     Ok((project, agent))
+}
+
+/// The user's project when they have exactly one (so a key and a base URL are all an OpenAI SDK
+/// needs).
+fn only_project(conn: &mut DbConnection, user_id: i64) -> Result<Option<String>, ServiceError> {
+    let mut mine = project_repo::list(conn, Some(user_id), Page { limit: 2, before: None })?;
+    Ok(if mine.len() == 1 { mine.pop().map(|p| p.public_id) } else { None })
 }
 
 fn periods_for(
@@ -1048,6 +989,7 @@ fn load(
             operation: call.operation,
             input_chars: call.input_chars(),
             max_tokens: call.max_tokens(),
+            choices: call.choices(),
         },
         account: Account {
             active: user.status == "active",
@@ -1278,7 +1220,7 @@ pub async fn release_stale(
             if !repo::finish(conn, row.id, "failed", &f, now)? {
                 return Ok(false);
             }
-            settle(conn, &row, 0, "cancelled", now)?;
+            settle(conn, &row, 0, 0, "cancelled", now)?;
             audit::record(
                 conn,
                 &AuditContext::system(),

@@ -103,7 +103,7 @@ pub async fn list_events(
 ) -> Result<web::Json<PageOf<AuditEventView>>, ApiError> {
     auth.principal.require_admin()?;
     let q = q.into_inner();
-    let limit = services::page_limit(q.limit);
+    let limit = services::page_limit(q.limit)?;
     let before = services::cursor::decode(q.cursor.as_deref())?;
     let filter = AuditFilter {
         subject_type: q.subject_type,

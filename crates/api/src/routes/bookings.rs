@@ -371,8 +371,9 @@ pub struct PaymentRequest {
     pub sender_name: Option<String>,
     /// Sender's phone.
     pub sender_phone: Option<String>,
-    /// Method used.
-    pub method: Option<String>,
+    /// Method used: `easypaisa`, `jazzcash` or `bank_transfer`.
+    #[schema(value_type = Option<String>)]
+    pub method: Option<core_config::PaymentMethodKind>,
     /// Screenshot, base64.
     pub image_base64: Option<String>,
     /// Screenshot type (`image/png`, `image/jpeg`, `image/webp`).

@@ -17,8 +17,8 @@ use crate::state::AppState;
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionRequest {
-    /// The website's id for its user.
-    pub user_id: String,
+    /// The website's id for its user (absent: an anonymous guest).
+    pub user_id: Option<String>,
     /// Name, if known.
     pub name: Option<String>,
     /// Phone, if known.
@@ -46,11 +46,17 @@ pub async fn create_session(
     caller: DeskCaller,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let website = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let r: SessionRequest = parse_json(&body)?;
-        Some(guests::WebsiteGuest { user_id: r.user_id, name: r.name, phone: r.phone })
+    // No body, `{}` or `{"user_id": null}`: an anonymous guest, as a web client opens one.
+    let request: SessionRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { SessionRequest::default() } else { parse_json(&body)? };
+    let website = match request {
+        SessionRequest { user_id: Some(user_id), name, phone } => {
+            Some(guests::WebsiteGuest { user_id, name, phone })
+        }
+        SessionRequest { user_id: None, name: None, phone: None } => None,
+        SessionRequest { user_id: None, .. } => {
+            return Err(ServiceError::invalid("user_id", "is required with name or phone").into())
+        }
     };
     let s = guests::open_session(&state.db, &caller.caller, website).await?;
     Ok(HttpResponse::Created().json(SessionCreated { token: s.token, guest_id: s.guest.public_id }))

@@ -4,7 +4,6 @@
 //! (`{"error": {message, type, code}}`) with Steward's code.
 
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -17,29 +16,9 @@ use crate::error::ApiError;
 use crate::extract::{optional_header, Auth};
 use crate::state::AppState;
 
-/// An error in OpenAI's shape, with the status and `code` Steward would give.
+/// An error in OpenAI's shape (see [`ApiError::openai_response`]).
 fn openai_error(e: ApiError) -> HttpResponse {
-    let p = e.problem();
-    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let kind = match p.status {
-        401 => "authentication_error",
-        402 | 403 => "permission_error",
-        404 => "not_found_error",
-        429 => "rate_limit_error",
-        s if s >= 500 => "api_error",
-        _ => "invalid_request_error",
-    };
-    let mut message = p.detail.clone();
-    if let Some(id) = &p.ai_request_id {
-        message = format!("{message} (request {id})");
-    }
-    let mut res = HttpResponse::build(status).json(json!({
-        "error": {"message": message, "type": kind, "code": p.code, "param": Value::Null,
-            "request_id": p.request_id, "steward_request_id": p.ai_request_id, "suggestions": p.suggestions,
-            "upstream_code": p.upstream_code},
-    }));
-    res.extensions_mut().insert(crate::middleware::ShapedError);
-    res
+    e.openai_response()
 }
 
 async fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
@@ -94,23 +73,21 @@ fn answer(record: &RequestRecord, name: &str) -> Value {
 
 async fn chat(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let auth = authenticate(&req).await?;
-    let mut body = body_object(&body)?;
+    let body = body_object(&body)?;
     let (provider, model, name) = model_name(&state, &body).await?;
-    if !body.get("messages").is_some_and(Value::is_array) {
-        return Err(ServiceError::invalid("messages", "is required (an array)").into());
-    }
     let has_image =
         body["messages"].as_array().into_iter().flatten().any(|m| {
             m["content"].as_array().is_some_and(|parts| parts.iter().any(|p| p["type"] == "image_url"))
         });
     let operation = if has_image { Operation::Vision } else { Operation::Chat };
-    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    if let Some(o) = body.as_object_mut() {
+    let mut call = CallRequest { provider, model, operation, body };
+    call.validate()?;
+    let stream = call.body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    if let Some(o) = call.body.as_object_mut() {
         o.remove("model");
         o.remove("stream");
         o.remove("stream_options");
     }
-    let call = CallRequest { provider, model, operation, body };
     if stream {
         let s = state.gateway.execute_stream(auth.audit(), &auth.principal, scope(&req)?, call, None).await?;
         let events = s
@@ -151,13 +128,11 @@ async fn embed(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> Res
     let auth = authenticate(&req).await?;
     let mut body = body_object(&body)?;
     let (provider, model, name) = model_name(&state, &body).await?;
-    if !body.get("input").is_some_and(|i| i.is_string() || i.is_array()) {
-        return Err(ServiceError::invalid("input", "is required (a string or an array of strings)").into());
-    }
     if let Some(o) = body.as_object_mut() {
         o.remove("model");
     }
     let call = CallRequest { provider, model, operation: Operation::Embedding, body };
+    call.validate()?;
     let record = state.gateway.execute(auth.audit(), &auth.principal, scope(&req)?, call, None).await?;
     if record.request.status == "pending" {
         return Err(ServiceError::AwaitingReview { request: record.request.public_id }.into());

@@ -73,9 +73,10 @@ pub struct PaymentView {
     pub status: String,
     /// Reserved (estimate + fee).
     pub estimated: i64,
-    /// Charged (actual + fee).
+    /// What the provider's reported usage cost (cost + fee); above `estimated` when it produced
+    /// more than was reserved, while `amount` stops at the reservation.
     pub actual: i64,
-    /// estimated − actual.
+    /// estimated − actual: negative when the provider outran the reservation.
     pub variance: i64,
     /// Created.
     pub created_at: DateTime<Utc>,
@@ -257,7 +258,7 @@ pub async fn list_requests(
     q: web::Query<RequestQuery>,
 ) -> Result<web::Json<PageOf<RequestView>>, ApiError> {
     let q = q.into_inner();
-    let limit = services::page_limit(q.limit);
+    let limit = services::page_limit(q.limit)?;
     let before = services::cursor::decode(q.cursor.as_deref())?;
     let filter = ListFilter {
         project: q.project,
@@ -320,7 +321,7 @@ pub async fn list_payments(
     q: web::Query<PaymentQuery>,
 ) -> Result<web::Json<PageOf<PaymentView>>, ApiError> {
     let q = q.into_inner();
-    let limit = services::page_limit(q.limit);
+    let limit = services::page_limit(q.limit)?;
     let before = services::cursor::decode(q.cursor.as_deref())?;
     let rows = svc::payments(&state.db, &auth.principal, q.status, Page { limit, before }).await?;
     Ok(web::Json(PageOf::from_rows(rows, limit, |(p, _)| p.id, |(p, r)| payment_view(p, r))))

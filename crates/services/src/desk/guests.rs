@@ -73,6 +73,9 @@ pub async fn open_session(
         if w.user_id.trim().is_empty() || w.user_id.len() > 200 {
             return Err(ServiceError::invalid("user_id", "must be 1 to 200 characters"));
         }
+        if w.name.as_ref().is_some_and(|n| n.chars().count() > 100) {
+            return Err(ServiceError::invalid("name", "must be at most 100 characters"));
+        }
     }
     in_tx(db, move |conn| {
         let now = models::time::now();

@@ -19,7 +19,7 @@ pub enum Job {
     ReviewReminders,
     /// Deliver pending outbox messages on outside channels (every 10 seconds).
     DeliverMessages,
-    /// Release AI reservations whose request never settled (every minute).
+    /// Release AI reservations whose request never settled (every scheduler tick).
     ReleaseReservations,
     /// Deliver due alert webhooks (every 10 seconds).
     DeliverWebhooks,
@@ -48,14 +48,17 @@ impl Job {
         }
     }
 
-    /// How often it runs.
-    pub fn interval(self) -> Duration {
+    /// How often it runs; the stale-reservation release runs on every scheduler tick
+    /// (`jobs.tick_secs`), so a reservation is freed within a tick of its bound.
+    pub fn interval(self, desk: &Desk) -> Duration {
         match self {
             Job::ExpireHolds => Duration::seconds(60),
             Job::CompleteStays => Duration::minutes(10),
             Job::ReviewReminders => Duration::minutes(5),
             Job::DeliverMessages | Job::DeliverWebhooks => Duration::seconds(10),
-            Job::ReleaseReservations => Duration::seconds(60),
+            Job::ReleaseReservations => {
+                Duration::from_std(desk.spend.release_every).unwrap_or(Duration::seconds(15))
+            }
         }
     }
 
@@ -85,10 +88,10 @@ pub async fn run_due(
 ) -> Result<Vec<(Job, Result<usize, String>)>, ServiceError> {
     let mut ran = Vec::new();
     for job in Job::ALL {
-        let (name, owner_c) = (job.name(), owner.to_string());
+        let (name, owner_c, interval) = (job.name(), owner.to_string(), job.interval(desk));
         let claimed = with_conn(&desk.db, move |conn| {
             repo::ensure(conn, name)?;
-            Ok(repo::claim(conn, name, &owner_c, now, now + Duration::seconds(LEASE), now - job.interval())?)
+            Ok(repo::claim(conn, name, &owner_c, now, now + Duration::seconds(LEASE), now - interval)?)
         })
         .await?;
         if !claimed {

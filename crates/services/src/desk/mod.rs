@@ -6,6 +6,7 @@ pub mod bookings;
 pub mod catalogue;
 pub mod demo;
 pub mod guests;
+pub mod image;
 pub mod jobs;
 pub mod notify;
 pub mod payments;
@@ -176,20 +177,34 @@ impl Caller {
 
 /// Parses a business date `YYYY-MM-DD`.
 pub fn parse_date(field: &str, s: &str) -> Result<NaiveDate, ServiceError> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| ServiceError::invalid(field, "must be a date YYYY-MM-DD"))
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    shaped
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| ServiceError::invalid(field, "must be a date YYYY-MM-DD"))
 }
 
-/// Parses a shift name.
+/// Parses a shift name (exactly its wire value).
 pub fn parse_shift(field: &str, s: &str) -> Result<models::booking::Shift, ServiceError> {
-    s.trim()
-        .parse()
-        .map_err(|_| ServiceError::invalid(field, "must be one of day, night, full_day, full_night"))
+    s.parse().map_err(|_| ServiceError::invalid(field, "must be one of day, night, full_day, full_night"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_exactly_iso() {
+        assert!(parse_date("date", "2026-12-05").is_ok());
+        for bad in [" 2026-12-05", "2026-12-05 ", "2026-1-05", "+2026-12-05", "2026-02-30", "2026/12/05", ""] {
+            assert!(parse_date("date", bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_shift("shift", " day").is_err());
+    }
 
     #[test]
     fn booking_window_ends_with_the_next_month() {

@@ -12,6 +12,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::bookings::{confirmed_text, transition, visible_booking};
+use super::image::ImageInfo;
 use super::{notify, Caller, Desk, Rules};
 use crate::audit::{self, AuditContext, Entry};
 use crate::ports::Extraction;
@@ -112,7 +113,7 @@ pub struct TypedProof {
     /// Sender's phone.
     pub sender_phone: Option<String>,
     /// Method used.
-    pub method: Option<String>,
+    pub method: Option<core_config::PaymentMethodKind>,
 }
 
 /// The checks shown to the admin next to the proof.
@@ -173,6 +174,16 @@ fn check_typed(p: &TypedProof) -> Result<(), ServiceError> {
         errors
             .push(FieldError { field: "sender_name".into(), message: "must be 1 to 100 characters".into() });
     }
+    let phone_ok = |s: &str| {
+        let digits = s.chars().filter(char::is_ascii_digit).count();
+        (7..=15).contains(&digits) && s.len() <= 24 && s.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c))
+    };
+    if p.sender_phone.as_deref().is_some_and(|s| !phone_ok(s)) {
+        errors.push(FieldError {
+            field: "sender_phone".into(),
+            message: "must be a phone number of 7 to 15 digits".into(),
+        });
+    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -189,17 +200,10 @@ pub struct Screenshot {
     pub content_type: String,
 }
 
-/// The type an image's magic bytes say it is.
-pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
-        Some("image/png")
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some("image/webp")
-    } else {
-        None
-    }
+/// Whether the bytes start like an accepted image type (so a failure to parse them is a broken
+/// image, not a wrong type).
+fn looks_like_image(b: &[u8]) -> bool {
+    b.starts_with(&[0x89, b'P', b'N', b'G']) || b.starts_with(&[0xFF, 0xD8, 0xFF]) || b.starts_with(b"RIFF")
 }
 
 /// A recorded proof and what happened to the booking.
@@ -267,7 +271,7 @@ pub async fn submit_typed(
             transaction_id: Some(txn.clone()),
             sender_name: Some(proof.sender_name.trim().to_string()),
             sender_phone: proof.sender_phone.clone(),
-            method: proof.method.clone(),
+            method: proof.method.map(|m| m.as_str().to_string()),
             image_url: None,
             image_sha256: None,
             extraction: None,
@@ -295,8 +299,16 @@ pub async fn submit_screenshot(
             desk.rules.max_upload_bytes
         )));
     }
-    let sniffed = sniff_image(&shot.bytes)
-        .ok_or_else(|| ServiceError::UnsupportedMedia("send a PNG, JPEG or WebP screenshot".into()))?;
+    let sniffed = match ImageInfo::parse(&shot.bytes) {
+        Some(info) => info.mime,
+        None if looks_like_image(&shot.bytes) => {
+            return Err(ServiceError::unprocessable(
+                "INVALID_IMAGE",
+                "the screenshot does not decode: send the PNG, JPEG or WebP file as it was saved",
+            ))
+        }
+        None => return Err(ServiceError::UnsupportedMedia("send a PNG, JPEG or WebP screenshot".into())),
+    };
     let declared = shot.content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if !declared.is_empty() && declared != "application/octet-stream" && declared != sniffed {
         return Err(ServiceError::UnsupportedMedia(format!("the file is {sniffed}, not {declared}")));
@@ -670,9 +682,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sniffing_and_receiver_matching() {
-        assert_eq!(sniff_image(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0]), Some("image/png"));
-        assert_eq!(sniff_image(b"%PDF-1.7"), None);
+    fn image_kinds_and_receiver_matching() {
+        assert!(looks_like_image(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0]));
+        assert!(!looks_like_image(b"%PDF-1.7"));
         let m = vec![PaymentMethod {
             kind: core_config::PaymentMethodKind::Easypaisa,
             account_number: "0300-1234567".into(),

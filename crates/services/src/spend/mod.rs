@@ -142,8 +142,15 @@ pub struct SpendRequest {
     pub operation: Operation,
     /// Characters of input (prompt and messages).
     pub input_chars: u64,
-    /// Requested output tokens, if any.
+    /// Requested output tokens per choice, if any.
     pub max_tokens: Option<u64>,
+    /// Completions the provider generates (`n`, `best_of`); each may use `max_tokens`.
+    #[serde(default = "one_choice")]
+    pub choices: u64,
+}
+
+fn one_choice() -> u64 {
+    1
 }
 
 /// The user's account.
@@ -416,7 +423,7 @@ pub struct DecisionInput {
 pub struct Estimate {
     /// ⌊⌊chars / 4⌋ × 1.1⌋.
     pub input_tokens: u64,
-    /// `max_tokens`, else half the input.
+    /// `max_tokens` (else half the input) times the choices.
     pub output_tokens: u64,
     /// Provider cost.
     pub cost: i64,
@@ -490,11 +497,12 @@ pub fn cost_of(
     (cost, fee)
 }
 
-/// ⌊⌊chars / 4⌋ × 1.1⌋ input tokens; output = `max_tokens` or half the input; cost and fee by
-/// [`cost_of`].
+/// ⌊⌊chars / 4⌋ × 1.1⌋ input tokens; output = (`max_tokens` or half the input) × choices; cost
+/// and fee by [`cost_of`].
 pub fn estimate(request: &SpendRequest, price: &Price, fee_bps: i64) -> Estimate {
     let input_tokens = request.input_chars / 4 * 11 / 10;
-    let output_tokens = request.max_tokens.unwrap_or(input_tokens / 2);
+    let output_tokens =
+        request.max_tokens.unwrap_or(input_tokens / 2).saturating_mul(request.choices.max(1));
     let (cost, fee) = cost_of(input_tokens, output_tokens, request.input_chars, price, fee_bps);
     Estimate { input_tokens, output_tokens, cost, fee, total: cost.saturating_add(fee) }
 }

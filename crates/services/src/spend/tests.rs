@@ -17,6 +17,7 @@ fn base() -> DecisionInput {
             operation: Operation::Chat,
             input_chars: 4000,
             max_tokens: None,
+            choices: 1,
         },
         account: Account { active: true, verified: true, balance: 10 * USDC, reserved: 0 },
         policy: Policy {
@@ -82,6 +83,9 @@ fn estimate_follows_the_formula() {
     assert_eq!(e.fee, (2117 * 500 + 9_999) / 10_000);
     let free = estimate(&r, &Price::default(), 500);
     assert_eq!((free.cost, free.fee, free.total), (0, 0, 0), "local/echo is free");
+    // Each choice (`n`, `best_of`) may produce `max_tokens`: all of them are reserved.
+    r.choices = 8;
+    assert_eq!(estimate(&r, &Price::default(), 500).output_tokens, 8000);
 }
 
 /// Every rejection code, each produced by the smallest change to the base request.
