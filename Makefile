@@ -4,7 +4,7 @@ CARGO      ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 STEWARD    := $(TARGET_DIR)/release/steward
 
-.PHONY: run build migrate test lint fmt layering bench
+.PHONY: run build migrate test lint fmt layering bench fuzz-api
 
 DEMO_CONFIG ?= config/demo.toml
 
@@ -29,9 +29,14 @@ test:
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-## bench: gateway overhead of /v1/chat/completions versus the upstream directly, on SQLite and PostgreSQL
+## bench: gateway overhead of /v1/chat/completions versus the upstream directly, and search over 10,000 properties versus /healthz, on SQLite and PostgreSQL
 bench:
 	$(CARGO) bench -p system-tests --bench gateway_overhead
+	$(CARGO) bench -p system-tests --bench search
+
+## fuzz-api: schemathesis (pinned, in a venv) against a live server on SQLite and PostgreSQL: every operation, 0 failures
+fuzz-api:
+	bash scripts/fuzz_api.sh
 
 ## lint: formatting, clippy with warnings denied, and the layering check
 lint: layering

@@ -7,17 +7,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use futures_util::StreamExt;
-use serde_json::{json, Value};
+use reqwest::Method;
+use serde_json::json;
+use system_tests::bench::{env, load, ms};
 use system_tests::spend::*;
 use system_tests::{Backend, TestApp, TestDb};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// A minimal OpenAI-compatible upstream answering every chat completion at once.
 async fn upstream() -> String {
@@ -44,51 +41,6 @@ async fn upstream() -> String {
     format!("http://127.0.0.1:{port}/v1")
 }
 
-struct Run {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-    errors: usize,
-}
-
-async fn load(url: String, headers: Vec<(String, String)>, body: Value, n: usize, concurrency: usize) -> Run {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
-    let started = Instant::now();
-    let results: Vec<(Duration, bool)> = futures_util::stream::iter(0..n)
-        .map(|_| {
-            let (client, url, headers, body) = (client.clone(), url.clone(), headers.clone(), body.clone());
-            async move {
-                let t = Instant::now();
-                let mut req = client.post(url).json(&body);
-                for (k, v) in &headers {
-                    req = req.header(k, v);
-                }
-                let ok = match req.send().await {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                (t.elapsed(), ok)
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let total = started.elapsed();
-    let mut lat: Vec<Duration> = results.iter().map(|r| r.0).collect();
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    Run {
-        rps: n as f64 / total.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
-        errors: results.iter().filter(|r| !r.1).count(),
-    }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let n = env("STEWARD_BENCH_REQUESTS", 2000);
@@ -97,8 +49,9 @@ async fn main() {
     let body =
         json!({"model": "gpt-4o-mini", "max_tokens": 16, "messages": [{"role": "user", "content": "ping"}]});
     // Warm up, then measure the upstream alone.
-    load(format!("{base}/chat/completions"), vec![], body.clone(), 200, c).await;
-    let direct = load(format!("{base}/chat/completions"), vec![], body.clone(), n, c).await;
+    let direct_url = format!("{base}/chat/completions");
+    load(Method::POST, |_| direct_url.clone(), vec![], Some(body.clone()), 200, c).await;
+    let direct = load(Method::POST, |_| direct_url.clone(), vec![], Some(body.clone()), n, c).await;
 
     let mut rows = vec![("upstream directly".to_string(), direct)];
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -139,8 +92,8 @@ async fn main() {
             ("x-steward-project".to_string(), s.project.clone()),
         ];
         let url = format!("{}/v1/chat/completions", app.address);
-        load(url.clone(), headers.clone(), b.clone(), 200, c).await;
-        let run = load(url, headers, b, n, c).await;
+        load(Method::POST, |_| url.clone(), headers.clone(), Some(b.clone()), 200, c).await;
+        let run = load(Method::POST, |_| url.clone(), headers, Some(b), n, c).await;
         rows.push((
             format!("through Steward ({})", if backend == Backend::Sqlite { "SQLite" } else { "PostgreSQL" }),
             run,

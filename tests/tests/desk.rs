@@ -191,6 +191,64 @@ async fn search_and_quotes(app: TestApp) {
         "by price then name; huts excluded"
     );
     assert_eq!(body["items"][0]["price"]["currency"], "PKR");
+    assert!(body["next_cursor"].is_null(), "one page");
+    // A page at a time: the cursor keeps the price-then-name order; bad pages are refused.
+    let mut walked = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = app
+            .send(
+                Method::GET,
+                &format!("/api/v1/search?type=farm&date={d}&shift=night&guests=25&limit=1&cursor={cursor}"),
+                None,
+                None,
+                &[],
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        walked.extend(
+            page["items"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(walked, names);
+    for bad in ["limit=0", "limit=101", "limit=-1", "cursor=bm9wZQ"] {
+        let res = app
+            .send(
+                Method::GET,
+                &format!("/api/v1/search?type=farm&date={d}&shift=night&guests=2&{bad}"),
+                None,
+                None,
+                &[],
+            )
+            .await;
+        expect_problem(res, 422, "VALIDATION_FAILED").await;
+    }
+    // Cities compare without case; another city has nothing.
+    let city = |c: &'static str| {
+        let app = &app;
+        async move {
+            let v: Value = app
+                .send(
+                    Method::GET,
+                    &format!("/api/v1/search?type=farm&date={d}&shift=night&guests=2&city={c}"),
+                    None,
+                    None,
+                    &[],
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            v["items"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!((city("kARACHI").await, city("Lahore").await), (3, 0));
     // Capacity: 20 + tolerance 10.
     let res = app
         .send(
@@ -242,6 +300,31 @@ async fn search_and_quotes(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(q["total"]["amount"], 7_700_000);
+    // Search agrees: the season's price, on the season's date only.
+    let price_in_search = |date: NaiveDate| {
+        let (app, also) = (&app, also.clone());
+        async move {
+            let v: Value = app
+                .send(
+                    Method::GET,
+                    &format!("/api/v1/search?type=farm&date={date}&shift=day&guests=2"),
+                    None,
+                    None,
+                    &[],
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["id"] == also.as_str())
+                .map(|h| h["price"]["amount"].clone())
+        }
+    };
+    assert_eq!(price_in_search(d).await, Some(json!(7_700_000)));
     // No price for that weekday/shift: not offered, and the quote says why.
     let other_day = d + Duration::days(1);
     let res = app

@@ -46,7 +46,8 @@ async fn every_rejection_code_through_http(app: TestApp) {
     let mut empty = body.clone();
     empty["messages"] = json!([]);
     let recorded_before: Value = app.get("/api/v1/requests?limit=200", &s.key).await.json().await.unwrap();
-    let problem = expect_problem(app.post("/api/v1/requests", &s.key, &empty).await, 422, "VALIDATION_FAILED").await;
+    let problem =
+        expect_problem(app.post("/api/v1/requests", &s.key, &empty).await, 422, "VALIDATION_FAILED").await;
     assert_eq!(problem["errors"][0]["field"], "messages");
     let recorded_after: Value = app.get("/api/v1/requests?limit=200", &s.key).await.json().await.unwrap();
     assert_eq!(recorded_before["items"], recorded_after["items"], "nothing recorded");
@@ -159,7 +160,8 @@ async fn every_rejection_code_through_http(app: TestApp) {
     no_project.as_object_mut().unwrap().remove("project");
     refused(&app, &s, &no_project, 429, "RATE_LIMIT_EXCEEDED").await;
     assert_eq!(app.post("/api/v1/projects", &s.key, &json!({"name": "Second"})).await.status(), 201);
-    let p = expect_problem(app.post("/api/v1/requests", &s.key, &no_project).await, 422, "VALIDATION_FAILED").await;
+    let p = expect_problem(app.post("/api/v1/requests", &s.key, &no_project).await, 422, "VALIDATION_FAILED")
+        .await;
     assert_eq!(p["errors"][0]["field"], "project");
     assert!(p["detail"].as_str().unwrap().contains("X-Steward-Project"), "{p}");
     for who in [&s, &unverified, &b, &m, &poor, &r] {
@@ -304,7 +306,8 @@ async fn reviews_execute_once(app: TestApp) {
     )
     .await;
     // A review is a human decision: the owner's agent key cannot make it.
-    let res = app.post(&format!("/api/v1/projects/{}/agents", s.project), &s.key, &json!({"name": "scout"})).await;
+    let res =
+        app.post(&format!("/api/v1/projects/{}/agents", s.project), &s.key, &json!({"name": "scout"})).await;
     let scout = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let agent_key = app.create_key(&s.key, &json!({"name": "agent", "agent": scout})).await;
     let res = app

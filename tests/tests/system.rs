@@ -328,7 +328,8 @@ async fn idempotency_takeover_at_the_deadline(backend: Backend) {
     )
     .await
     .unwrap();
-    let retry = || app.post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "crash-1")]);
+    let retry =
+        || app.post_raw("/api/v1/api-keys", &app.admin_key, body.clone(), &[("idempotency-key", "crash-1")]);
     let res = retry().await;
     assert_eq!(res.headers()["retry-after"], "1");
     expect_problem(res, 409, "IDEMPOTENCY_IN_FLIGHT").await;
@@ -336,7 +337,10 @@ async fn idempotency_takeover_at_the_deadline(backend: Backend) {
     let res = retry().await;
     assert_eq!(res.status(), 201, "taken over after the deadline");
     let res = retry().await;
-    assert_eq!((res.status().as_u16(), res.headers()["idempotent-replayed"].to_str().unwrap()), (201, "true"));
+    assert_eq!(
+        (res.status().as_u16(), res.headers()["idempotent-replayed"].to_str().unwrap()),
+        (201, "true")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

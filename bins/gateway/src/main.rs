@@ -291,8 +291,7 @@ async fn demo_key(
             return Ok(existing);
         }
     }
-    let (_user, _key, secret) =
-        services::keys::create_scoped_for_cli(db, name, email, role, project).await?;
+    let (_user, _key, secret) = services::keys::create_scoped_for_cli(db, name, email, role, project).await?;
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

@@ -218,7 +218,8 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "DEADLINE_EXCEEDED",
                 "Deadline exceeded",
-                "the request did not finish within its deadline; retry it with the same Idempotency-Key".into(),
+                "the request did not finish within its deadline; retry it with the same Idempotency-Key"
+                    .into(),
                 None,
             ),
             Self::RouteNotFound => (
@@ -339,9 +340,10 @@ impl ApiError {
     /// Seconds a client should wait before retrying, for errors that have such a time.
     fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::Service(ServiceError::Refused { reason: services::spend::Reason::RateLimitExceeded, .. }) => {
-                Some(60)
-            }
+            Self::Service(ServiceError::Refused {
+                reason: services::spend::Reason::RateLimitExceeded,
+                ..
+            }) => Some(60),
             Self::Service(ServiceError::IdempotencyInFlight { retry_after_secs }) => Some(*retry_after_secs),
             Self::DeadlineExceeded => Some(1),
             _ => None,

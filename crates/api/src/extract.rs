@@ -165,7 +165,9 @@ pub fn has_control_character(s: &str) -> bool {
 fn control_character_at(v: &serde_json::Value, path: &mut String) -> Option<String> {
     use serde_json::Value;
     match v {
-        Value::String(s) if has_control_character(s) => Some(if path.is_empty() { "body".into() } else { path.clone() }),
+        Value::String(s) if has_control_character(s) => {
+            Some(if path.is_empty() { "body".into() } else { path.clone() })
+        }
         Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
             let len = path.len();
             path.push_str(&format!("[{i}]"));
@@ -179,7 +181,8 @@ fn control_character_at(v: &serde_json::Value, path: &mut String) -> Option<Stri
                 path.push('.');
             }
             path.push_str(k);
-            let found = if has_control_character(k) { Some(path.clone()) } else { control_character_at(item, path) };
+            let found =
+                if has_control_character(k) { Some(path.clone()) } else { control_character_at(item, path) };
             path.truncate(len);
             found
         }),

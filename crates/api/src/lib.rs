@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 
@@ -19,49 +20,15 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use core_config::Settings;
 use repositories::Db;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use error::ApiError;
 pub use state::AppState;
 
-/// Base document; paths are collected from the registered handlers.
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Steward", description = "Agentic commerce server: booking desk and AI spend gateway."),
-    components(schemas(error::Problem, error::ProblemField)),
-    modifiers(&SecurityAddon)
-)]
-struct BaseDoc;
-
-struct SecurityAddon;
-
-impl utoipa::Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(
-                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("sk-…").build(),
-            ),
-        );
-        components.add_security_scheme(
-            "x_api_key",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
-        );
-    }
-}
-
-/// The OpenAPI 3.1 document of every registered route.
+/// The OpenAPI 3.1 document of every registered route (see [`openapi`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, doc) = App::new()
-        .into_utoipa_app()
-        .openapi(BaseDoc::openapi())
-        .configure(routes::configure)
-        .split_for_parts();
-    doc
+    openapi::document()
 }
 
 async fn docs_redirect() -> actix_web::HttpResponse {

@@ -75,7 +75,19 @@ pub async fn observe(
         result?.map_into_boxed_body()
     };
 
-    // Errors produced by the framework (payload limits, unmatched methods…) become problems.
+    // Under /v1 an error a handler or extractor returned as a problem takes OpenAI's shape.
+    if crate::error::is_openai_path(&path) {
+        let reshaped = res
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<ApiError>())
+            .map(|e| CURRENT_REQUEST_ID.sync_scope(request_id.clone(), || e.openai_response()));
+        if let Some(reshaped) = reshaped {
+            res = res.into_response(reshaped);
+        }
+    }
+    // Errors produced by the framework (payload limits, unmatched methods…) become problems
+    // (OpenAI-shaped errors under /v1).
     let foreign_error = res.response().error().is_some_and(|e| e.as_error::<ApiError>().is_none());
     let is_problem = res
         .headers()

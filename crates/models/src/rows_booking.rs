@@ -49,6 +49,28 @@ pub struct Property {
     pub updated_at: NaiveDateTime,
 }
 
+/// What a list of properties shows of each (search results, the agent's property lists).
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = properties)]
+pub struct PropertySummary {
+    /// Internal key.
+    pub id: i64,
+    /// `prp_…`.
+    pub public_id: String,
+    /// Name.
+    pub name: String,
+    /// `farm` or `hut`.
+    pub kind: String,
+    /// City.
+    pub city: String,
+    /// Capacity.
+    pub max_guests: i32,
+    /// Advance due, percent of the total.
+    pub advance_percent: i32,
+    /// Special-offer note.
+    pub special_offer: Option<String>,
+}
+
 /// A new property.
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = properties)]
@@ -585,4 +607,35 @@ pub struct JobRun {
     pub last_items: Option<i64>,
     /// Completed runs.
     pub runs: i64,
+}
+
+/// A row of the search index: one price of an active property with what search filters on
+/// (SPEC §2.3). Kept by `repositories::catalogue` in the transaction of every change.
+#[derive(Clone, Debug, PartialEq, Insertable)]
+#[diesel(table_name = crate::schema::search_prices)]
+pub struct NewSearchPrice {
+    /// Property.
+    pub property_id: i64,
+    /// `farm` or `hut`.
+    pub kind: String,
+    /// City, trimmed and lowercased (ASCII).
+    pub city_key: String,
+    /// Country, trimmed and lowercased (ASCII).
+    pub country_key: String,
+    /// Capacity.
+    pub max_guests: i32,
+    /// 0 = Monday.
+    pub weekday: i32,
+    /// Shift wire value.
+    pub shift: String,
+    /// Minor units.
+    pub amount: i64,
+    /// The property's name (second sort key).
+    pub sort_name: String,
+    /// First date the price applies, `YYYY-MM-DD` (`0000-01-01` for base prices).
+    pub valid_from: String,
+    /// Last date (`9999-12-31` for base prices).
+    pub valid_to: String,
+    /// Precedence: `''` for base prices, `start_date#season id` for seasons; the highest wins.
+    pub rank: String,
 }

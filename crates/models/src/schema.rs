@@ -315,6 +315,26 @@ diesel::joinable!(bookings -> properties (property_id));
 diesel::joinable!(bookings -> guests (guest_id));
 diesel::joinable!(booking_slots -> bookings (booking_id));
 diesel::joinable!(booking_payments -> bookings (booking_id));
+diesel::table! {
+    search_prices (id) {
+        id -> BigInt,
+        property_id -> BigInt,
+        kind -> Text,
+        city_key -> Text,
+        country_key -> Text,
+        max_guests -> Integer,
+        weekday -> Integer,
+        shift -> Text,
+        amount -> BigInt,
+        sort_name -> Text,
+        valid_from -> Text,
+        valid_to -> Text,
+        rank -> Text,
+    }
+}
+
+diesel::joinable!(search_prices -> properties (property_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     ledger_entries,
@@ -337,6 +357,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     booking_slots,
     booking_payments,
     job_runs,
+    search_prices,
 );
 
 diesel::table! {

@@ -2,12 +2,12 @@
 
 use diesel::prelude::*;
 use models::rows_booking::{
-    Amenity, NewProperty, NewPropertyMedia, NewSeason, Property, PropertyChanges, PropertyMedia,
-    PropertyPrice, Season, SeasonPrice,
+    Amenity, NewProperty, NewPropertyMedia, NewSearchPrice, NewSeason, Property, PropertyChanges,
+    PropertyMedia, PropertyPrice, PropertySummary, Season, SeasonPrice,
 };
 use models::schema::{
-    properties, property_amenities, property_media, property_owners, property_prices, property_seasons,
-    season_prices, users,
+    booking_slots, properties, property_amenities, property_media, property_owners, property_prices,
+    property_seasons, search_prices, season_prices, users,
 };
 
 use crate::{DbConnection, Page, RepoError};
@@ -34,6 +34,7 @@ pub fn by_id(conn: &mut DbConnection, id: i64) -> Result<Property, RepoError> {
 /// Applies changes.
 pub fn update(conn: &mut DbConnection, id: i64, changes: &PropertyChanges) -> Result<Property, RepoError> {
     diesel::update(properties::table.find(id)).set(changes).execute(conn)?;
+    refresh_search(conn, id)?;
     by_id(conn, id)
 }
 
@@ -122,14 +123,16 @@ pub fn list(
     Ok(q.load(conn)?)
 }
 
-/// Active properties of a kind (search candidates), by name.
-pub fn active_of_kind(conn: &mut DbConnection, kind: &str) -> Result<Vec<Property>, RepoError> {
-    Ok(properties::table
-        .filter(properties::active.eq(true))
-        .filter(properties::kind.eq(kind))
-        .order(properties::name.asc())
-        .select(Property::as_select())
-        .load(conn)?)
+/// Whether an active property of this kind has this name.
+pub fn active_named(conn: &mut DbConnection, kind: &str, name: &str) -> Result<bool, RepoError> {
+    use diesel::dsl::{exists, select};
+    Ok(select(exists(
+        properties::table
+            .filter(properties::active.eq(true))
+            .filter(properties::kind.eq(kind))
+            .filter(properties::name.eq(name)),
+    ))
+    .get_result(conn)?)
 }
 
 /// Replaces the base weekly prices.
@@ -143,7 +146,7 @@ pub fn replace_prices(
     for p in prices {
         diesel::insert_into(property_prices::table).values(p).execute(conn)?;
     }
-    Ok(())
+    refresh_search(conn, property_id)
 }
 
 /// Base prices of a property.
@@ -189,7 +192,7 @@ pub fn replace_seasons(
                 .execute(conn)?;
         }
     }
-    Ok(())
+    refresh_search(conn, property_id)
 }
 
 /// Seasons with their prices, by start date.
@@ -230,7 +233,7 @@ pub fn price_on(
         .filter(property_seasons::end_date.ge(date))
         .filter(season_prices::weekday.eq(weekday))
         .filter(season_prices::shift.eq(shift))
-        .order(property_seasons::start_date.desc())
+        .order((property_seasons::start_date.desc(), property_seasons::id.desc()))
         .select(season_prices::amount)
         .first(conn)
         .optional()?;
@@ -305,4 +308,146 @@ pub fn amenities(conn: &mut DbConnection, property_id: i64) -> Result<Vec<Amenit
         .order((property_amenities::kind.asc(), property_amenities::value.asc()))
         .select(Amenity::as_select())
         .load(conn)?)
+}
+
+/// The key search compares cities and countries by: trimmed of spaces, ASCII lowercase (as the
+/// migration's backfill computes it in SQL).
+pub fn search_key(s: &str) -> String {
+    s.trim_matches(' ').to_ascii_lowercase()
+}
+
+/// Rebuilds a property's rows of the search index from its row, prices and seasons (none when
+/// it is inactive). Called by every function here that changes them, inside the caller's
+/// transaction, so search never disagrees with the catalogue.
+pub fn refresh_search(conn: &mut DbConnection, property_id: i64) -> Result<(), RepoError> {
+    diesel::delete(search_prices::table.filter(search_prices::property_id.eq(property_id))).execute(conn)?;
+    let p = by_id(conn, property_id)?;
+    if !p.active {
+        return Ok(());
+    }
+    let row = |weekday: i32, shift: String, amount: i64, valid: (&str, &str), rank: String| NewSearchPrice {
+        property_id,
+        kind: p.kind.clone(),
+        city_key: search_key(&p.city),
+        country_key: search_key(&p.country),
+        max_guests: p.max_guests,
+        weekday,
+        shift,
+        amount,
+        sort_name: p.name.clone(),
+        valid_from: valid.0.to_string(),
+        valid_to: valid.1.to_string(),
+        rank,
+    };
+    for base in prices(conn, property_id)? {
+        let new = row(base.weekday, base.shift, base.amount, ("0000-01-01", "9999-12-31"), String::new());
+        diesel::insert_into(search_prices::table).values(&new).execute(conn)?;
+    }
+    for (season, season_prices_of) in seasons(conn, property_id)? {
+        let rank = format!("{}#{:020}", season.start_date, season.id);
+        for sp in season_prices_of {
+            let valid = (season.start_date.as_str(), season.end_date.as_str());
+            let new = row(sp.weekday, sp.shift, sp.amount, valid, rank.clone());
+            diesel::insert_into(search_prices::table).values(&new).execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// A search (SPEC §2.3) as the index answers it.
+#[derive(Clone, Debug, Default)]
+pub struct SearchQuery {
+    /// `farm` or `hut`.
+    pub kind: String,
+    /// Date `YYYY-MM-DD`.
+    pub date: String,
+    /// 0 = Monday.
+    pub weekday: i32,
+    /// Shift wire value.
+    pub shift: String,
+    /// The half-slots the shift occupies, `(date, half)`: one or two.
+    pub halves: Vec<(String, String)>,
+    /// Smallest `max_guests` that fits the party (guests − tolerance).
+    pub min_capacity: i32,
+    /// Lowest price.
+    pub min_price: Option<i64>,
+    /// Highest price.
+    pub max_price: Option<i64>,
+    /// City key ([`search_key`]).
+    pub city: Option<String>,
+    /// Country key ([`search_key`]).
+    pub country: Option<String>,
+    /// Continue after `(amount, name, property id)`.
+    pub after: Option<(i64, String, i64)>,
+    /// Most rows.
+    pub limit: i64,
+}
+
+/// Free, priced properties for the query, by price, then name, then id: the index is walked in
+/// that order and the walk stops at `limit`, so a page costs the same however large the
+/// catalogue. The statement has one of two fixed shapes (with or without a city, so the city
+/// index serves the first), with absent bounds as full ranges, so both backends prepare it once
+/// per connection and reuse it.
+pub fn search(conn: &mut DbConnection, q: &SearchQuery) -> Result<Vec<(PropertySummary, i64)>, RepoError> {
+    use diesel::dsl::{exists, not};
+    diesel::alias!(search_prices as newer: NewerSearchPrice);
+    let (h1, h2) = match q.halves.as_slice() {
+        [a] => (a.clone(), a.clone()),
+        [a, b, ..] => (a.clone(), b.clone()),
+        [] => return Ok(Vec::new()),
+    };
+    let (country_lo, country_hi) = match &q.country {
+        Some(c) => (c.clone(), c.clone()),
+        None => (String::new(), "\u{10FFFF}".to_string()),
+    };
+    let (after_amount, after_name, after_id) = q.after.clone().unwrap_or((i64::MIN, String::new(), i64::MIN));
+    let (lo, hi) = (q.min_price.unwrap_or(i64::MIN), q.max_price.unwrap_or(i64::MAX));
+    macro_rules! run {
+        ($city_filter:expr) => {{
+            let overridden = newer
+                .filter(newer.field(search_prices::property_id).eq(search_prices::property_id))
+                .filter(newer.field(search_prices::weekday).eq(search_prices::weekday))
+                .filter(newer.field(search_prices::shift).eq(search_prices::shift))
+                .filter(newer.field(search_prices::valid_from).le(&q.date))
+                .filter(newer.field(search_prices::valid_to).ge(&q.date))
+                .filter(newer.field(search_prices::rank).gt(search_prices::rank));
+            let taken = |(date, half): &(String, String)| {
+                booking_slots::table
+                    .filter(booking_slots::property_id.eq(search_prices::property_id))
+                    .filter(booking_slots::date.eq(date.clone()))
+                    .filter(booking_slots::half.eq(half.clone()))
+            };
+            search_prices::table
+                .inner_join(properties::table)
+                .filter(search_prices::kind.eq(&q.kind))
+                .filter($city_filter)
+                .filter(search_prices::weekday.eq(q.weekday))
+                .filter(search_prices::shift.eq(&q.shift))
+                .filter(search_prices::valid_from.le(&q.date))
+                .filter(search_prices::valid_to.ge(&q.date))
+                .filter(search_prices::max_guests.ge(q.min_capacity))
+                .filter(search_prices::country_key.between(&country_lo, &country_hi))
+                .filter(search_prices::amount.between(lo, hi))
+                .filter(search_prices::amount.gt(after_amount).or(
+                    search_prices::amount.eq(after_amount).and(search_prices::sort_name.gt(&after_name).or(
+                        search_prices::sort_name.eq(&after_name).and(search_prices::property_id.gt(after_id)),
+                    )),
+                ))
+                .filter(not(exists(overridden)))
+                .filter(not(exists(taken(&h1))))
+                .filter(not(exists(taken(&h2))))
+                .select((PropertySummary::as_select(), search_prices::amount))
+                .order((
+                    search_prices::amount.asc(),
+                    search_prices::sort_name.asc(),
+                    search_prices::property_id.asc(),
+                ))
+                .limit(q.limit)
+                .load(conn)?
+        }};
+    }
+    Ok(match &q.city {
+        Some(city) => run!(search_prices::city_key.eq(city)),
+        None => run!(search_prices::kind.eq(&q.kind)),
+    })
 }

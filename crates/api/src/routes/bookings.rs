@@ -138,7 +138,7 @@ pub struct CreateBookingRequest {
 
 /// Books a shift: holds it for `booking.hold_minutes` as `pending`. Guests book for themselves
 /// (session token); admin and website keys book for a `guest_id`. Honours `Idempotency-Key`.
-#[utoipa::path(tag = "bookings", request_body = CreateBookingRequest,
+#[utoipa::path(tag = "bookings", security((), ("api_key" = [])), request_body = CreateBookingRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "replays the first response for the same body")),
     responses(
         (status = 201, body = BookingResponse),
@@ -184,7 +184,7 @@ pub struct BookingQuery {
 
 /// Bookings the caller may see: admins all, owners their properties', websites their guests',
 /// guests their own.
-#[utoipa::path(tag = "bookings", params(BookingQuery), responses(
+#[utoipa::path(tag = "bookings", security((), ("api_key" = [])), params(BookingQuery), responses(
     (status = 200, body = PageOf<BookingResponse>),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -208,7 +208,7 @@ pub async fn list_bookings(
 }
 
 /// One booking the caller may see.
-#[utoipa::path(tag = "bookings", params(("reference" = String, Path)), responses(
+#[utoipa::path(tag = "bookings", security((), ("api_key" = [])), params(("reference" = String, Path)), responses(
     (status = 200, body = BookingResponse),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -231,7 +231,7 @@ pub struct CancelRequest {
 }
 
 /// Cancels a booking: the guest before the stay, or an admin. Frees the slot.
-#[utoipa::path(tag = "bookings", request_body = Option<CancelRequest>, params(("reference" = String, Path)), responses(
+#[utoipa::path(tag = "bookings", security((), ("api_key" = [])), request_body = Option<CancelRequest>, params(("reference" = String, Path)), responses(
     (status = 200, body = BookingResponse),
     (status = 409, description = "INVALID_TRANSITION", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -263,7 +263,7 @@ pub struct StatusRequest {
 }
 
 /// Admin status change with a reason (`confirmed`, `pending` = reject, `cancelled`, `completed`).
-#[utoipa::path(tag = "bookings", request_body = StatusRequest, params(("reference" = String, Path)), responses(
+#[utoipa::path(tag = "bookings", security((), ("api_key" = [])), request_body = StatusRequest, params(("reference" = String, Path)), responses(
     (status = 200, body = BookingResponse),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "INVALID_TRANSITION", body = Problem, content_type = "application/problem+json"),
@@ -322,7 +322,7 @@ pub struct InstructionsView {
 }
 
 /// Payment instructions of a pending booking.
-#[utoipa::path(tag = "bookings", params(("reference" = String, Path)), responses(
+#[utoipa::path(tag = "bookings", security((), ("api_key" = [])), params(("reference" = String, Path)), responses(
     (status = 200, body = InstructionsView),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
@@ -484,7 +484,7 @@ async fn read_multipart(
 /// Submits payment proof: typed details (JSON), a base64 screenshot (JSON), or a screenshot as
 /// `multipart/form-data` (field `file`). Moves the booking to `waiting`. Honours `Idempotency-Key`
 /// for JSON bodies.
-#[utoipa::path(tag = "bookings", request_body = PaymentRequest, params(("reference" = String, Path)), responses(
+#[utoipa::path(tag = "bookings", security((), ("api_key" = [])), request_body = PaymentRequest, params(("reference" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "JSON bodies: replays the first response for the same body")), responses(
     (status = 201, body = SubmittedView),
     (status = 409, description = "DUPLICATE_PAYMENT_PROOF, INVALID_TRANSITION, HOLD_EXPIRED", body = Problem, content_type = "application/problem+json"),
     (status = 413, body = Problem, content_type = "application/problem+json"),

@@ -256,7 +256,7 @@ pub struct PropertyQuery {
 }
 
 /// Properties: admins see all, owners theirs, everyone else the active ones.
-#[utoipa::path(tag = "catalogue", params(PropertyQuery), responses((status = 200, body = PageOf<PropertyView>)))]
+#[utoipa::path(tag = "catalogue", security((), ("api_key" = [])), params(PropertyQuery), responses((status = 200, body = PageOf<PropertyView>)))]
 #[get("/api/v1/properties")]
 pub async fn list_properties(
     state: web::Data<AppState>,
@@ -271,7 +271,7 @@ pub async fn list_properties(
 }
 
 /// Creates a property (owners: their own; admins: with `owner_ids`).
-#[utoipa::path(tag = "catalogue", request_body = PropertyRequest, security(("api_key" = [])), responses(
+#[utoipa::path(tag = "catalogue", request_body = PropertyRequest, security(("api_key" = [])), params(("Idempotency-Key" = Option<String>, Header, description = "replays the first response for the same body")), responses(
     (status = 201, body = PropertyView),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -292,7 +292,7 @@ pub async fn create_property(
 }
 
 /// One property (inactive ones only for their owners and admins).
-#[utoipa::path(tag = "catalogue", params(("id" = String, Path)), responses(
+#[utoipa::path(tag = "catalogue", security((), ("api_key" = [])), params(("id" = String, Path)), responses(
     (status = 200, body = PropertyView),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -515,7 +515,7 @@ pub struct DayView {
 }
 
 /// Which shifts are free on each date of the range.
-#[utoipa::path(tag = "catalogue", params(("id" = String, Path), RangeQuery), responses(
+#[utoipa::path(tag = "catalogue", security((), ("api_key" = [])), params(("id" = String, Path), RangeQuery), responses(
     (status = 200, body = Vec<DayView>),
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -565,6 +565,10 @@ pub struct SearchParams {
     pub city: Option<String>,
     /// Country.
     pub country: Option<String>,
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// One search result.
@@ -589,14 +593,17 @@ pub struct SearchHitView {
     pub special_offer: Option<String>,
 }
 
-/// Search results, by price then name.
+/// A page of search results, by price then name.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchResults {
     /// Available properties.
     pub items: Vec<SearchHitView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
-/// Available properties for a date and shift, with their price, by price then name.
+/// Available properties for a date and shift, with their price, by price then name, a page at a
+/// time (`limit` 1–100, default 20; `cursor` continues in the same order).
 #[utoipa::path(tag = "catalogue", params(SearchParams), responses(
     (status = 200, body = SearchResults),
     (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -618,11 +625,15 @@ pub async fn search(
         max_price: q.max_price,
         city: q.city,
         country: q.country,
+        limit: q.limit,
+        cursor: q.cursor,
     };
     let currency = state.desk.rules.currency.clone();
-    let hits = svc::search(&state.desk, query).await?;
+    let page = svc::search(&state.desk, query).await?;
     Ok(web::Json(SearchResults {
-        items: hits
+        next_cursor: page.next_cursor,
+        items: page
+            .hits
             .into_iter()
             .map(|h| SearchHitView {
                 id: h.property.public_id,

@@ -178,7 +178,7 @@ pub async fn list_models(
 
 /// One price of a model's history.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PriceView {
+pub struct ModelPriceView {
     /// Per million input tokens.
     pub input_per_million: i64,
     /// Per million output tokens.
@@ -195,8 +195,8 @@ pub struct PriceView {
     pub effective_from: DateTime<Utc>,
 }
 
-fn price_view(h: PriceHistory) -> PriceView {
-    PriceView {
+fn price_view(h: PriceHistory) -> ModelPriceView {
+    ModelPriceView {
         input_per_million: h.input_per_million,
         output_per_million: h.output_per_million,
         per_request: h.per_request,
@@ -214,7 +214,7 @@ pub struct ModelDetail {
     #[serde(flatten)]
     pub model: ModelView,
     /// Every price it has had, oldest first.
-    pub price_history: Vec<PriceView>,
+    pub price_history: Vec<ModelPriceView>,
 }
 
 /// One model and its price history; an unknown name is 404 `MODEL_NOT_FOUND` with suggestions.

@@ -36,7 +36,7 @@ pub struct SessionCreated {
 
 /// Opens a guest session. Without credentials: a new anonymous guest. With a `website` key and a
 /// body: the guest the website knows by `user_id` (created on first use).
-#[utoipa::path(tag = "chat", request_body = Option<SessionRequest>, responses(
+#[utoipa::path(tag = "chat", security((), ("api_key" = [])), request_body = Option<SessionRequest>, responses(
     (status = 201, body = SessionCreated),
     (status = 403, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -86,7 +86,7 @@ fn guest_only(caller: &Caller) -> Result<&services::desk::GuestPrincipal, ApiErr
 }
 
 /// The current guest session.
-#[utoipa::path(tag = "chat", responses(
+#[utoipa::path(tag = "chat", security((), ("api_key" = [])), responses(
     (status = 200, body = SessionView),
     (status = 401, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -122,7 +122,7 @@ pub struct MessageView {
 }
 
 /// The guest's conversation, newest first (booking notifications arrive here).
-#[utoipa::path(tag = "chat", params(PageQuery), responses(
+#[utoipa::path(tag = "chat", security((), ("api_key" = [])), params(PageQuery), responses(
     (status = 200, body = PageOf<MessageView>),
     (status = 401, body = Problem, content_type = "application/problem+json"),
 ))]

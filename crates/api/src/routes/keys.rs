@@ -110,6 +110,7 @@ pub async fn list_keys(
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "the `project` or `agent` scope is not one of the owner's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "same Idempotency-Key in flight", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]

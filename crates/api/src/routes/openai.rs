@@ -33,7 +33,7 @@ fn scope(req: &HttpRequest) -> Result<Scope, ApiError> {
 }
 
 fn body_object(body: &[u8]) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let v = crate::extract::parse_value(body)?;
     if !v.is_object() {
         return Err(ApiError::Service(ServiceError::invalid("body", "must be a JSON object")));
     }

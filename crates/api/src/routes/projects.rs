@@ -64,7 +64,7 @@ pub async fn list_projects(
 }
 
 /// Creates a project owned by the caller. Honours `Idempotency-Key`.
-#[utoipa::path(tag = "projects", request_body = ProjectRequest, security(("api_key" = [])), responses(
+#[utoipa::path(tag = "projects", request_body = ProjectRequest, security(("api_key" = [])), params(("Idempotency-Key" = Option<String>, Header, description = "replays the first response for the same body")), responses(
     (status = 201, body = ProjectView),
     (status = 409, description = "PROJECT_NAME_TAKEN", body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -103,6 +103,7 @@ pub async fn get_project(
 #[utoipa::path(tag = "projects", request_body = ProjectRequest, params(("id" = String, Path)), security(("api_key" = [])), responses(
     (status = 200, body = ProjectView),
     (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "PROJECT_NAME_TAKEN", body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[patch("/api/v1/projects/{id}")]

@@ -56,7 +56,7 @@ pub struct ExecuteRequest {
 
 /// The payment of an AI request.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PaymentView {
+pub struct RequestPaymentView {
     /// `pay_…`.
     pub id: String,
     /// `req_…`.
@@ -84,8 +84,8 @@ pub struct PaymentView {
     pub updated_at: DateTime<Utc>,
 }
 
-fn payment_view(p: RequestPayment, request: String) -> PaymentView {
-    PaymentView {
+fn payment_view(p: RequestPayment, request: String) -> RequestPaymentView {
+    RequestPaymentView {
         id: p.public_id,
         request,
         amount: p.amount,
@@ -144,7 +144,7 @@ pub struct RequestView {
     /// Why it failed.
     pub error: Option<String>,
     /// Its payment.
-    pub payment: Option<PaymentView>,
+    pub payment: Option<RequestPaymentView>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -313,13 +313,13 @@ pub struct PaymentQuery {
 }
 
 /// Payments of AI requests (the caller's; admins: everyone's), newest first.
-#[utoipa::path(tag = "gateway", params(PaymentQuery), security(("api_key" = [])), responses((status = 200, body = PageOf<PaymentView>)))]
+#[utoipa::path(tag = "gateway", params(PaymentQuery), security(("api_key" = [])), responses((status = 200, body = PageOf<RequestPaymentView>)))]
 #[get("/api/v1/payments")]
 pub async fn list_payments(
     state: web::Data<AppState>,
     auth: Auth,
     q: web::Query<PaymentQuery>,
-) -> Result<web::Json<PageOf<PaymentView>>, ApiError> {
+) -> Result<web::Json<PageOf<RequestPaymentView>>, ApiError> {
     let q = q.into_inner();
     let limit = services::page_limit(q.limit)?;
     let before = services::cursor::decode(q.cursor.as_deref())?;
@@ -329,7 +329,7 @@ pub async fn list_payments(
 
 /// One payment.
 #[utoipa::path(tag = "gateway", params(("id" = String, Path, description = "`pay_…`")), security(("api_key" = [])), responses(
-    (status = 200, body = PaymentView),
+    (status = 200, body = RequestPaymentView),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/api/v1/payments/{id}")]
@@ -337,7 +337,7 @@ pub async fn get_payment(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<String>,
-) -> Result<web::Json<PaymentView>, ApiError> {
+) -> Result<web::Json<RequestPaymentView>, ApiError> {
     let (p, r) = svc::payment(&state.db, &auth.principal, id.into_inner()).await?;
     Ok(web::Json(payment_view(p, r)))
 }

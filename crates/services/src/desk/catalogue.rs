@@ -752,22 +752,59 @@ pub struct SearchQuery {
     pub city: Option<String>,
     /// Country (case-insensitive).
     pub country: Option<String>,
+    /// Page size, 1–[`MAX_SEARCH_PAGE`] (default [`DEFAULT_SEARCH_PAGE`]).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
+
+/// Results per search page unless asked otherwise.
+pub const DEFAULT_SEARCH_PAGE: i64 = 20;
+/// Most results per search page.
+pub const MAX_SEARCH_PAGE: i64 = 100;
 
 /// One search result.
 #[derive(Clone, Debug)]
 pub struct SearchHit {
     /// The property.
-    pub property: Property,
+    pub property: models::rows_booking::PropertySummary,
     /// Price for the date and shift.
     pub price: i64,
     /// Advance due.
     pub advance: i64,
 }
 
-/// Available properties for a date and shift, by price then name. Uses the same rules as
-/// booking creation ([`bookable`], [`is_free`]).
-pub async fn search(desk: &Desk, q: SearchQuery) -> Result<Vec<SearchHit>, ServiceError> {
+/// A page of search results and the cursor of the next one.
+#[derive(Clone, Debug)]
+pub struct SearchPage {
+    /// Hits, by price then name.
+    pub hits: Vec<SearchHit>,
+    /// Pass as `cursor` for the next page; `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The search cursor: the last hit's `(price, name, id)`, opaque to clients.
+mod search_cursor {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    pub fn encode(amount: i64, name: &str, id: i64) -> String {
+        URL_SAFE_NO_PAD.encode(format!("s:{amount}:{id}:{name}"))
+    }
+
+    pub fn decode(c: &str) -> Option<(i64, String, i64)> {
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
+        let mut parts = text.strip_prefix("s:")?.splitn(3, ':');
+        let amount = parts.next()?.parse().ok()?;
+        let id = parts.next()?.parse().ok()?;
+        Some((amount, parts.next()?.to_string(), id))
+    }
+}
+
+/// Available properties for a date and shift, by price then name, a page at a time. The rules
+/// are booking creation's ([`bookable`], [`is_free`]); the work is one query over the search
+/// index that stops at the page size, whatever the catalogue's size.
+pub async fn search(desk: &Desk, q: SearchQuery) -> Result<SearchPage, ServiceError> {
     let mut errors = Vec::new();
     if !(1..=10_000).contains(&q.guests) {
         errors.push(FieldError { field: "guests".into(), message: "must be 1 to 10000".into() });
@@ -786,49 +823,78 @@ pub async fn search(desk: &Desk, q: SearchQuery) -> Result<Vec<SearchHit>, Servi
             });
         }
     }
+    let limit = q.limit.unwrap_or(DEFAULT_SEARCH_PAGE);
+    if !(1..=MAX_SEARCH_PAGE).contains(&limit) {
+        errors.push(FieldError {
+            field: "limit".into(),
+            message: format!("must be from 1 to {MAX_SEARCH_PAGE}"),
+        });
+    }
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => match search_cursor::decode(c) {
+            Some(after) => Some(after),
+            None => {
+                errors.push(FieldError {
+                    field: "cursor".into(),
+                    message: "is not a cursor returned by this API".into(),
+                });
+                None
+            }
+        },
+    };
+    for (field, v) in [("city", &q.city), ("country", &q.country)] {
+        if v.as_ref().is_some_and(|v| v.chars().count() > 100) {
+            errors.push(FieldError { field: field.into(), message: "must be at most 100 characters".into() });
+        }
+    }
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors));
     }
-    let rules = desk.rules.clone();
+    // The date and shift themselves must be bookable; a refusal says why instead of returning
+    // nothing.
     let now = desk.clock.now();
-    with_conn(&desk.db, move |conn| {
-        let mut hits = Vec::new();
-        for property in repo::active_of_kind(conn, q.kind.as_str())? {
-            if q.city.as_ref().is_some_and(|c| !c.trim().eq_ignore_ascii_case(property.city.trim())) {
-                continue;
-            }
-            if q.country.as_ref().is_some_and(|c| !c.trim().eq_ignore_ascii_case(property.country.trim())) {
-                continue;
-            }
-            if i64::from(q.guests) > i64::from(property.max_guests) + i64::from(rules.capacity_tolerance) {
-                continue;
-            }
-            let price = match bookable(conn, &rules, &property, q.date, q.shift, now) {
-                Ok(p) => p,
-                // The date or shift itself is not bookable: say so instead of returning nothing.
-                Err(
-                    e @ ServiceError::Unprocessable {
-                        code: "OUTSIDE_BOOKING_WINDOW" | "SHIFT_STARTED", ..
-                    },
-                ) => {
-                    return Err(e);
-                }
-                Err(ServiceError::Unprocessable { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            if q.min_price.is_some_and(|lo| price < lo) || q.max_price.is_some_and(|hi| price > hi) {
-                continue;
-            }
-            if !is_free(conn, property.id, q.date, q.shift)? {
-                continue;
-            }
+    let (today, last) = (desk.rules.today(now), desk.rules.last_bookable(now));
+    if q.date < today || q.date > last {
+        return Err(ServiceError::unprocessable(
+            "OUTSIDE_BOOKING_WINDOW",
+            format!("bookings are open from {today} to {last}"),
+        ));
+    }
+    if q.shift.window(q.date, desk.rules.tz).0.naive_utc() <= now {
+        return Err(ServiceError::unprocessable(
+            "SHIFT_STARTED",
+            format!("the {} shift of {} has already started", q.shift.label(), q.date),
+        ));
+    }
+    let query = repo::SearchQuery {
+        kind: q.kind.as_str().to_string(),
+        date: q.date.to_string(),
+        weekday: weekday_index(q.date),
+        shift: q.shift.as_str().to_string(),
+        halves: slot_rows(q.date, q.shift).into_iter().map(|(d, h)| (d, h.to_string())).collect(),
+        min_capacity: q
+            .guests
+            .saturating_sub(i32::try_from(desk.rules.capacity_tolerance).unwrap_or(i32::MAX)),
+        min_price: q.min_price,
+        max_price: q.max_price,
+        city: q.city.as_deref().map(repo::search_key),
+        country: q.country.as_deref().map(repo::search_key),
+        after,
+        limit,
+    };
+    let rows = with_conn(&desk.db, move |conn| Ok(repo::search(conn, &query)?)).await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|(p, amount)| search_cursor::encode(*amount, &p.name, p.id)))
+        .flatten();
+    let hits = rows
+        .into_iter()
+        .map(|(property, price)| {
             let advance = advance_due(price, property.advance_percent);
-            hits.push(SearchHit { property, price, advance });
-        }
-        hits.sort_by(|a, b| a.price.cmp(&b.price).then_with(|| a.property.name.cmp(&b.property.name)));
-        Ok(hits)
-    })
-    .await
+            SearchHit { property, price, advance }
+        })
+        .collect();
+    Ok(SearchPage { hits, next_cursor })
 }
 
 /// The halves a booking of `shift` on `date` takes, as stored.

@@ -83,8 +83,7 @@ pub async fn seed(db: &Db) -> Result<usize, ServiceError> {
     in_tx(db, move |conn| {
         let mut created = 0;
         for (i, d) in PROPERTIES.iter().enumerate() {
-            let existing = catalogue::active_of_kind(conn, d.kind.as_str())?;
-            if existing.iter().any(|p| p.name == d.name) {
+            if catalogue::active_named(conn, d.kind.as_str(), d.name)? {
                 continue;
             }
             let now = models::time::now();

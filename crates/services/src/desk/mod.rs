@@ -200,7 +200,8 @@ mod tests {
     #[test]
     fn dates_are_exactly_iso() {
         assert!(parse_date("date", "2026-12-05").is_ok());
-        for bad in [" 2026-12-05", "2026-12-05 ", "2026-1-05", "+2026-12-05", "2026-02-30", "2026/12/05", ""] {
+        for bad in [" 2026-12-05", "2026-12-05 ", "2026-1-05", "+2026-12-05", "2026-02-30", "2026/12/05", ""]
+        {
             assert!(parse_date("date", bad).is_err(), "{bad:?}");
         }
         assert!(parse_shift("shift", " day").is_err());

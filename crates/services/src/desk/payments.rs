@@ -176,7 +176,9 @@ fn check_typed(p: &TypedProof) -> Result<(), ServiceError> {
     }
     let phone_ok = |s: &str| {
         let digits = s.chars().filter(char::is_ascii_digit).count();
-        (7..=15).contains(&digits) && s.len() <= 24 && s.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c))
+        (7..=15).contains(&digits)
+            && s.len() <= 24
+            && s.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c))
     };
     if p.sender_phone.as_deref().is_some_and(|s| !phone_ok(s)) {
         errors.push(FieldError {

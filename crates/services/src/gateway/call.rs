@@ -242,9 +242,9 @@ fn embeddings(b: &Map<String, Value>) -> Check {
         Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_EMBEDDING_INPUTS => {
             let strings = items.iter().all(|i| i.as_str().is_some_and(|s| !s.is_empty()));
             let tokens = items.iter().all(|i| i.as_u64().is_some());
-            let token_lists = items
-                .iter()
-                .all(|i| i.as_array().is_some_and(|t| !t.is_empty() && t.iter().all(|x| x.as_u64().is_some())));
+            let token_lists = items.iter().all(|i| {
+                i.as_array().is_some_and(|t| !t.is_empty() && t.iter().all(|x| x.as_u64().is_some()))
+            });
             if !(strings || tokens || token_lists) {
                 return bad(
                     "input",

@@ -501,8 +501,7 @@ pub fn cost_of(
 /// and fee by [`cost_of`].
 pub fn estimate(request: &SpendRequest, price: &Price, fee_bps: i64) -> Estimate {
     let input_tokens = request.input_chars / 4 * 11 / 10;
-    let output_tokens =
-        request.max_tokens.unwrap_or(input_tokens / 2).saturating_mul(request.choices.max(1));
+    let output_tokens = request.max_tokens.unwrap_or(input_tokens / 2).saturating_mul(request.choices.max(1));
     let (cost, fee) = cost_of(input_tokens, output_tokens, request.input_chars, price, fee_bps);
     Estimate { input_tokens, output_tokens, cost, fee, total: cost.saturating_add(fee) }
 }
