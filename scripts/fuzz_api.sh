@@ -24,8 +24,9 @@ if ! cmp -s <("$venv/bin/pip" freeze 2>/dev/null | sort -f) <(grep -v '^#' scrip
 fi
 cargo build -q --bin steward
 # The server reads STEWARD_* variables as settings; give it none of the caller's (CI sets
-# STEWARD_REQUIRE_POSTGRES for the tests).
-steward() { env $(env | sed -n 's/^\(STEWARD_[A-Za-z0-9_]*\)=.*/-u \1/p') "$target/debug/steward" "$@"; }
+# STEWARD_REQUIRE_POSTGRES for the tests). `env` execs the binary, so `$!` is the server itself.
+read -r -a clean_env <<<"env $(env | sed -n 's/^\(STEWARD_[A-Za-z0-9_]*\)=.*/-u \1/p' | tr '\n' ' ')"
+steward=("${clean_env[@]}" "$target/debug/steward")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -33,7 +34,10 @@ server=""
 work=""
 pg_db=""
 cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+    if [ -n "$server" ]; then
+        kill "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+    fi
     [ -n "$pg_db" ] && psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
     [ -n "$work" ] && rm -rf "$work"
     server="" pg_db="" work=""
@@ -56,6 +60,7 @@ for backend in ${FUZZ_API_BACKENDS:-sqlite postgres}; do
 [server]
 port = $port
 workers = 2
+shutdown_timeout_secs = 5
 
 [database]
 url = "$url"
@@ -69,11 +74,11 @@ account_number = "0300-1234567"
 holder_name = "Steward Fuzz Farms"
 TOML
     cfg=(--config "$work/steward.toml")
-    steward "${cfg[@]}" migrate >/dev/null
-    steward "${cfg[@]}" demo --key-file "$work/demo-admin.key" >/dev/null
+    "${steward[@]}" "${cfg[@]}" migrate >/dev/null
+    "${steward[@]}" "${cfg[@]}" demo --key-file "$work/demo-admin.key" >/dev/null
     admin_key=$(cat "$work/demo-admin.key")
     member_key=$(cat "$work/demo-member.key")
-    steward "${cfg[@]}" serve >"$out/server-$backend.log" 2>&1 &
+    "${steward[@]}" "${cfg[@]}" serve >"$out/server-$backend.log" 2>&1 &
     server=$!
     base="http://127.0.0.1:$port"
     for _ in $(seq 1 100); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -59,6 +59,9 @@ pub fn desk(
             max_attempts: settings.gateway.webhook_max_attempts,
             backoff: std::time::Duration::from_millis(settings.gateway.webhook_backoff_ms),
         },
+        search_cache: Arc::new(services::desk::search_cache::SearchCache::new(
+            std::time::Duration::from_millis(settings.booking.search_cache_ms),
+        )),
     })
 }
 

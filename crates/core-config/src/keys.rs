@@ -40,6 +40,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "booking.auto_confirm_below", description: "Confirm a booking without a human when every payment check passes and the amount (minor units) is below this; 0 = off." },
     KeyDoc { key: "booking.currency", description: "ISO currency of booking amounts; amounts are integers of minor units (paisa for PKR)." },
     KeyDoc { key: "booking.refund_note", description: "Told to the guest when a confirmed booking is cancelled." },
+    KeyDoc { key: "booking.search_cache_ms", description: "Milliseconds a search page may be served from memory. A write committed by this process ends it at once; the time bounds how long another replica's booking goes unseen by search (booking always checks the database). 0 turns the cache off." },
     KeyDoc { key: "payments.methods", description: "Accounts quoted in payment instructions: an array of tables with `kind` (`easypaisa`, `jazzcash`, `bank_transfer`), `account_number`, `holder_name`, optional `bank_name`." },
     KeyDoc { key: "media.store", description: "Where payment screenshots go: `local` (files under `media.local_dir`, served at unguessable URLs) or `cloudinary`." },
     KeyDoc { key: "media.local_dir", description: "Directory of the local media store." },

@@ -262,6 +262,10 @@ pub struct BookingSettings {
     pub currency: String,
     /// Told to the guest when a confirmed booking is cancelled.
     pub refund_note: String,
+    /// Milliseconds a search page may be served from memory. A write committed by this process
+    /// ends it at once; the time bounds how long another replica's booking goes unseen by
+    /// search (booking always checks the database). 0 turns the cache off.
+    pub search_cache_ms: u64,
 }
 
 impl Default for BookingSettings {
@@ -275,6 +279,7 @@ impl Default for BookingSettings {
             auto_confirm_below: 0,
             currency: "PKR".into(),
             refund_note: "The advance of a confirmed booking is refunded as the property's policy allows; an admin will contact you.".into(),
+            search_cache_ms: 1000,
         }
     }
 }

@@ -121,6 +121,8 @@ pub struct Db {
     pool: r2d2::Pool<ConnectionManager>,
     backend: Backend,
     checkout_timeout: Duration,
+    /// Write transactions committed through this pool (and its clones), for caches of reads.
+    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
@@ -159,7 +161,18 @@ impl Db {
             .connection_timeout(options.connect_timeout)
             .test_on_check_out(true)
             .build_unchecked(manager);
-        Ok(Self { pool, backend, checkout_timeout: options.connect_timeout })
+        Ok(Self { pool, backend, checkout_timeout: options.connect_timeout, writes: Default::default() })
+    }
+
+    /// How many write transactions this process has committed on the database. A cache of a read
+    /// is fresh for this process while the number has not moved since the read began.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Counts a committed write transaction (after its commit).
+    pub fn note_write(&self) {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Which backend this database uses.

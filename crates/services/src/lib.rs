@@ -40,13 +40,18 @@ where
     .await
 }
 
-/// Runs `f` in one write transaction ([`write_tx`]) on the blocking pool.
+/// Runs `f` in one write transaction ([`write_tx`]) on the blocking pool; a commit is counted
+/// ([`Db::note_write`]) so caches of reads know their data may have changed.
 pub(crate) async fn in_tx<T, F>(db: &Db, f: F) -> Result<T, ServiceError>
 where
     T: Send + 'static,
     F: FnOnce(&mut DbConnection) -> Result<T, ServiceError> + Send + 'static,
 {
-    with_conn(db, move |conn| write_tx(conn, f)).await
+    let done = with_conn(db, move |conn| write_tx(conn, f)).await;
+    if done.is_ok() {
+        db.note_write();
+    }
+    done
 }
 pub use principal::Principal;
 

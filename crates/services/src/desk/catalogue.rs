@@ -883,6 +883,11 @@ pub async fn search(desk: &Desk, q: SearchQuery) -> Result<SearchPage, ServiceEr
         after,
         limit,
     };
+    let key = format!("{query:?}");
+    let writes = desk.db.writes();
+    if let Some(page) = desk.search_cache.get(&key, writes) {
+        return Ok(page);
+    }
     let rows = with_conn(&desk.db, move |conn| Ok(repo::search(conn, &query)?)).await?;
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|(p, amount)| search_cursor::encode(*amount, &p.name, p.id)))
@@ -894,7 +899,9 @@ pub async fn search(desk: &Desk, q: SearchQuery) -> Result<SearchPage, ServiceEr
             SearchHit { property, price, advance }
         })
         .collect();
-    Ok(SearchPage { hits, next_cursor })
+    let page = SearchPage { hits, next_cursor };
+    desk.search_cache.put(key, writes, page.clone());
+    Ok(page)
 }
 
 /// The halves a booking of `shift` on `date` takes, as stored.

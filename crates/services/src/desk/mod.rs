@@ -10,6 +10,7 @@ pub mod image;
 pub mod jobs;
 pub mod notify;
 pub mod payments;
+pub mod search_cache;
 
 use std::sync::Arc;
 
@@ -105,6 +106,8 @@ pub struct Desk {
     /// What the spend gateway's jobs (stale reservations, alert webhooks) need; they share the
     /// desk's scheduler.
     pub spend: crate::alerts::SpendJobs,
+    /// Recent search pages.
+    pub search_cache: Arc<search_cache::SearchCache>,
 }
 
 /// An authenticated web guest.
