@@ -522,9 +522,8 @@ async fn every_json_body_refuses_hostile_values(app: TestApp) {
 }
 
 /// The stale-reservation release follows `jobs.tick_secs`: due again one tick later, not a minute.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_release_runs_every_tick() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.jobs.tick_secs = 2).await.unwrap();
+async fn stale_release_runs_every_tick(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| s.jobs.tick_secs = 2).await else { return };
     let now = models::time::now();
     let desk = app.desk(Arc::new(integrations::fakes::FixedClock::at(now)));
     let release = services::desk::jobs::Job::ReleaseReservations;
@@ -534,4 +533,14 @@ async fn stale_release_runs_every_tick() {
     assert!(!ran.iter().any(|(j, _)| *j == release), "not within a tick");
     let ran = services::desk::jobs::run_due(&desk, "r1", now + chrono::Duration::seconds(3)).await.unwrap();
     assert!(ran.iter().any(|(j, _)| *j == release), "due again after a tick");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_release_runs_every_tick_sqlite() {
+    stale_release_runs_every_tick(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_release_runs_every_tick_postgres() {
+    stale_release_runs_every_tick(Backend::Postgres).await;
 }
