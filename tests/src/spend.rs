@@ -163,3 +163,18 @@ pub async fn assert_books(app: &TestApp, uid: &str) {
     assert_eq!(reserved, 0, "nothing left reserved");
     assert!(balance >= 0);
 }
+
+/// The real OpenAI-compatible adapter called `name`, pointed at `base` (a loopback fake's `…/v1`),
+/// with a 5 s timeout and no retries.
+pub fn openai_compatible(name: &str, base: &str) -> std::sync::Arc<dyn services::ports::ModelProvider> {
+    let up = integrations::providers::Upstream::new(
+        name,
+        base,
+        Some("k".into()),
+        std::time::Duration::from_secs(5),
+        0,
+        std::time::Duration::from_millis(1),
+    )
+    .unwrap();
+    std::sync::Arc::new(integrations::providers::OpenAiCompatible::new(up))
+}

@@ -72,6 +72,11 @@ async fn book(app: &TestApp, token: &str, property: &str, date: NaiveDate, shift
     app.post("/api/v1/bookings", token, &booking_body(property, date, shift)).await
 }
 
+/// `GET /api/v1/search?{query}` without credentials.
+async fn search(app: &TestApp, query: &str) -> reqwest::Response {
+    app.send(Method::GET, &format!("/api/v1/search?{query}"), None, None, &[]).await
+}
+
 async fn search_has(app: &TestApp, property: &str, date: NaiveDate, shift: &str) -> bool {
     let res = app
         .send(
@@ -196,18 +201,12 @@ async fn search_and_quotes(app: TestApp) {
     let mut walked = Vec::new();
     let mut cursor = String::new();
     loop {
-        let page: Value = app
-            .send(
-                Method::GET,
-                &format!("/api/v1/search?type=farm&date={d}&shift=night&guests=25&limit=1&cursor={cursor}"),
-                None,
-                None,
-                &[],
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: Value =
+            search(&app, &format!("type=farm&date={d}&shift=night&guests=25&limit=1&cursor={cursor}"))
+                .await
+                .json()
+                .await
+                .unwrap();
         walked.extend(
             page["items"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap().to_string()),
         );
@@ -218,29 +217,14 @@ async fn search_and_quotes(app: TestApp) {
     }
     assert_eq!(walked, names);
     for bad in ["limit=0", "limit=101", "limit=-1", "cursor=bm9wZQ"] {
-        let res = app
-            .send(
-                Method::GET,
-                &format!("/api/v1/search?type=farm&date={d}&shift=night&guests=2&{bad}"),
-                None,
-                None,
-                &[],
-            )
-            .await;
+        let res = search(&app, &format!("type=farm&date={d}&shift=night&guests=2&{bad}")).await;
         expect_problem(res, 422, "VALIDATION_FAILED").await;
     }
     // Cities compare without case; another city has nothing.
     let city = |c: &'static str| {
         let app = &app;
         async move {
-            let v: Value = app
-                .send(
-                    Method::GET,
-                    &format!("/api/v1/search?type=farm&date={d}&shift=night&guests=2&city={c}"),
-                    None,
-                    None,
-                    &[],
-                )
+            let v: Value = search(app, &format!("type=farm&date={d}&shift=night&guests=2&city={c}"))
                 .await
                 .json()
                 .await
@@ -304,18 +288,8 @@ async fn search_and_quotes(app: TestApp) {
     let price_in_search = |date: NaiveDate| {
         let (app, also) = (&app, also.clone());
         async move {
-            let v: Value = app
-                .send(
-                    Method::GET,
-                    &format!("/api/v1/search?type=farm&date={date}&shift=day&guests=2"),
-                    None,
-                    None,
-                    &[],
-                )
-                .await
-                .json()
-                .await
-                .unwrap();
+            let v: Value =
+                search(app, &format!("type=farm&date={date}&shift=day&guests=2")).await.json().await.unwrap();
             v["items"]
                 .as_array()
                 .unwrap()

@@ -204,16 +204,7 @@ async fn money_stays_bounded(backend: Backend) {
         |_| {},
         move |a| {
             for (name, url) in [("openai", &honest_url), ("groq", &greedy_url)] {
-                let up = integrations::providers::Upstream::new(
-                    name,
-                    url,
-                    Some("k".into()),
-                    Duration::from_secs(5),
-                    0,
-                    Duration::from_millis(1),
-                )
-                .unwrap();
-                a.providers.push(Arc::new(integrations::providers::OpenAiCompatible::new(up)));
+                a.providers.push(openai_compatible(name, url));
             }
         },
     )

@@ -240,16 +240,7 @@ async fn through_a_real_adapter(backend: Backend) {
         db,
         |_| {},
         move |a| {
-            let up = integrations::providers::Upstream::new(
-                "openai",
-                &base,
-                Some("k".into()),
-                Duration::from_secs(5),
-                0,
-                Duration::from_millis(1),
-            )
-            .unwrap();
-            a.providers.push(Arc::new(integrations::providers::OpenAiCompatible::new(up)));
+            a.providers.push(openai_compatible("openai", &base));
         },
     )
     .await;
@@ -433,16 +424,7 @@ async fn facility_endpoints(backend: Backend) {
         db,
         |_| {},
         move |a| {
-            let up = integrations::providers::Upstream::new(
-                "openai",
-                &base,
-                Some("k".into()),
-                Duration::from_secs(5),
-                0,
-                Duration::from_millis(1),
-            )
-            .unwrap();
-            a.providers.push(Arc::new(integrations::providers::OpenAiCompatible::new(up)));
+            a.providers.push(openai_compatible("openai", &base));
         },
     )
     .await;
