@@ -102,7 +102,9 @@ impl Application {
         let metrics = metrics::Metrics::new().map_err(std::io::Error::other)?;
         let gateway = gateway(&settings, db.clone(), &adapters);
         let desk = desk(&settings, db.clone(), adapters).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let state = AppState { db, settings: Arc::new(settings), metrics: Arc::new(metrics), desk, gateway };
+        let agent: services::conversations::SharedAgent = Arc::new(agents::GuidedAgent);
+        let state =
+            AppState { db, settings: Arc::new(settings), metrics: Arc::new(metrics), desk, gateway, agent };
         let doc = serde_json::to_value(openapi()).map_err(std::io::Error::other)?;
         let body_limit = state.settings.server.body_limit_bytes;
         let workers = state.settings.server.workers;

@@ -20,4 +20,6 @@ pub struct AppState {
     pub desk: services::desk::Desk,
     /// The AI spend gateway.
     pub gateway: services::requests::Gateway,
+    /// The booking agent that answers guests.
+    pub agent: services::conversations::SharedAgent,
 }

@@ -5,7 +5,10 @@
 
 #[macro_use]
 mod enums;
+#[macro_use]
+pub mod sql;
 pub mod booking;
+pub mod conversation;
 pub mod ids;
 pub mod rows;
 pub mod rows_booking;

@@ -343,6 +343,12 @@ pub struct Message {
     pub last_error: Option<String>,
     /// Creation.
     pub created_at: NaiveDateTime,
+    /// The channel's own id of the message (a WhatsApp `wamid`), unique per channel.
+    pub channel_message_id: Option<String>,
+    /// For a bot reply: the guest message it answers.
+    pub reply_to: Option<i64>,
+    /// For a guest message: when its turn ran (`None` while it waits).
+    pub processed_at: Option<NaiveDateTime>,
 }
 
 /// A new message.
@@ -365,6 +371,12 @@ pub struct NewMessage {
     pub delivery_status: String,
     /// Creation.
     pub created_at: NaiveDateTime,
+    /// The channel's own id of the message.
+    pub channel_message_id: Option<String>,
+    /// The guest message a reply answers.
+    pub reply_to: Option<i64>,
+    /// When a guest message was processed (bot and admin messages: at once).
+    pub processed_at: Option<NaiveDateTime>,
 }
 
 /// An entry in the admins' inbox.

@@ -213,8 +213,37 @@ diesel::table! {
         attempts -> Integer,
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
+        channel_message_id -> Nullable<Text>,
+        reply_to -> Nullable<BigInt>,
+        processed_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    conversations (id) {
+        id -> BigInt,
+        public_id -> Text,
+        guest_id -> BigInt,
+        channel -> Text,
+        mode -> Text,
+        needs_human -> Bool,
+        language -> Text,
+        facts -> Text,
+        identity -> Text,
+        dialogue -> Text,
+        sent_media -> Text,
+        current_booking_id -> Nullable<BigInt>,
+        summary -> Text,
+        turn_owner -> Nullable<Text>,
+        turn_until -> Nullable<Timestamp>,
+        last_inbound_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(conversations -> guests (guest_id));
+diesel::joinable!(conversations -> bookings (current_booking_id));
 
 diesel::table! {
     admin_notifications (id) {
@@ -358,6 +387,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     booking_payments,
     job_runs,
     search_prices,
+    conversations,
 );
 
 diesel::table! {

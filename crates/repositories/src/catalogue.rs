@@ -123,6 +123,15 @@ pub fn list(
     Ok(q.load(conn)?)
 }
 
+/// Every active property, as lists show them (name resolution).
+pub fn active_summaries(conn: &mut DbConnection) -> Result<Vec<PropertySummary>, RepoError> {
+    Ok(properties::table
+        .filter(properties::active.eq(true))
+        .order(properties::name.asc())
+        .select(PropertySummary::as_select())
+        .load(conn)?)
+}
+
 /// Whether an active property of this kind has this name.
 pub fn active_named(conn: &mut DbConnection, kind: &str, name: &str) -> Result<bool, RepoError> {
     use diesel::dsl::{exists, select};

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod audit;
 pub mod chatbot;
+pub mod conversations;
 pub mod desk;
 mod error;
 pub mod gateway;

@@ -1,10 +1,10 @@
-//! Guest sessions and history (`/api/v1/chat/…`), the admins' desk (`/api/v1/admin/…`), and
-//! locally stored media (`/media/{name}`).
+//! The admins' desk (`/api/v1/admin/…`: verifications, notifications, jobs) and locally stored
+//! media (`/media/{name}`).
 
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use services::desk::{guests, jobs, payments, Caller};
+use services::desk::{jobs, payments, Caller};
 use services::ServiceError;
 
 use super::bookings::{PaymentView, SubmittedView};
@@ -12,142 +12,6 @@ use super::catalogue::MoneyView;
 use crate::error::{ApiError, Problem};
 use crate::extract::{parse_json, DeskCaller, PageOf, PageQuery};
 use crate::state::AppState;
-
-/// Body of `POST /api/v1/chat/sessions` for websites: their own user id for the guest.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SessionRequest {
-    /// The website's id for its user (absent: an anonymous guest).
-    pub user_id: Option<String>,
-    /// Name, if known.
-    pub name: Option<String>,
-    /// Phone, if known.
-    pub phone: Option<String>,
-}
-
-/// A new guest session: the token is shown once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SessionCreated {
-    /// `gs_…`: send as `Authorization: Bearer gs_…`.
-    pub token: String,
-    /// `gst_…`.
-    pub guest_id: String,
-}
-
-/// Opens a guest session. Without credentials: a new anonymous guest. With a `website` key and a
-/// body: the guest the website knows by `user_id` (created on first use).
-#[utoipa::path(tag = "chat", security((), ("api_key" = [])), request_body = Option<SessionRequest>, responses(
-    (status = 201, body = SessionCreated),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-))]
-#[post("/api/v1/chat/sessions")]
-pub async fn create_session(
-    state: web::Data<AppState>,
-    caller: DeskCaller,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    // No body, `{}` or `{"user_id": null}`: an anonymous guest, as a web client opens one.
-    let request: SessionRequest =
-        if body.iter().all(u8::is_ascii_whitespace) { SessionRequest::default() } else { parse_json(&body)? };
-    let website = match request {
-        SessionRequest { user_id: Some(user_id), name, phone } => {
-            Some(guests::WebsiteGuest { user_id, name, phone })
-        }
-        SessionRequest { user_id: None, name: None, phone: None } => None,
-        SessionRequest { user_id: None, .. } => {
-            return Err(ServiceError::invalid("user_id", "is required with name or phone").into())
-        }
-    };
-    let s = guests::open_session(&state.db, &caller.caller, website).await?;
-    Ok(HttpResponse::Created().json(SessionCreated { token: s.token, guest_id: s.guest.public_id }))
-}
-
-/// The guest behind a session.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SessionView {
-    /// `gst_…`.
-    pub guest_id: String,
-    /// Name.
-    pub name: Option<String>,
-    /// Phone.
-    pub phone: Option<String>,
-    /// CNIC, masked.
-    pub cnic: Option<String>,
-}
-
-fn guest_only(caller: &Caller) -> Result<&services::desk::GuestPrincipal, ApiError> {
-    match caller {
-        Caller::Guest(g) => Ok(g),
-        Caller::Anonymous => Err(ServiceError::AuthRequired.into()),
-        Caller::Key(_) => {
-            Err(ServiceError::Forbidden("this endpoint takes a guest session token".into()).into())
-        }
-    }
-}
-
-/// The current guest session.
-#[utoipa::path(tag = "chat", security((), ("api_key" = [])), responses(
-    (status = 200, body = SessionView),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-))]
-#[get("/api/v1/chat/session")]
-pub async fn get_session(
-    state: web::Data<AppState>,
-    caller: DeskCaller,
-) -> Result<web::Json<SessionView>, ApiError> {
-    let g = guest_only(&caller.caller)?;
-    let guest = guests::get(&state.db, g.guest_id).await?;
-    Ok(web::Json(SessionView {
-        guest_id: guest.public_id,
-        name: guest.name,
-        phone: guest.phone,
-        cnic: guest.cnic.as_deref().map(models::booking::mask_cnic),
-    }))
-}
-
-/// A conversation message.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MessageView {
-    /// `msg_…`.
-    pub id: String,
-    /// `guest`, `bot`, `admin`.
-    pub sender: String,
-    /// Text.
-    pub text: String,
-    /// Structured part.
-    #[schema(value_type = Option<Object>)]
-    pub payload: Option<serde_json::Value>,
-    /// When.
-    pub created_at: DateTime<Utc>,
-}
-
-/// The guest's conversation, newest first (booking notifications arrive here).
-#[utoipa::path(tag = "chat", security((), ("api_key" = [])), params(PageQuery), responses(
-    (status = 200, body = PageOf<MessageView>),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-))]
-#[get("/api/v1/chat/history")]
-pub async fn history(
-    state: web::Data<AppState>,
-    caller: DeskCaller,
-    q: web::Query<PageQuery>,
-) -> Result<web::Json<PageOf<MessageView>>, ApiError> {
-    let g = guest_only(&caller.caller)?.clone();
-    let (limit, before) = q.resolve()?;
-    let rows = guests::history(&state.db, g.guest_id, limit, before).await?;
-    Ok(web::Json(PageOf::from_rows(
-        rows,
-        limit,
-        |m| m.id,
-        |m| MessageView {
-            id: m.public_id,
-            sender: m.sender,
-            text: m.text,
-            payload: m.payload.and_then(|p| serde_json::from_str(&p).ok()),
-            created_at: m.created_at.and_utc(),
-        },
-    )))
-}
 
 /// A proof awaiting review, with what the admin needs.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

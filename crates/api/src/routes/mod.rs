@@ -4,7 +4,9 @@ pub mod audit;
 pub mod bookings;
 pub mod catalogue;
 pub mod catalogue_models;
+pub mod chat;
 pub mod chatbot;
+pub mod conversations;
 pub mod desk_admin;
 pub mod keys;
 pub mod openai;
@@ -52,9 +54,18 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(bookings::set_status)
         .service(bookings::payment_instructions)
         .service(bookings::submit_payment)
-        .service(desk_admin::create_session)
-        .service(desk_admin::get_session)
-        .service(desk_admin::history)
+        .service(chat::create_session)
+        .service(chat::get_session)
+        .service(chat::reset_session)
+        .service(chat::history)
+        .service(chat::send_message)
+        .service(chat::send_image)
+        .service(conversations::list)
+        .service(conversations::get)
+        .service(conversations::takeover)
+        .service(conversations::release)
+        .service(conversations::message)
+        .service(conversations::command)
         .service(desk_admin::verifications)
         .service(desk_admin::approve)
         .service(desk_admin::reject)

@@ -54,6 +54,9 @@ pub fn guest(conn: &mut DbConnection, booking: &Booking, text: String) -> Result
             payload: Some(serde_json::json!({"type": "booking_update", "booking": booking.reference, "status": booking.status}).to_string()),
             delivery_status: delivery_status.into(),
             created_at: models::time::now(),
+            channel_message_id: None,
+            reply_to: None,
+            processed_at: Some(models::time::now()),
         },
     )
 }
