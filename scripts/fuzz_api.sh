@@ -94,9 +94,9 @@ TOML
         # a member key by the admin-only ones too. The guest pass keeps every route.
         filters=()
         case $pass in
-            admin) filters=(--exclude-path-regex '^/api/v1/chat/(session|history)$') ;;
+            admin) filters=(--exclude-path-regex '^/api/v1/chat/(session|history|messages|images)$') ;;
             member) filters=(--exclude-tag admin --exclude-path-regex \
-                '^/api/v1/(chat/(session|history)|users(/.*)?|system-policy|audit|audit/verify|bookings/[{]reference[}]/status|providers/[{]name[}]|properties/[{]id[}]/media/[{]media_id[}])$') ;;
+                '^/api/v1/(chat/(session|history|messages|images)|users(/.*)?|system-policy|audit|audit/verify|bookings/[{]reference[}]/status|providers/[{]name[}]|properties/[{]id[}]/media/[{]media_id[}])$') ;;
         esac
         echo "=== schemathesis: $backend, $pass"
         set +e
