@@ -69,6 +69,8 @@ system_test!(
     off_topic_handoff_and_back,
     another_guest_cannot_see_or_cancel,
     reset_and_bad_input,
+    twenty_messages_at_once,
+    idle_conversations_forget_their_search,
 );
 
 async fn books_a_farmhouse_in_english(app: TestApp) {
@@ -381,4 +383,63 @@ async fn reset_and_bad_input(app: TestApp) {
     expect_problem(res, 415, "UNSUPPORTED_MEDIA_TYPE").await;
     let res = app.post("/api/v1/chat/messages", &app.admin_key, &json!({"message": "hi"})).await;
     expect_problem(res, 403, "FORBIDDEN").await;
+}
+
+/// 20 messages sent at once to one conversation are answered one at a time in arrival order (each
+/// bot reply answers the next guest message, by id); another conversation proceeds meanwhile.
+async fn twenty_messages_at_once(app: TestApp) {
+    seeded(&app).await;
+    let g = Guest::new(&app).await;
+    let other = Guest::new(&app).await;
+    let sends = (0..20).map(|i| {
+        let (app, token) = (&app, g.token.clone());
+        async move {
+            let res = app
+                .post("/api/v1/chat/messages", &token, &json!({"message": format!("{} people", i + 1)}))
+                .await;
+            res.status().as_u16()
+        }
+    });
+    let parallel = async {
+        let mut ok = 0;
+        for _ in 0..5 {
+            if other.say("hello").await["responses"].as_array().is_some_and(|r| !r.is_empty()) {
+                ok += 1;
+            }
+        }
+        ok
+    };
+    let (statuses, other_ok) = tokio::join!(futures_util::future::join_all(sends), parallel);
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(other_ok, 5, "the other conversation was answered meanwhile");
+    let mut conn = app.db.db.conn().unwrap();
+    let guest =
+        repositories::guests::by_public_id(&mut conn, g.session().await["guest_id"].as_str().unwrap())
+            .unwrap();
+    let all = repositories::conversations::recent(&mut conn, guest.id, 100).unwrap();
+    let asked: Vec<i64> = all.iter().filter(|m| m.sender == "guest").map(|m| m.id).collect();
+    let answered: Vec<i64> = all.iter().filter(|m| m.sender == "bot").filter_map(|m| m.reply_to).collect();
+    assert_eq!(asked.len(), 20);
+    assert_eq!(answered, asked, "replies in arrival order, one per message");
+    let processed: Vec<_> =
+        all.iter().filter(|m| m.sender == "guest").map(|m| m.processed_at.unwrap()).collect();
+    assert!(processed.windows(2).all(|w| w[0] <= w[1]), "processed in arrival order");
+}
+
+/// The idle job (SPEC §7): a day without guest messages clears the search state; messages and
+/// bookings stay.
+async fn idle_conversations_forget_their_search(app: TestApp) {
+    seeded(&app).await;
+    let g = Guest::new(&app).await;
+    g.say(&format!("farmhouse on {} night for 10 people", saturday())).await;
+    assert_eq!(g.session().await["facts"]["type"], "farm");
+    let later = models::time::now() + Duration::hours(25);
+    let desk = app.desk(std::sync::Arc::new(integrations::fakes::FixedClock::at(later)));
+    let ran = services::desk::jobs::run_due(&desk, "test-replica", later).await.unwrap();
+    let idle = ran.iter().find(|(j, _)| *j == services::desk::jobs::Job::ClearIdleConversations).unwrap();
+    assert_eq!(idle.1, Ok(1));
+    let s = g.session().await;
+    assert!(s["facts"]["type"].is_null() && s["facts"]["date"].is_null(), "{s}");
+    let h: Value = app.get("/api/v1/chat/history", &g.token).await.json().await.unwrap();
+    assert_eq!(h["items"].as_array().unwrap().len(), 2, "messages stay");
 }

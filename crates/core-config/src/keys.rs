@@ -60,6 +60,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "gateway.webhook_timeout_secs", description: "Seconds a webhook receiver gets to answer." },
     KeyDoc { key: "chatbot.model", description: "`provider/model` the help chatbot answers with, through the spend gateway; empty means it quotes the user guide." },
     KeyDoc { key: "chatbot.project", description: "Project (`prj_…`) whose budget and owner's balance pay for the chatbot's calls; required with `chatbot.model`." },
+    KeyDoc { key: "conversation.idle_hours", description: "Hours without a guest message after which a conversation's search state (facts, summary, identity draft, current booking) is cleared; messages and bookings stay." },
     KeyDoc { key: "gateway.webhook_allow_private", description: "Accept alert webhook URLs on loopback, private or link-local addresses (`localhost`, `10.…`, `192.168.…`); off in production so webhooks cannot probe internal hosts." },
     KeyDoc { key: "jobs.enabled", description: "Run the background job scheduler in `steward serve`." },
     KeyDoc { key: "jobs.tick_secs", description: "Seconds between scheduler ticks; each job runs when its own interval has passed." },

@@ -50,6 +50,23 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     /// The help chatbot.
     pub chatbot: ChatbotSettings,
+    /// Guest conversations.
+    pub conversation: ConversationSettings,
+}
+
+/// Guest conversations (SPEC §3, §7).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ConversationSettings {
+    /// Hours without a guest message after which a conversation's search state (facts, summary,
+    /// identity draft, current booking) is cleared; messages and bookings stay.
+    pub idle_hours: u32,
+}
+
+impl Default for ConversationSettings {
+    fn default() -> Self {
+        Self { idle_hours: 24 }
+    }
 }
 
 /// HTTP server settings.
@@ -649,6 +666,9 @@ impl Settings {
         }
         if g.webhook_timeout_secs == 0 {
             bad("gateway.webhook_timeout_secs", "must be at least 1".into());
+        }
+        if self.conversation.idle_hours == 0 {
+            bad("conversation.idle_hours", "must be at least 1".into());
         }
         if !self.chatbot.model.is_empty() {
             if !self.chatbot.model.contains('/') {

@@ -31,7 +31,11 @@ pub fn ensure(
         created_at: now,
         updated_at: now,
     };
-    match diesel::insert_into(conversations::table).values(&new).execute(conn) {
+    // In a savepoint: on PostgreSQL a failed insert would otherwise abort the caller's
+    // transaction, and the race's loser must still read the winner's row.
+    let inserted =
+        crate::write_tx(conn, |c| diesel::insert_into(conversations::table).values(&new).execute(c));
+    match inserted {
         Ok(_) => {}
         Err(e) => match RepoError::from(e) {
             RepoError::UniqueViolation { .. } => {}

@@ -23,17 +23,20 @@ pub enum Job {
     ReleaseReservations,
     /// Deliver due alert webhooks (every 10 seconds).
     DeliverWebhooks,
+    /// Clear the search state of idle conversations (every 10 minutes).
+    ClearIdleConversations,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 6] = [
+    pub const ALL: [Job; 7] = [
         Job::ExpireHolds,
         Job::CompleteStays,
         Job::ReviewReminders,
         Job::DeliverMessages,
         Job::ReleaseReservations,
         Job::DeliverWebhooks,
+        Job::ClearIdleConversations,
     ];
 
     /// Stable name.
@@ -45,6 +48,7 @@ impl Job {
             Job::DeliverMessages => "deliver_messages",
             Job::ReleaseReservations => "release_reservations",
             Job::DeliverWebhooks => "deliver_webhooks",
+            Job::ClearIdleConversations => "clear_idle_conversations",
         }
     }
 
@@ -53,7 +57,7 @@ impl Job {
     pub fn interval(self, desk: &Desk) -> Duration {
         match self {
             Job::ExpireHolds => Duration::seconds(60),
-            Job::CompleteStays => Duration::minutes(10),
+            Job::CompleteStays | Job::ClearIdleConversations => Duration::minutes(10),
             Job::ReviewReminders => Duration::minutes(5),
             Job::DeliverMessages | Job::DeliverWebhooks => Duration::seconds(10),
             Job::ReleaseReservations => {
@@ -73,6 +77,9 @@ impl Job {
                 crate::requests::release_stale(&desk.db, now, desk.spend.stale_after).await
             }
             Job::DeliverWebhooks => crate::alerts::deliver_due(&desk.db, &desk.spend, now).await,
+            Job::ClearIdleConversations => {
+                crate::conversations::clear_idle(desk, now, desk.rules.conversation_idle).await
+            }
         }
     }
 }

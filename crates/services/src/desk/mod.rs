@@ -46,6 +46,8 @@ pub struct Rules {
     pub methods: Vec<PaymentMethod>,
     /// Largest upload.
     pub max_upload_bytes: usize,
+    /// How long a conversation stays idle before its search state is cleared.
+    pub conversation_idle: std::time::Duration,
 }
 
 impl Rules {
@@ -66,6 +68,7 @@ impl Rules {
             refund_note: s.booking.refund_note.clone(),
             methods: s.payments.methods.clone(),
             max_upload_bytes: s.media.max_upload_bytes,
+            conversation_idle: std::time::Duration::from_secs(u64::from(s.conversation.idle_hours) * 3600),
         })
     }
 
