@@ -169,8 +169,8 @@ async fn main() {
         // query.
         let mut settings = app.settings.clone();
         settings.booking.search_cache_ms = 0;
-        let adapters = integrations::Adapters::from_settings(&settings).unwrap();
-        let uncached = api::Application::build(settings, app.db.db.clone(), adapters).unwrap();
+        let ports = integrations::ports(&settings).unwrap();
+        let uncached = system_tests::application(&settings, app.db.db.clone(), ports);
         let uncached_base = format!("http://127.0.0.1:{}", uncached.port());
         let handle = uncached.handle();
         tokio::spawn(uncached.run_until_stopped());

@@ -69,6 +69,14 @@ pub fn client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// The application of `settings` over `db` and `ports`, composed as the binary composes it: the
+/// services built once, the agent the settings select, the HTTP server bound.
+pub fn application(settings: &Settings, db: repositories::Db, ports: services::Ports) -> api::Application {
+    let services = services::Services::build(settings, db, ports).expect("services");
+    let agent = agents::from_settings(settings, &services);
+    api::Application::build(settings.clone(), services, agent).expect("app builds")
+}
+
 impl TestApp {
     /// Starts the app on a fresh database; `None` when PostgreSQL is unavailable and not required.
     pub async fn spawn(backend: Backend) -> Option<Self> {
@@ -90,16 +98,16 @@ impl TestApp {
     pub async fn start_with(
         db: TestDb,
         tweak: impl FnOnce(&mut Settings),
-        adapt: impl FnOnce(&mut integrations::Adapters),
+        adapt: impl FnOnce(&mut services::Ports),
     ) -> Self {
         let media_dir = tempfile::tempdir().expect("media dir");
         let mut settings = test_settings(&db.url);
         settings.media.local_dir = media_dir.path().display().to_string();
         tweak(&mut settings);
         let pool = db.db.clone();
-        let mut adapters = integrations::Adapters::from_settings(&settings).expect("adapters");
-        adapt(&mut adapters);
-        let app = api::Application::build(settings.clone(), pool.clone(), adapters).expect("app builds");
+        let mut ports = integrations::ports(&settings).expect("ports");
+        adapt(&mut ports);
+        let app = application(&settings, pool.clone(), ports);
         let address = format!("http://127.0.0.1:{}", app.port());
         let server = app.handle();
         tokio::spawn(app.run_until_stopped());
@@ -112,6 +120,7 @@ impl TestApp {
                     .await
                     .expect("admin key");
             services::model_catalogue::seed(&pool, services::model_catalogue::SEED).await.expect("catalogue");
+            services::platform::ensure(&pool).await.expect("platform project");
             key
         } else {
             String::new()
@@ -129,11 +138,17 @@ impl TestApp {
         Self { address, db, client: client(), admin_key, settings, media_dir, _stop: handle }
     }
 
+    /// The services over this app's database and settings, with `clock`, built as the binary
+    /// builds them.
+    pub fn services(&self, clock: std::sync::Arc<dyn services::ports::Clock>) -> services::Services {
+        let mut ports = integrations::ports(&self.settings).expect("ports");
+        ports.clock = clock;
+        services::Services::build(&self.settings, self.db.db.clone(), ports).expect("services")
+    }
+
     /// The booking desk's services over this app's database and rules, with `clock`.
     pub fn desk(&self, clock: std::sync::Arc<dyn services::ports::Clock>) -> services::desk::Desk {
-        let mut adapters = integrations::Adapters::from_settings(&self.settings).expect("adapters");
-        adapters.clock = clock;
-        api::desk(&self.settings, self.db.db.clone(), adapters).expect("desk")
+        self.services(clock).desk
     }
 
     /// The backend under test.

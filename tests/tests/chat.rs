@@ -434,9 +434,9 @@ async fn idle_conversations_forget_their_search(app: TestApp) {
     g.say(&format!("farmhouse on {} night for 10 people", saturday())).await;
     assert_eq!(g.session().await["facts"]["type"], "farm");
     let later = models::time::now() + Duration::hours(25);
-    let desk = app.desk(std::sync::Arc::new(integrations::fakes::FixedClock::at(later)));
-    let ran = services::desk::jobs::run_due(&desk, "test-replica", later).await.unwrap();
-    let idle = ran.iter().find(|(j, _)| *j == services::desk::jobs::Job::ClearIdleConversations).unwrap();
+    let svc = app.services(std::sync::Arc::new(integrations::fakes::FixedClock::at(later)));
+    let ran = tasks::scheduler::run_due(&svc, "test-replica", later).await.unwrap();
+    let idle = ran.iter().find(|(j, _)| *j == tasks::registry::Job::ClearIdleConversations).unwrap();
     assert_eq!(idle.1, Ok(1));
     let s = g.session().await;
     assert!(s["facts"]["type"].is_null() && s["facts"]["date"].is_null(), "{s}");

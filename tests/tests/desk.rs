@@ -542,9 +542,9 @@ async fn every_transition_and_no_other(app: TestApp) {
     let r = b["reference"].as_str().unwrap().to_string();
     let later = models::time::now() + Duration::minutes(31);
     let clock = integrations::fakes::FixedClock::at(later);
-    let desk = app.desk(Arc::new(clock.clone()));
-    let ran = services::desk::jobs::run_due(&desk, "test-replica", later).await.unwrap();
-    let expire = ran.iter().find(|(j, _)| *j == services::desk::jobs::Job::ExpireHolds).unwrap();
+    let svc = app.services(Arc::new(clock.clone()));
+    let ran = tasks::scheduler::run_due(&svc, "test-replica", later).await.unwrap();
+    let expire = ran.iter().find(|(j, _)| *j == tasks::registry::Job::ExpireHolds).unwrap();
     assert_eq!(expire.1, Ok(1));
     let after: Value = app.get(&format!("/api/v1/bookings/{r}"), &token).await.json().await.unwrap();
     assert_eq!(status(&after), "expired");
@@ -552,10 +552,10 @@ async fn every_transition_and_no_other(app: TestApp) {
     let history: Value = app.get("/api/v1/chat/history?limit=1", &token).await.json().await.unwrap();
     assert!(history["items"][0]["text"].as_str().unwrap().contains("expired"));
     // Not due again within its interval; due later and idempotent.
-    assert!(services::desk::jobs::run_due(&desk, "test-replica", later).await.unwrap().is_empty());
+    assert!(tasks::scheduler::run_due(&svc, "test-replica", later).await.unwrap().is_empty());
     let much_later = later + Duration::minutes(2);
-    let ran = services::desk::jobs::run_due(&desk, "other-replica", much_later).await.unwrap();
-    assert!(ran.iter().any(|(j, r)| *j == services::desk::jobs::Job::ExpireHolds && *r == Ok(0)));
+    let ran = tasks::scheduler::run_due(&svc, "other-replica", much_later).await.unwrap();
+    assert!(ran.iter().any(|(j, r)| *j == tasks::registry::Job::ExpireHolds && *r == Ok(0)));
     let jobs: Vec<Value> = app.get("/api/v1/admin/jobs", &admin).await.json().await.unwrap();
     let expire = jobs.iter().find(|j| j["name"] == "expire_holds").unwrap();
     assert_eq!(expire["runs"], 2);

@@ -467,9 +467,9 @@ async fn provider_failures_release_everything(app: TestApp) {
     assert_eq!(money(&app, &s.uid).await, (5_000_000, 100_000 + 5_000));
     let later = models::time::now()
         + chrono::Duration::seconds(app.settings.gateway.stale_reservation_secs as i64 + 1);
-    let desk = app.desk(Arc::new(FixedClock::at(later)));
-    let ran = services::desk::jobs::run_due(&desk, "test-replica", later).await.unwrap();
-    let release = ran.iter().find(|(j, _)| *j == services::desk::jobs::Job::ReleaseReservations).unwrap();
+    let svc = app.services(Arc::new(FixedClock::at(later)));
+    let ran = tasks::scheduler::run_due(&svc, "test-replica", later).await.unwrap();
+    let release = ran.iter().find(|(j, _)| *j == tasks::registry::Job::ReleaseReservations).unwrap();
     assert_eq!(release.1, Ok(1));
     assert_eq!(money(&app, &s.uid).await, (5_000_000, 0));
     let res = late.await.unwrap();
@@ -645,8 +645,8 @@ async fn alerts_fire_once_and_webhooks_are_signed(app: TestApp) {
 
     // Deliver: four signed messages that verify.
     let now = models::time::now();
-    let desk = app.desk(Arc::new(FixedClock::at(now)));
-    assert_eq!(services::alerts::deliver_due(&desk.db, &desk.spend, now).await.unwrap(), 4);
+    let svc = app.services(Arc::new(FixedClock::at(now)));
+    assert_eq!(services::alerts::deliver_due(&svc.db, &svc.spend, now).await.unwrap(), 4);
     let got = receiver.received_requests().await.unwrap();
     assert_eq!(got.len(), 4);
     for r in &got {
@@ -665,7 +665,7 @@ async fn alerts_fire_once_and_webhooks_are_signed(app: TestApp) {
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["type"], "alert.raised");
     }
-    assert_eq!(services::alerts::deliver_due(&desk.db, &desk.spend, now).await.unwrap(), 0, "delivered once");
+    assert_eq!(services::alerts::deliver_due(&svc.db, &svc.spend, now).await.unwrap(), 0, "delivered once");
 
     // A failing receiver: retried with doubling delays, then given up.
     let failing = MockServer::start().await;
@@ -682,10 +682,10 @@ async fn alerts_fire_once_and_webhooks_are_signed(app: TestApp) {
     let mut t = models::time::now();
     let mut delays = Vec::new();
     for attempt in 1..=app.settings.gateway.webhook_max_attempts {
-        assert_eq!(services::alerts::deliver_due(&desk.db, &desk.spend, t).await.unwrap(), 0);
+        assert_eq!(services::alerts::deliver_due(&svc.db, &svc.spend, t).await.unwrap(), 0);
         // Not due again until the delay has passed.
         assert_eq!(failing.received_requests().await.unwrap().len() as u32, attempt * 3);
-        services::alerts::deliver_due(&desk.db, &desk.spend, t + chrono::Duration::milliseconds(1))
+        services::alerts::deliver_due(&svc.db, &svc.spend, t + chrono::Duration::milliseconds(1))
             .await
             .unwrap();
         assert_eq!(

@@ -423,8 +423,9 @@ async fn users_are_managed_by_admins_and_audited(app: TestApp) {
         .await;
     expect_problem(res, 403, "FORBIDDEN").await;
     // Listing and fetching.
+    // The test admin, the new user and the platform user that pays for the booking agent.
     let list: Value = app.get("/api/v1/users", &app.admin_key).await.json().await.unwrap();
-    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list["items"].as_array().unwrap().len(), 3);
     assert_eq!(app.get(&format!("/api/v1/users/{id}"), &app.admin_key).await.status(), 200);
     // Audit: created and updated, email masked, changes recorded.
     let events = app.audit(&format!("subject_type=user&subject_id={id}")).await;
@@ -884,8 +885,9 @@ async fn projects_agents_budgets_and_policies(app: TestApp) {
     expect_problem(app.get(&format!("/api/v1/projects/{pid}"), &bob).await, 404, "NOT_FOUND").await;
     let mine: Value = app.get("/api/v1/projects", &alice).await.json().await.unwrap();
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    // Alice's, Bob's and the platform's booking-desk.
     let all: Value = app.get("/api/v1/projects", &app.admin_key).await.json().await.unwrap();
-    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    assert_eq!(all["items"].as_array().unwrap().len(), 3);
     let res = app
         .send(
             Method::PATCH,

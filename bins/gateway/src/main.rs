@@ -146,6 +146,8 @@ async fn migrate(db: &Db) -> anyhow::Result<Vec<String>> {
     if providers + models > 0 {
         tracing::info!(providers, models, "model catalogue seeded");
     }
+    // The platform user and its booking-desk project, which pays for the booking agent's calls.
+    services::platform::ensure(db).await?;
     Ok(applied)
 }
 
@@ -203,34 +205,33 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::info!(versions = ?applied, "migrations applied");
         }
     }
-    let mut adapters = integrations::Adapters::from_settings(&settings).map_err(anyhow::Error::msg)?;
+    let mut ports = integrations::ports(&settings).map_err(anyhow::Error::msg)?;
     // One adapter per enabled provider of the catalogue whose API key is in the environment.
     // (A database not migrated yet has no catalogue; /readyz says so, and adapters come at restart.)
     match services::model_catalogue::providers(&db).await {
-        Ok(catalogue) => adapters.providers.extend(integrations::providers::from_catalogue(
+        Ok(catalogue) => ports.providers.extend(integrations::providers::from_catalogue(
             &catalogue,
             |var| std::env::var(var).ok(),
             &settings.gateway,
         )),
         Err(e) => tracing::warn!(error = %e, "model catalogue unreadable; only local/echo is served"),
     }
+    // Every service built once, shared by the HTTP layer and the background jobs.
+    let services = services::Services::build(&settings, db.clone(), ports)?;
+    let agent = agents::from_settings(&settings, &services);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let chainer = tasks::spawn_audit_chainer(db.clone(), settings.audit.clone(), stop_rx.clone());
     let purge =
         tasks::spawn_idempotency_purge(db.clone(), tasks::IDEMPOTENCY_PURGE_INTERVAL, stop_rx.clone());
     let scheduler = if settings.jobs.enabled {
-        let desk = api::desk(&settings, db.clone(), adapters.clone())?;
-        Some(tasks::spawn_desk_scheduler(
-            desk,
-            std::time::Duration::from_secs(settings.jobs.tick_secs),
-            stop_rx,
-        ))
+        let tick = std::time::Duration::from_secs(settings.jobs.tick_secs);
+        Some(tasks::spawn_scheduler(services.clone(), tick, stop_rx))
     } else {
         None
     };
     let host = settings.server.host.clone();
     let backend = settings.database_target().map(|t| t.backend()).unwrap_or("sqlite");
-    let app = api::Application::build(settings, db, adapters)
+    let app = api::Application::build(settings, services, agent)
         .with_context(|| format!("binding the HTTP server on {host}"))?;
     let base = format!("http://{host}:{}", app.port());
     tracing::info!(%base, database = backend, "steward listening");
@@ -262,6 +263,10 @@ async fn demo(settings: &Settings, key_file: &Path) -> anyhow::Result<()> {
     }
     let (member, project) = services::accounts::seed_demo(&db).await?;
     println!("demo gateway user {member} (verified, 50 USDC) with project {project} allowing local/echo");
+    let desk_project =
+        services::accounts::fund_platform(&db, &[&settings.agent.model, &settings.payments.extractor_model])
+            .await?;
+    println!("platform project {desk_project} (booking-desk) is funded for the booking agent's model calls");
     let member_file = key_file.with_file_name("demo-member.key");
     let member_key = demo_key(
         &db,

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use core_config::Settings;
-use repositories::Db;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
@@ -39,48 +38,6 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::RouteNotFound)
 }
 
-/// The booking desk's services over `db` with these adapters.
-pub fn desk(
-    settings: &Settings,
-    db: Db,
-    adapters: integrations::Adapters,
-) -> Result<services::desk::Desk, services::ServiceError> {
-    Ok(services::desk::Desk {
-        db,
-        rules: Arc::new(services::desk::Rules::from_settings(settings)?),
-        clock: adapters.clock,
-        media: adapters.media,
-        extractor: adapters.extractor,
-        senders: adapters.senders,
-        spend: services::alerts::SpendJobs {
-            stale_after: std::time::Duration::from_secs(settings.gateway.stale_reservation_secs),
-            release_every: std::time::Duration::from_secs(settings.jobs.tick_secs),
-            sender: adapters.webhooks,
-            max_attempts: settings.gateway.webhook_max_attempts,
-            backoff: std::time::Duration::from_millis(settings.gateway.webhook_backoff_ms),
-        },
-        search_cache: Arc::new(services::desk::search_cache::SearchCache::new(
-            std::time::Duration::from_millis(settings.booking.search_cache_ms),
-        )),
-    })
-}
-
-/// The AI spend gateway over `db` with these adapters' providers and clock.
-pub fn gateway(
-    settings: &Settings,
-    db: Db,
-    adapters: &integrations::Adapters,
-) -> services::requests::Gateway {
-    services::requests::Gateway::new(
-        db,
-        adapters.clock.clone(),
-        adapters.providers.clone(),
-        Arc::new(services::spend::RulesEvaluator),
-        std::time::Duration::from_secs(settings.gateway.provider_timeout_secs),
-        settings.gateway.default_max_tokens,
-    )
-}
-
 /// A built server, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -94,15 +51,17 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Binds `server.host:server.port` and prepares the server over `db`, with the adapters the
-    /// caller built (the binary from the settings, tests with fakes).
-    pub fn build(settings: Settings, db: Db, adapters: integrations::Adapters) -> std::io::Result<Self> {
+    /// Binds `server.host:server.port` and prepares the server over the services the caller
+    /// built once (the binary from the settings, tests with fakes) and the booking agent.
+    pub fn build(
+        settings: Settings,
+        services: services::Services,
+        agent: services::conversations::SharedAgent,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let metrics = metrics::Metrics::new().map_err(std::io::Error::other)?;
-        let gateway = gateway(&settings, db.clone(), &adapters);
-        let desk = desk(&settings, db.clone(), adapters).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let agent: services::conversations::SharedAgent = Arc::new(agents::GuidedAgent);
+        let services::Services { db, desk, gateway, .. } = services;
         let state =
             AppState { db, settings: Arc::new(settings), metrics: Arc::new(metrics), desk, gateway, agent };
         let doc = serde_json::to_value(openapi()).map_err(std::io::Error::other)?;

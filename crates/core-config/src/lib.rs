@@ -52,6 +52,45 @@ pub struct Settings {
     pub chatbot: ChatbotSettings,
     /// Guest conversations.
     pub conversation: ConversationSettings,
+    /// The booking agent.
+    pub agent: AgentSettings,
+}
+
+/// Which booking agent answers guests.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentMode {
+    /// Rules in English and Roman Urdu, no LLM.
+    #[default]
+    Guided,
+    /// A tool-calling LLM through the spend gateway (the guided agent answers when it fails).
+    Llm,
+}
+
+/// The booking agent (SPEC §10.3).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AgentSettings {
+    /// `guided` (rules, no LLM) or `llm`.
+    pub mode: AgentMode,
+    /// `provider/model` for `llm` mode.
+    pub model: String,
+    /// The project that pays for the agent's model calls: `booking-desk` (the platform project
+    /// `steward migrate` creates) or a `prj_…` id.
+    pub project: String,
+    /// Earlier messages the model sees with each turn.
+    pub history_messages: u32,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            mode: AgentMode::Guided,
+            model: String::new(),
+            project: "booking-desk".into(),
+            history_messages: 6,
+        }
+    }
 }
 
 /// Guest conversations (SPEC §3, §7).
@@ -345,6 +384,9 @@ pub struct PaymentMethod {
 pub struct PaymentSettings {
     /// Accounts quoted in payment instructions, as a TOML array of tables.
     pub methods: Vec<PaymentMethod>,
+    /// `provider/model` of the vision model that reads screenshots through the spend gateway,
+    /// paid by `agent.project`; empty: every screenshot goes to manual review.
+    pub extractor_model: String,
 }
 
 /// Which media store keeps uploads.
@@ -666,6 +708,24 @@ impl Settings {
         }
         if g.webhook_timeout_secs == 0 {
             bad("gateway.webhook_timeout_secs", "must be at least 1".into());
+        }
+        if self.agent.mode == AgentMode::Llm && !self.agent.model.contains('/') {
+            bad("agent.model", "is required as provider/model when agent.mode = llm".into());
+        }
+        if self.agent.project.trim().is_empty() {
+            bad(
+                "agent.project",
+                "must name the project that pays for the agent (booking-desk or prj_…)".into(),
+            );
+        }
+        let extractor = self.payments.extractor_model.trim();
+        if !extractor.is_empty()
+            && !extractor.split_once('/').is_some_and(|(p, m)| !p.is_empty() && !m.is_empty())
+        {
+            bad("payments.extractor_model", "must be provider/model (or empty for manual review)".into());
+        }
+        if self.agent.history_messages > 50 {
+            bad("agent.history_messages", "must be at most 50".into());
         }
         if self.conversation.idle_hours == 0 {
             bad("conversation.idle_hours", "must be at least 1".into());

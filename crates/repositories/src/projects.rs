@@ -34,6 +34,16 @@ pub fn by_public_id(conn: &mut DbConnection, public_id: &str) -> Result<Project,
     Ok(projects::table.filter(projects::public_id.eq(public_id)).select(Project::as_select()).first(conn)?)
 }
 
+/// A user's project by name.
+pub fn by_name(conn: &mut DbConnection, user_id: i64, name: &str) -> Result<Option<Project>, RepoError> {
+    Ok(projects::table
+        .filter(projects::user_id.eq(user_id))
+        .filter(projects::name.eq(name))
+        .select(Project::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// Projects of one user (or everyone's with `None`), newest first.
 pub fn list(conn: &mut DbConnection, user_id: Option<i64>, page: Page) -> Result<Vec<Project>, RepoError> {
     let mut q = projects::table

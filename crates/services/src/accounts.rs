@@ -133,3 +133,56 @@ pub async fn seed_demo(db: &repositories::Db) -> Result<(String, String), Servic
     .await?;
     Ok((user.public_id, project.public_id))
 }
+
+/// `steward demo`: the platform user is verified and funded (50 USDC), and `booking-desk`'s
+/// policy allows the models the desk calls (`agent.model`, `payments.extractor_model`; empty
+/// ones are skipped). Idempotent; returns the project's public id.
+pub async fn fund_platform(db: &repositories::Db, desk_models: &[&str]) -> Result<String, ServiceError> {
+    let (user, project) = crate::platform::ensure(db).await?;
+    let allowed: Vec<String> =
+        desk_models.iter().map(|m| m.trim().to_string()).filter(|m| m.contains('/')).collect();
+    let (user_id, project_c) = (user.id, project.clone());
+    in_tx(db, move |conn| {
+        let u = users::by_id(conn, user_id)?;
+        if !u.verified {
+            users::update(
+                conn,
+                u.id,
+                &users::UserChanges {
+                    verified: Some(true),
+                    updated_at: Some(models::time::now()),
+                    ..Default::default()
+                },
+            )?;
+        }
+        if ledger::entries(conn, u.id, Page { limit: 1, before: None })?.is_empty() {
+            ledger::move_balance(
+                conn,
+                u.id,
+                "deposit",
+                50 * USDC,
+                None,
+                "demo credit for the booking agent",
+                models::time::now(),
+            )?;
+        }
+        if !allowed.is_empty() {
+            let p = repositories::projects::by_public_id(conn, &project_c)?;
+            let mut policy = crate::projects::parse_policy(repositories::projects::policy(conn, p.id)?);
+            for model in allowed {
+                let provider = model.split_once('/').map(|(p, _)| p.to_string()).unwrap_or_default();
+                if !policy.allowed_providers.contains(&provider) {
+                    policy.allowed_providers.push(provider);
+                }
+                if !policy.allowed_models.contains(&model) {
+                    policy.allowed_models.push(model);
+                }
+            }
+            let doc = serde_json::to_string(&policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            repositories::projects::set_policy(conn, p.id, &doc, models::time::now())?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(project)
+}

@@ -3,11 +3,8 @@
 //! platform's project, grounded in the best-matching guide sections; without one (or when that
 //! call is refused) it quotes those sections, found by BM25, and says it is quoting the guide.
 
-use serde_json::json;
-
-use crate::requests::{CallRequest, Gateway, Scope};
-use crate::spend::Operation;
-use crate::{audit::AuditContext, Principal, ServiceError};
+use crate::ports::{ChatMessage, ChatModel};
+use crate::ServiceError;
 
 /// The user guide, embedded in the binary.
 pub const GUIDE: &str = include_str!("../../../docs/user-guide.md");
@@ -122,19 +119,9 @@ pub struct Answer {
     pub request_id: Option<String>,
 }
 
-/// What the chatbot answers with when a model is configured.
-#[derive(Clone, Debug)]
-pub struct ChatbotModel {
-    /// `provider/model`.
-    pub model: String,
-    /// The paying project's owner, scoped to it.
-    pub payer: Principal,
-}
-
 /// Answers `message` (with up to 20 earlier turns).
 pub async fn chat(
-    gateway: &Gateway,
-    model: Option<ChatbotModel>,
+    model: Option<&dyn ChatModel>,
     message: String,
     history: Vec<Turn>,
 ) -> Result<Answer, ServiceError> {
@@ -173,55 +160,24 @@ pub async fn chat(
         return Ok(Answer { answer: quoted(), mode: "guide", sources, request_id: None });
     };
     let context: String = top.iter().map(|s| format!("## {}\n{}\n\n", s.heading, s.body)).collect();
-    let mut messages = vec![json!({"role": "system", "content": format!(
-        "You are Steward's help assistant. Answer briefly, only from these sections of the user guide:\n\n{context}")})];
-    messages.extend(history.iter().map(|t| json!({"role": t.role, "content": t.content})));
-    messages.push(json!({"role": "user", "content": message}));
-    let (provider, model_name) = m.model.split_once('/').unwrap_or(("", &m.model));
-    let call = CallRequest {
-        provider: provider.into(),
-        model: model_name.into(),
-        operation: Operation::Chat,
-        body: json!({"messages": messages, "max_tokens": 500}),
-    };
-    let ctx = AuditContext { actor: m.payer.actor(), request_id: None };
-    match gateway.execute(ctx, &m.payer, Scope::default(), call, None).await {
-        Ok(record) if record.request.status == "executed" => {
-            let body: serde_json::Value = record
-                .request
-                .response
-                .as_deref()
-                .and_then(|r| serde_json::from_str(r).ok())
-                .unwrap_or_default();
-            let text = body["choices"][0]["message"]["content"].as_str().unwrap_or("").to_string();
-            Ok(Answer { answer: text, mode: "llm", sources, request_id: Some(record.request.public_id) })
-        }
-        Ok(_) | Err(_) => {
-            tracing::warn!("the chatbot's model call did not run; quoting the guide");
+    let mut messages = vec![ChatMessage::text(
+        "system",
+        format!("You are Steward's help assistant. Answer briefly, only from these sections of the user guide:\n\n{context}"),
+    )];
+    messages.extend(history.iter().map(|t| ChatMessage::text(&t.role, t.content.clone())));
+    messages.push(ChatMessage::text("user", message));
+    match m.complete(&messages, &[]).await {
+        Ok(answer) => Ok(Answer {
+            answer: answer.message.content.unwrap_or_default(),
+            mode: "llm",
+            sources,
+            request_id: answer.request_id,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "the chatbot's model call did not run; quoting the guide");
             Ok(Answer { answer: quoted(), mode: "guide", sources, request_id: None })
         }
     }
-}
-
-/// The principal paying for the chatbot: the owner of `project`, scoped to it.
-pub async fn payer(db: &repositories::Db, project: String) -> Result<Principal, ServiceError> {
-    crate::with_conn(db, move |conn| {
-        let p = repositories::projects::by_public_id(conn, &project).map_err(|e| match e {
-            repositories::RepoError::NotFound => ServiceError::NotFound("chatbot project"),
-            other => other.into(),
-        })?;
-        let owner = repositories::users::by_id(conn, p.user_id)?;
-        Ok(Principal {
-            user_id: owner.id,
-            user_public_id: owner.public_id,
-            key_id: 0,
-            key_public_id: "chatbot".into(),
-            role: models::Role::Member,
-            project: Some(p.public_id),
-            agent: None,
-        })
-    })
-    .await
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod app;
 pub mod audit;
 pub mod chatbot;
 pub mod conversations;
@@ -16,6 +17,7 @@ pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod model_catalogue;
+pub mod platform;
 pub mod ports;
 pub mod principal;
 pub mod projects;
@@ -23,6 +25,7 @@ pub mod requests;
 pub mod spend;
 pub mod users;
 
+pub use app::{Ports, Services};
 pub use error::{FieldError, ServiceError};
 
 use repositories::{write_tx, Db, DbConnection};

@@ -188,3 +188,85 @@ pub trait WebhookSender: Send + Sync + std::fmt::Debug {
     /// POSTs the message.
     async fn send(&self, message: &WebhookMessage) -> Result<(), PortError>;
 }
+
+/// A chat message in the OpenAI shape, typed: what a [`ChatModel`] reads and writes.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Text (absent on an assistant message that only calls tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The tools an assistant message calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a `tool` message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    /// A message with text.
+    pub fn text(role: &str, content: impl Into<String>) -> Self {
+        Self { role: role.into(), content: Some(content.into()), ..Self::default() }
+    }
+}
+
+/// A tool call in the OpenAI wire shape (`{id, type: "function", function: {name, arguments}}`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolCall {
+    /// The call's id.
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type", default = "function_kind")]
+    pub kind: String,
+    /// The function and its JSON arguments.
+    pub function: FunctionCall,
+}
+
+fn function_kind() -> String {
+    "function".into()
+}
+
+/// The function a tool call names, with its arguments as a JSON string.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FunctionCall {
+    /// Tool name.
+    pub name: String,
+    /// JSON text of the arguments.
+    #[serde(default)]
+    pub arguments: String,
+}
+
+/// A tool the model may call: name, description and JSON Schema parameters.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ToolSpec {
+    /// Name.
+    pub name: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// JSON Schema of the arguments.
+    pub parameters: serde_json::Value,
+}
+
+/// What a chat model answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatAnswer {
+    /// The assistant message (text and/or tool calls).
+    pub message: ChatMessage,
+    /// Input and output tokens.
+    pub usage: (u64, u64),
+    /// The gateway request it was recorded as (`req_…`), when it went through the gateway.
+    pub request_id: Option<String>,
+}
+
+/// An LLM that answers a conversation with text or tool calls (SPEC §1.2 `ChatModel`).
+#[async_trait::async_trait]
+pub trait ChatModel: Send + Sync + std::fmt::Debug {
+    /// One model call.
+    async fn complete(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[ToolSpec],
+    ) -> Result<ChatAnswer, crate::ServiceError>;
+}

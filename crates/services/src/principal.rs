@@ -25,6 +25,20 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The platform acting for itself: the owner of `project` (`prj_…`), scoped to it, without a
+    /// key (the booking agent's and the chatbot's model calls).
+    pub fn service(user_id: i64, user_public_id: String, project: String) -> Self {
+        Self {
+            user_id,
+            user_public_id,
+            key_id: 0,
+            key_public_id: "service".into(),
+            role: Role::Member,
+            project: Some(project),
+            agent: None,
+        }
+    }
+
     /// True for admin keys.
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin

@@ -1,10 +1,15 @@
 //! Steward background jobs.
 //!
-//! The audit chainer, which links committed audit events into the hash chain
+//! The scheduler ([`scheduler`]) runs the registered jobs ([`registry`], adapters in [`jobs`])
+//! under leases recorded in `job_runs`. The audit chainer, which links committed audit events into the hash chain
 //! every `audit.chain_interval_ms`. It runs in every replica; on PostgreSQL the chain head row is
 //! locked `FOR UPDATE` while linking, so replicas take turns and never double-link. The
 //! idempotency purge deletes `Idempotency-Key` records past their retention (idempotent; any
 //! replica may run it).
+
+pub mod jobs;
+pub mod registry;
+pub mod scheduler;
 
 use std::time::Duration;
 
@@ -78,21 +83,20 @@ pub fn spawn_idempotency_purge(db: Db, every: Duration, shutdown: watch::Receive
     })
 }
 
-/// Starts the booking desk's scheduler: every `tick` it runs each due job (expire holds, complete
-/// stays, review reminders) whose lease this replica can take, recording the outcome in
-/// `job_runs` (`GET /api/v1/admin/jobs`).
-pub fn spawn_desk_scheduler(
-    desk: services::desk::Desk,
+/// Starts the scheduler: every `tick` it runs each due job of the [`registry`] whose lease this
+/// replica can take, recording the outcome in `job_runs` (`GET /api/v1/admin/jobs`).
+pub fn spawn_scheduler(
+    services: services::Services,
     tick: Duration,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let owner = replica_id();
-    periodic("desk_scheduler", tick, shutdown, move || {
-        let desk = desk.clone();
+    periodic("scheduler", tick, shutdown, move || {
+        let services = services.clone();
         let owner = owner.clone();
         async move {
-            let now = desk.clock.now();
-            services::desk::jobs::run_due(&desk, &owner, now).await.map(|ran| ran.len())
+            let now = services.desk.clock.now();
+            scheduler::run_due(&services, &owner, now).await.map(|ran| ran.len())
         }
     })
 }

@@ -2,7 +2,8 @@
 
 use actix_web::{post, web};
 use serde::{Deserialize, Serialize};
-use services::chatbot::{self, ChatbotModel, Turn};
+use services::chatbot::{self, Turn};
+use services::gateway::chat_model::GatewayChatModel;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{parse_json, Auth};
@@ -58,11 +59,13 @@ pub async fn chat(
     let model = if settings.model.is_empty() {
         None
     } else {
-        let payer = chatbot::payer(&state.db, settings.project.clone()).await?;
-        Some(ChatbotModel { model: settings.model.clone(), payer })
+        let payer = services::platform::payer(&state.db, &settings.project).await?;
+        Some(GatewayChatModel::new(state.gateway.clone(), payer, &settings.model, 500))
     };
     let history = input.history.into_iter().map(|t| Turn { role: t.role, content: t.content }).collect();
-    let a = chatbot::chat(&state.gateway, model, input.message, history).await?;
+    let a =
+        chatbot::chat(model.as_ref().map(|m| m as &dyn services::ports::ChatModel), input.message, history)
+            .await?;
     Ok(web::Json(ChatAnswer {
         answer: a.answer,
         mode: a.mode.into(),

@@ -116,6 +116,9 @@ pub struct ConversationDetail {
     pub mode: String,
     /// An admin should look.
     pub needs_human: bool,
+    /// The rolling summary the LLM agent keeps (empty with the guided agent, which keeps the
+    /// facts alone).
+    pub summary: String,
     /// Messages, oldest first (at most 200).
     pub messages: Vec<MessageView>,
 }
@@ -130,6 +133,7 @@ async fn detail_of(state: &AppState, id: String) -> Result<ConversationDetail, A
         last_inbound_at: c.last_inbound_at.map(|t| t.and_utc()),
         mode: c.mode.as_str().into(),
         needs_human: c.needs_human,
+        summary: c.summary,
         state: session.into(),
         messages: messages.into_iter().map(message_view).collect(),
     })

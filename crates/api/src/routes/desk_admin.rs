@@ -4,7 +4,7 @@
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use services::desk::{jobs, payments, Caller};
+use services::desk::{payments, Caller};
 use services::ServiceError;
 
 use super::bookings::{PaymentView, SubmittedView};
@@ -198,7 +198,7 @@ pub async fn list_jobs(
     caller: DeskCaller,
 ) -> Result<web::Json<Vec<JobView>>, ApiError> {
     require_admin(&caller)?;
-    let rows = jobs::list(&state.desk, &caller.caller).await?;
+    let rows = tasks::scheduler::records(&state.db, &caller.caller).await?;
     Ok(web::Json(
         rows.into_iter()
             .map(|j| JobView {

@@ -8,6 +8,7 @@
 //! that did not get the lease waits for its own message's reply. While the conversation is in
 //! `human` mode the bot answers nothing and the admins are told.
 
+pub mod calls;
 pub mod commands;
 pub mod lang;
 pub mod tools;
@@ -58,6 +59,10 @@ pub trait Agent: Send + Sync + std::fmt::Debug {
     /// Answers the guest's message, acting through the tools (which keep the state).
     async fn respond(&self, turn: &mut Turn<'_>) -> Reply;
 }
+
+/// The messages a turn is given (the current one included): enough for the longest
+/// `agent.history_messages` window (50) and the older requests its summary keeps.
+pub const HISTORY_LOADED: i64 = 60;
 
 /// One turn: the guest's message and the tools bound to the guest's conversation.
 #[derive(Debug)]
@@ -302,7 +307,7 @@ async fn process_waiting(
         let loaded = with_conn(&desk.db, move |conn| {
             let Some(message) = repo::next_waiting(conn, guest_id)? else { return Ok(None) };
             let conversation = repo::by_id(conn, conversation_id)?;
-            let history = repo::recent(conn, guest_id, 7)?;
+            let history = repo::recent(conn, guest_id, HISTORY_LOADED)?;
             let state = load_state(conn, conversation)?;
             Ok(Some((message, state, history)))
         })

@@ -463,6 +463,18 @@ impl<'a> Tools<'a> {
         Ok(())
     }
 
+    /// The LLM agent failed this turn (the guided agent answered): flag the conversation and
+    /// tell the admins (`agent_failed`).
+    pub async fn agent_failed(&mut self, error: &str) -> Result<(), Refusal> {
+        self.state.needs_human = true;
+        let text = format!(
+            "the booking agent's model failed in conversation {} ({error}); the guided agent answered",
+            self.state.conversation.public_id
+        );
+        in_tx(&self.desk.db, move |conn| Ok(notify::admins(conn, "agent_failed", None, text)?)).await?;
+        Ok(())
+    }
+
     /// The kind of property facts name, for wording ("farmhouse" / "hut").
     pub fn kind_word(&self) -> Option<PropertyKind> {
         self.state.facts.kind

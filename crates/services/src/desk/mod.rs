@@ -1,13 +1,12 @@
 //! The booking desk (SPEC §2): catalogue, availability, search and quotes, guests, bookings and
-//! their state machine, payment proofs and their verification, notifications, and the jobs that
-//! expire holds, complete stays and remind admins.
+//! their state machine, payment proofs and their verification, notifications, and the plain
+//! functions the scheduler's jobs call (expire holds, complete stays, remind admins).
 
 pub mod bookings;
 pub mod catalogue;
 pub mod demo;
 pub mod guests;
 pub mod image;
-pub mod jobs;
 pub mod notify;
 pub mod payments;
 pub mod search_cache;
@@ -106,9 +105,6 @@ pub struct Desk {
     pub extractor: Option<Arc<dyn PaymentExtractor>>,
     /// Senders of outside channels (none until the WhatsApp channel is configured).
     pub senders: Vec<Arc<dyn MessageSender>>,
-    /// What the spend gateway's jobs (stale reservations, alert webhooks) need; they share the
-    /// desk's scheduler.
-    pub spend: crate::alerts::SpendJobs,
     /// Recent search pages.
     pub search_cache: Arc<search_cache::SearchCache>,
 }

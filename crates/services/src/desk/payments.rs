@@ -22,6 +22,9 @@ use crate::{in_tx, with_conn, FieldError, ServiceError};
 pub const NOT_A_SCREENSHOT: &str = "Please send me the payment screenshot only.";
 /// Marks proofs no machine has read.
 pub const MANUAL_REVIEW: &str = "manual review, not machine-checked";
+
+/// The note on a screenshot the configured reader could not read.
+pub const READER_FAILED: &str = "the vision model could not read it";
 /// Accepted screenshot types.
 pub const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/webp"];
 
@@ -327,15 +330,21 @@ pub async fn submit_screenshot(
         flag_duplicate(desk, reference, "screenshot").await;
         return Err(duplicate("screenshot"));
     }
+    // A reader that fails (provider down, budget spent, an answer that is not JSON) costs the
+    // guest nothing: the proof goes to manual review, marked as such.
+    let mut unread = None;
     let extraction: Option<Extraction> = match &desk.extractor {
-        Some(x) => {
-            let e =
-                x.extract(&shot.bytes, sniffed).await.map_err(|e| ServiceError::Upstream(e.to_string()))?;
-            if !e.is_valid() {
-                return Err(ServiceError::unprocessable("NOT_A_PAYMENT_SCREENSHOT", NOT_A_SCREENSHOT));
+        Some(x) => match x.extract(&shot.bytes, sniffed).await {
+            Ok(e) if !e.is_valid() => {
+                return Err(ServiceError::unprocessable("NOT_A_PAYMENT_SCREENSHOT", NOT_A_SCREENSHOT))
             }
-            Some(e)
-        }
+            Ok(e) => Some(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "the screenshot reader failed; the proof goes to manual review");
+                unread = Some(READER_FAILED);
+                None
+            }
+        },
         None => None,
     };
     let stored = desk
@@ -372,7 +381,7 @@ pub async fn submit_screenshot(
                 transaction_id_unused: None,
                 image_unused: Some(true),
                 machine_checked: false,
-                notes: vec![MANUAL_REVIEW.into()],
+                notes: std::iter::once(MANUAL_REVIEW).chain(unread).map(String::from).collect(),
             },
         };
         Ok(NewBookingPayment {
