@@ -33,6 +33,7 @@ test:
 bench:
 	$(CARGO) bench -p system-tests --bench gateway_overhead
 	$(CARGO) bench -p system-tests --bench search
+	$(CARGO) bench -p system-tests --bench conversation
 
 ## fuzz-api: schemathesis (pinned, in a venv) against a live server on SQLite and PostgreSQL: every operation, 0 failures
 fuzz-api:

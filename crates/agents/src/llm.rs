@@ -148,6 +148,11 @@ pub fn summarize(s: &State, older: &[String]) -> String {
 
 #[async_trait::async_trait]
 impl Agent for LlmAgent {
+    fn history_wanted(&self) -> usize {
+        // The window, and the older messages whose requests the summary keeps.
+        self.history + 10
+    }
+
     async fn respond(&self, turn: &mut Turn<'_>) -> Reply {
         if turn.is_image {
             // A screenshot is a proof for a booking: the same deterministic path either way.

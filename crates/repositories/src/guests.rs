@@ -67,21 +67,28 @@ pub fn insert_session(conn: &mut DbConnection, new: &NewGuestSession) -> Result<
     Ok(())
 }
 
-/// The guest holding a session token hash; touches the session.
+/// How stale a session's `last_used_at` may get before a request writes it again: a chatting
+/// guest's every message would otherwise be a write.
+pub const SESSION_TOUCH_SECS: i64 = 60;
+
+/// The guest holding a session token hash; touches the session when its last use is older than
+/// [`SESSION_TOUCH_SECS`].
 pub fn by_token_hash(
     conn: &mut DbConnection,
     token_hash: &str,
     now: NaiveDateTime,
 ) -> Result<Option<Guest>, RepoError> {
-    let guest_id: Option<i64> = guest_sessions::table
+    let found: Option<(i64, Option<NaiveDateTime>)> = guest_sessions::table
         .filter(guest_sessions::token_hash.eq(token_hash))
-        .select(guest_sessions::guest_id)
+        .select((guest_sessions::guest_id, guest_sessions::last_used_at))
         .first(conn)
         .optional()?;
-    let Some(guest_id) = guest_id else { return Ok(None) };
-    diesel::update(guest_sessions::table.filter(guest_sessions::token_hash.eq(token_hash)))
-        .set(guest_sessions::last_used_at.eq(now))
-        .execute(conn)?;
+    let Some((guest_id, last_used)) = found else { return Ok(None) };
+    if last_used.is_none_or(|t| now - t >= chrono::Duration::seconds(SESSION_TOUCH_SECS)) {
+        diesel::update(guest_sessions::table.filter(guest_sessions::token_hash.eq(token_hash)))
+            .set(guest_sessions::last_used_at.eq(now))
+            .execute(conn)?;
+    }
     Ok(Some(by_id(conn, guest_id)?))
 }
 

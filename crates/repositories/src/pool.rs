@@ -251,9 +251,55 @@ fn prepare_sqlite_dir(path: &Path, create: bool) -> Result<(), RepoError> {
     Ok(())
 }
 
+/// How long a SQLite writer waits for this process's other writers before it goes on to
+/// SQLite's own lock (and its busy timeout) anyway.
+const SQLITE_GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The queue of this process's SQLite writers: one at a time, each woken the moment the previous
+/// one commits. SQLite allows one writer per file anyway; a process with several SQLite files
+/// (tests) only serializes writes that were cheap to begin with. A writer that waited
+/// [`SQLITE_GATE_WAIT`] goes on regardless, so the gate can slow a write but never block it.
+struct WriterGate {
+    busy: std::sync::Mutex<bool>,
+    freed: std::sync::Condvar,
+}
+
+/// A writer's place at the gate; leaving frees it.
+struct GateTurn<'a>(Option<&'a WriterGate>);
+
+impl WriterGate {
+    fn enter(&self, wait: std::time::Duration) -> GateTurn<'_> {
+        let Ok(busy) = self.busy.lock() else { return GateTurn(None) };
+        match self.freed.wait_timeout_while(busy, wait, |b| *b) {
+            Ok((mut busy, timeout)) if !timeout.timed_out() => {
+                *busy = true;
+                GateTurn(Some(self))
+            }
+            _ => GateTurn(None),
+        }
+    }
+}
+
+impl Drop for GateTurn<'_> {
+    fn drop(&mut self) {
+        if let Some(gate) = self.0 {
+            if let Ok(mut busy) = gate.busy.lock() {
+                *busy = false;
+            }
+            gate.freed.notify_one();
+        }
+    }
+}
+
+fn sqlite_writers() -> &'static WriterGate {
+    static GATE: std::sync::OnceLock<WriterGate> = std::sync::OnceLock::new();
+    GATE.get_or_init(|| WriterGate { busy: std::sync::Mutex::new(false), freed: std::sync::Condvar::new() })
+}
+
 /// Runs `f` in a write transaction. On SQLite it begins with `BEGIN IMMEDIATE`, taking the write
-/// lock up front so concurrent writers wait (busy timeout) instead of failing on lock upgrade;
-/// on PostgreSQL it is an ordinary transaction. Nested calls become savepoints.
+/// lock up front so concurrent writers wait instead of failing on lock upgrade (and this
+/// process's writers wait in a queue that wakes them at once, [`WriterGate`]); on PostgreSQL it
+/// is an ordinary transaction. Nested calls become savepoints.
 pub fn write_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -271,6 +317,9 @@ where
     if !immediate {
         return conn.transaction(f);
     }
+    // Writers of this process queue here rather than in SQLite's busy handler, whose sleeps
+    // (up to 100 ms each) would leave the lock idle long after it was freed.
+    let _turn = sqlite_writers().enter(SQLITE_GATE_WAIT);
     if let DbConnection::Sqlite(c) = conn {
         AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").map_err(E::from)?;
     }

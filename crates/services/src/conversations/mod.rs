@@ -58,11 +58,17 @@ pub enum Input {
 pub trait Agent: Send + Sync + std::fmt::Debug {
     /// Answers the guest's message, acting through the tools (which keep the state).
     async fn respond(&self, turn: &mut Turn<'_>) -> Reply;
+
+    /// How many earlier messages a turn should carry in [`Turn::history`] (at most
+    /// [`MAX_HISTORY`]): the rules need only the last one, a model its window and more.
+    fn history_wanted(&self) -> usize {
+        1
+    }
 }
 
-/// The messages a turn is given (the current one included): enough for the longest
-/// `agent.history_messages` window (50) and the older requests its summary keeps.
-pub const HISTORY_LOADED: i64 = 60;
+/// The most earlier messages a turn is given: the longest `agent.history_messages` window (50)
+/// and the older requests the LLM agent's summary keeps.
+pub const MAX_HISTORY: usize = 60;
 
 /// One turn: the guest's message and the tools bound to the guest's conversation.
 #[derive(Debug)]
@@ -207,7 +213,10 @@ pub async fn send(
     let now = desk.clock.now();
     let guest_id = guest.guest_id;
     let stored_text = if image.is_some() { "[image]".to_string() } else { text.clone() };
-    let (conversation_id, message) = in_tx(&desk.db, move |conn| {
+    let owner = format!("turn-{}", models::ids::random_crockford(12));
+    let (o, until) = (owner.clone(), now + chrono::Duration::seconds(TURN_LEASE_SECS));
+    // The message is stored and, when the conversation is free, its turn taken, in one commit.
+    let (conversation_id, message, mut taken) = in_tx(&desk.db, move |conn| {
         let channel = guest_repo::by_id(conn, guest_id)?.channel;
         let conversation = repo::ensure(conn, guest_id, &channel, &public_id("cnv"), now)?;
         let message = repo::insert_message(
@@ -233,7 +242,8 @@ pub async fn send(
             other => other.into(),
         })?;
         repo::touch_inbound(conn, conversation.id, now)?;
-        Ok((conversation.id, message))
+        let taken = repo::take_turn(conn, conversation.id, &o, until, now)?;
+        Ok((conversation.id, message, taken))
     })
     .await?;
     if let Some((bytes, mime, _)) = image {
@@ -242,22 +252,32 @@ pub async fn send(
             .map_err(|_| ServiceError::Internal("image inbox poisoned".into()))?
             .insert(message.public_id.clone(), (bytes, mime));
     }
-    let owner = format!("turn-{}", models::ids::random_crockford(12));
     let started = std::time::Instant::now();
+    let mut first = true;
     loop {
-        let until = desk.clock.now() + chrono::Duration::seconds(TURN_LEASE_SECS);
-        let (o, now) = (owner.clone(), desk.clock.now());
-        let taken =
-            with_conn(&desk.db, move |conn| Ok(repo::take_turn(conn, conversation_id, &o, until, now)?))
-                .await?;
-        if taken {
-            let processed = process_waiting(desk, agent, guest_id, conversation_id).await;
-            let o = owner.clone();
-            with_conn(&desk.db, move |conn| Ok(repo::release_turn(conn, conversation_id, &o)?)).await?;
-            processed?;
+        if !first {
+            let until = desk.clock.now() + chrono::Duration::seconds(TURN_LEASE_SECS);
+            let (o, now) = (owner.clone(), desk.clock.now());
+            // Lease writes go through write transactions, so on SQLite they queue with the other
+            // writers instead of sleeping in SQLite's busy handler.
+            taken = with_conn(&desk.db, move |conn| {
+                repositories::write_tx(conn, |conn| {
+                    Ok(repo::take_turn(conn, conversation_id, &o, until, now)?)
+                })
+            })
+            .await?;
         }
-        let id = message.id;
+        first = false;
+        let processed =
+            if taken { process_waiting(desk, agent, guest_id, conversation_id).await } else { Ok(()) };
+        let (id, o, release) = (message.id, owner.clone(), taken);
+        // The turn is given back and this message's reply read with one connection.
         let done = with_conn(&desk.db, move |conn| {
+            if release {
+                repositories::write_tx(conn, |conn| -> Result<(), ServiceError> {
+                    Ok(repo::release_turn(conn, conversation_id, &o)?)
+                })?;
+            }
             let m = repo::message(conn, id)?;
             match m.processed_at {
                 None => Ok(None),
@@ -265,6 +285,7 @@ pub async fn send(
             }
         })
         .await?;
+        processed?;
         if let Some((guest_message, reply)) = done {
             return Ok(match reply {
                 Some(bot) => Turned {
@@ -303,23 +324,17 @@ async fn process_waiting(
     guest_id: i64,
     conversation_id: i64,
 ) -> Result<(), ServiceError> {
-    loop {
-        let loaded = with_conn(&desk.db, move |conn| {
-            let Some(message) = repo::next_waiting(conn, guest_id)? else { return Ok(None) };
-            let conversation = repo::by_id(conn, conversation_id)?;
-            let history = repo::recent(conn, guest_id, HISTORY_LOADED)?;
-            let state = load_state(conn, conversation)?;
-            Ok(Some((message, state, history)))
-        })
-        .await?;
-        let Some((message, state, mut history)) = loaded else { return Ok(()) };
+    let wanted = agent.history_wanted().min(MAX_HISTORY) as i64 + 1;
+    let mut loaded =
+        with_conn(&desk.db, move |conn| next_turn(conn, guest_id, conversation_id, wanted)).await?;
+    while let Some((message, state, mut history)) = loaded.take() {
         history.retain(|m| m.id != message.id);
         let now = desk.clock.now();
         if state.conversation.mode == ConversationMode::Human {
             let (id, name) =
                 (message.id, state.guest.name.clone().unwrap_or_else(|| state.guest.public_id.clone()));
             let text = message.text.clone();
-            in_tx(&desk.db, move |conn| {
+            loaded = commit_then_next(desk, (guest_id, conversation_id, wanted), move |conn| {
                 repo::mark_processed(conn, id, now)?;
                 notify::admins(
                     conn,
@@ -344,7 +359,7 @@ async fn process_waiting(
         let state = turn.tools.into_state();
         let channel = state.conversation.channel.clone();
         let id = message.id;
-        in_tx(&desk.db, move |conn| {
+        loaded = commit_then_next(desk, (guest_id, conversation_id, wanted), move |conn| {
             if !repo::mark_processed(conn, id, now)? {
                 return Ok(());
             }
@@ -369,6 +384,44 @@ async fn process_waiting(
         })
         .await?;
     }
+    Ok(())
+}
+
+/// A waiting message to answer, with the conversation's state and history.
+type NextTurn = (Message, State, Vec<Message>);
+
+/// The oldest waiting message with the conversation's state and `wanted` messages of history
+/// (the waiting one included).
+fn next_turn(
+    conn: &mut DbConnection,
+    guest_id: i64,
+    conversation_id: i64,
+    wanted: i64,
+) -> Result<Option<NextTurn>, ServiceError> {
+    let Some(message) = repo::next_waiting(conn, guest_id)? else { return Ok(None) };
+    let conversation = repo::by_id(conn, conversation_id)?;
+    let history = repo::recent(conn, guest_id, wanted)?;
+    let state = load_state(conn, conversation)?;
+    Ok(Some((message, state, history)))
+}
+
+/// Commits `write` in one transaction, then reads the next waiting message on the same
+/// connection: one pool checkout per turn instead of two.
+async fn commit_then_next<F>(
+    desk: &Desk,
+    (guest_id, conversation_id, wanted): (i64, i64, i64),
+    write: F,
+) -> Result<Option<NextTurn>, ServiceError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<(), ServiceError> + Send + 'static,
+{
+    let db = desk.db.clone();
+    with_conn(&desk.db, move |conn| {
+        repositories::write_tx(conn, write)?;
+        db.note_write();
+        next_turn(conn, guest_id, conversation_id, wanted)
+    })
+    .await
 }
 
 /// Forgets the search state: facts, summary, the identity draft, the pending question and the
