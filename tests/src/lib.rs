@@ -29,6 +29,8 @@ pub struct TestApp {
     /// Where the local media store writes.
     pub media_dir: tempfile::TempDir,
     _stop: actix_web_handle::Handle,
+    /// Dropping it stops the channel workers.
+    _workers: tokio::sync::watch::Sender<bool>,
 }
 
 /// Keeps the server's stop handle without exposing actix types to tests.
@@ -72,9 +74,20 @@ pub fn client() -> reqwest::Client {
 /// The application of `settings` over `db` and `ports`, composed as the binary composes it: the
 /// services built once, the agent the settings select, the HTTP server bound.
 pub fn application(settings: &Settings, db: repositories::Db, ports: services::Ports) -> api::Application {
+    compose(settings, db, ports).0
+}
+
+/// Like [`application`], also returning the services and the agent it was built with (for the
+/// background workers).
+pub fn compose(
+    settings: &Settings,
+    db: repositories::Db,
+    ports: services::Ports,
+) -> (api::Application, services::Services, services::conversations::SharedAgent) {
     let services = services::Services::build(settings, db, ports).expect("services");
     let agent = agents::from_settings(settings, &services);
-    api::Application::build(settings.clone(), services, agent).expect("app builds")
+    let app = api::Application::build(settings.clone(), services.clone(), agent.clone()).expect("app builds");
+    (app, services, agent)
 }
 
 impl TestApp {
@@ -107,7 +120,12 @@ impl TestApp {
         let pool = db.db.clone();
         let mut ports = integrations::ports(&settings).expect("ports");
         adapt(&mut ports);
-        let app = application(&settings, pool.clone(), ports);
+        let (app, services, agent) = compose(&settings, pool.clone(), ports);
+        // As the binary: the channel workers run when WhatsApp is enabled.
+        let (stop_workers, stop_rx) = tokio::sync::watch::channel(false);
+        if settings.whatsapp.enabled {
+            tasks::spawn_channel_workers(services, agent, stop_rx);
+        }
         let address = format!("http://127.0.0.1:{}", app.port());
         let server = app.handle();
         tokio::spawn(app.run_until_stopped());
@@ -135,7 +153,16 @@ impl TestApp {
             });
             let _ = stopper.join();
         }));
-        Self { address, db, client: client(), admin_key, settings, media_dir, _stop: handle }
+        Self {
+            address,
+            db,
+            client: client(),
+            admin_key,
+            settings,
+            media_dir,
+            _stop: handle,
+            _workers: stop_workers,
+        }
     }
 
     /// The services over this app's database and settings, with `clock`, built as the binary

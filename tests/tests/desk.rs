@@ -1143,11 +1143,16 @@ async fn outbox_delivers_to_outside_channels(app: TestApp) {
 
     let sender = integrations::fakes::RecordingSender { channel: "whatsapp".into(), ..Default::default() };
     let mut desk = app.desk(Arc::new(services::ports::SystemClock));
+    let mut at = models::time::now();
+    let mut later = || {
+        at += chrono::Duration::hours(1);
+        at
+    };
     // Without a sender for the channel, messages wait.
-    assert_eq!(services::desk::notify::deliver_pending(&desk).await.unwrap(), 0);
+    assert_eq!(services::outbox::deliver_due(&desk, later()).await.unwrap(), 0);
     desk.senders = vec![Arc::new(sender.clone())];
-    assert_eq!(services::desk::notify::deliver_pending(&desk).await.unwrap(), 1);
-    assert_eq!(services::desk::notify::deliver_pending(&desk).await.unwrap(), 0, "sent once");
+    assert_eq!(services::outbox::deliver_due(&desk, later()).await.unwrap(), 1);
+    assert_eq!(services::outbox::deliver_due(&desk, later()).await.unwrap(), 0, "sent once");
     let sent = sender.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, "923001234567");
@@ -1161,8 +1166,9 @@ async fn outbox_delivers_to_outside_channels(app: TestApp) {
         fail: true,
         ..Default::default()
     })];
-    for _ in 0..services::desk::notify::MAX_DELIVERY_ATTEMPTS {
-        assert_eq!(services::desk::notify::deliver_pending(&desk).await.unwrap(), 0);
+    // Transient failures are retried with backoff (each pass an hour later), then marked failed.
+    for _ in 0..app.settings.whatsapp.max_attempts {
+        assert_eq!(services::outbox::deliver_due(&desk, later()).await.unwrap(), 0);
     }
     let statuses: Vec<(String, i32)> = app
         .db
@@ -1178,7 +1184,7 @@ async fn outbox_delivers_to_outside_channels(app: TestApp) {
         })
         .await
         .unwrap();
-    assert_eq!(statuses, vec![("sent".to_string(), 1), ("failed".to_string(), 5)]);
+    assert_eq!(statuses, vec![("sent".to_string(), 1), ("failed".to_string(), 6)]);
 }
 
 /// Puts a new booking into `state` and returns its reference.

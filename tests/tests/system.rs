@@ -649,6 +649,7 @@ async fn openapi_lists_every_route() {
         "POST /api/v1/admin/verifications/{id}/reject",
         "GET /api/v1/admin/notifications",
         "GET /api/v1/admin/jobs",
+        "GET /api/v1/admin/channels/whatsapp",
         "GET /media/{name}",
     ]
     .into_iter()

@@ -225,9 +225,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tasks::spawn_idempotency_purge(db.clone(), tasks::IDEMPOTENCY_PURGE_INTERVAL, stop_rx.clone());
     let scheduler = if settings.jobs.enabled {
         let tick = std::time::Duration::from_secs(settings.jobs.tick_secs);
-        Some(tasks::spawn_scheduler(services.clone(), tick, stop_rx))
+        Some(tasks::spawn_scheduler(services.clone(), tick, stop_rx.clone()))
     } else {
         None
+    };
+    // The WhatsApp inbox and the outbox run in every replica (their claims keep them apart).
+    let channel_workers = if settings.whatsapp.enabled {
+        tasks::spawn_channel_workers(services.clone(), agent.clone(), stop_rx.clone())
+    } else {
+        Vec::new()
     };
     let host = settings.server.host.clone();
     let backend = settings.database_target().map(|t| t.backend()).unwrap_or("sqlite");
@@ -247,6 +253,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let _ = purge.await;
     if let Some(s) = scheduler {
         let _ = s.await;
+    }
+    for w in channel_workers {
+        let _ = w.await;
     }
     served.context("serving HTTP")?;
     tracing::info!("stopped");

@@ -91,6 +91,13 @@ impl ApiError {
                     "the API key is unknown, revoked or expired".into(),
                     None,
                 ),
+                S::InvalidSignature => (
+                    StatusCode::UNAUTHORIZED,
+                    "INVALID_SIGNATURE",
+                    "Invalid signature",
+                    "the X-Hub-Signature-256 header is missing or does not sign this body".into(),
+                    None,
+                ),
                 S::UserInactive => (
                     StatusCode::FORBIDDEN,
                     "USER_INACTIVE",
@@ -393,6 +400,7 @@ mod tests {
         let errors = [
             ServiceError::AuthRequired,
             ServiceError::InvalidApiKey,
+            ServiceError::InvalidSignature,
             ServiceError::UserInactive,
             ServiceError::Forbidden("x".into()),
             ServiceError::NotFound("user"),

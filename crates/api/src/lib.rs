@@ -66,6 +66,7 @@ impl Application {
             AppState { db, settings: Arc::new(settings), metrics: Arc::new(metrics), desk, gateway, agent };
         let doc = serde_json::to_value(openapi()).map_err(std::io::Error::other)?;
         let body_limit = state.settings.server.body_limit_bytes;
+        let whatsapp = state.settings.whatsapp.enabled;
         let workers = state.settings.server.workers;
         let shutdown = state.settings.server.shutdown_timeout_secs;
         let keep_alive = std::time::Duration::from_secs(state.settings.server.keep_alive_secs);
@@ -80,6 +81,11 @@ impl Application {
                 .app_data(doc.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(web::JsonConfig::default().limit(body_limit))
+                .configure(|cfg| {
+                    if whatsapp {
+                        routes::channels::whatsapp::configure(cfg);
+                    }
+                })
                 .route("/docs", web::get().to(docs_redirect))
                 .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"])))
                 .default_service(web::to(not_found))

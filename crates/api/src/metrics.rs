@@ -16,6 +16,8 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
+    webhook_latency: HistogramVec,
+    webhook_events: IntCounterVec,
 }
 
 impl Metrics {
@@ -37,18 +39,50 @@ impl Metrics {
         let pool_connections = IntGauge::new("db_pool_connections", "Open database connections")?;
         let pool_idle = IntGauge::new("db_pool_idle_connections", "Idle database connections")?;
         let pool_max = IntGauge::new("db_pool_max_connections", "Largest database pool size")?;
+        let webhook_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "whatsapp_webhook_duration_seconds",
+                "WhatsApp webhook: check, store and answer",
+            )
+            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]),
+            &["channel"],
+        )?;
+        let webhook_events = IntCounterVec::new(
+            Opts::new(
+                "whatsapp_webhook_events_total",
+                "WhatsApp webhook events stored (redeliveries not counted)",
+            ),
+            &["channel"],
+        )?;
+        registry.register(Box::new(webhook_latency.clone()))?;
+        registry.register(Box::new(webhook_events.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
-        Ok(Self { registry, requests, latency, pool_connections, pool_idle, pool_max })
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            pool_connections,
+            pool_idle,
+            pool_max,
+            webhook_latency,
+            webhook_events,
+        })
     }
 
     /// Counts one finished request.
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.requests.with_label_values(&[method, route, &status.to_string()]).inc();
         self.latency.with_label_values(&[method, route]).observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one WhatsApp webhook call that stored `events` new events.
+    pub fn whatsapp_webhook(&self, elapsed: Duration, events: usize) {
+        self.webhook_latency.with_label_values(&["whatsapp"]).observe(elapsed.as_secs_f64());
+        self.webhook_events.with_label_values(&["whatsapp"]).inc_by(events as u64);
     }
 
     /// The text exposition, with pool gauges read now.

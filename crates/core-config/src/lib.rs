@@ -54,6 +54,81 @@ pub struct Settings {
     pub conversation: ConversationSettings,
     /// The booking agent.
     pub agent: AgentSettings,
+    /// The WhatsApp channel (Meta's Cloud API).
+    pub whatsapp: WhatsAppSettings,
+}
+
+/// The WhatsApp channel (SPEC §10.4).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct WhatsAppSettings {
+    /// Serve the webhook and send on WhatsApp.
+    pub enabled: bool,
+    /// The token Meta echoes in the verification handshake.
+    pub verify_token: Secret,
+    /// The app secret that signs webhook bodies (`X-Hub-Signature-256`).
+    pub app_secret: Secret,
+    /// The Graph API bearer token.
+    pub access_token: Secret,
+    /// The sending phone number's id (a string; a number is accepted).
+    #[serde(deserialize_with = "string_or_number")]
+    pub phone_number_id: String,
+    /// Graph API base URL.
+    pub graph_url: String,
+    /// Graph API version.
+    pub api_version: String,
+    /// Admins' numbers (digits with country code); their messages are admin commands.
+    pub admin_numbers: Vec<String>,
+    /// The re-engagement template sent when the 24-hour window is closed (empty: none).
+    pub template_name: String,
+    /// The template's language code.
+    pub template_language: String,
+    /// Attempts of one outbound message before it is marked failed.
+    pub max_attempts: u32,
+    /// Seconds a Graph API call may take.
+    pub timeout_secs: u64,
+    /// Messages one recipient may get at once before pacing starts.
+    pub pacing_burst: u32,
+    /// Milliseconds between messages to one recipient after the burst (0: no pacing).
+    pub pacing_interval_ms: u64,
+}
+
+impl Default for WhatsAppSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            verify_token: Secret::default(),
+            app_secret: Secret::default(),
+            access_token: Secret::default(),
+            phone_number_id: String::new(),
+            graph_url: "https://graph.facebook.com".into(),
+            api_version: "v23.0".into(),
+            admin_numbers: Vec::new(),
+            template_name: String::new(),
+            template_language: "en_US".into(),
+            max_attempts: 6,
+            timeout_secs: 10,
+            pacing_burst: 6,
+            pacing_interval_ms: 6000,
+        }
+    }
+}
+
+/// A string, or a number taken as its digits (environment values that look numeric arrive as
+/// numbers).
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        S(String),
+        U(u64),
+        I(i64),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::S(s) => s,
+        Either::U(n) => n.to_string(),
+        Either::I(n) => n.to_string(),
+    })
 }
 
 /// Which booking agent answers guests.
@@ -744,6 +819,37 @@ impl Settings {
         if self.jobs.tick_secs == 0 {
             bad("jobs.tick_secs", "must be at least 1".into());
         }
+        let w = &self.whatsapp;
+        if w.enabled {
+            for (key, missing) in [
+                ("whatsapp.verify_token", w.verify_token.is_empty()),
+                ("whatsapp.app_secret", w.app_secret.is_empty()),
+                ("whatsapp.access_token", w.access_token.is_empty()),
+                ("whatsapp.phone_number_id", w.phone_number_id.trim().is_empty()),
+            ] {
+                if missing {
+                    bad(key, "is required when whatsapp.enabled = true".into());
+                }
+            }
+            if url::Url::parse(&w.graph_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
+            {
+                bad("whatsapp.graph_url", "must be an http(s) URL".into());
+            }
+        }
+        for n in &w.admin_numbers {
+            if n.len() < 8 || n.len() > 15 || !n.bytes().all(|b| b.is_ascii_digit()) {
+                bad("whatsapp.admin_numbers", format!("{n:?} must be 8 to 15 digits with the country code"));
+            }
+        }
+        if w.max_attempts == 0 {
+            bad("whatsapp.max_attempts", "must be at least 1".into());
+        }
+        if w.timeout_secs == 0 {
+            bad("whatsapp.timeout_secs", "must be at least 1".into());
+        }
+        if w.pacing_burst == 0 {
+            bad("whatsapp.pacing_burst", "must be at least 1".into());
+        }
         out
     }
 
@@ -757,6 +863,15 @@ impl Settings {
         let mut value = serde_json::to_value(self).unwrap_or_default();
         if let Some(url) = value.pointer_mut("/database/url") {
             *url = serde_json::Value::String(redact_url(self.database.url.expose()));
+        }
+        for (pointer, secret) in [
+            ("/whatsapp/verify_token", &self.whatsapp.verify_token),
+            ("/whatsapp/app_secret", &self.whatsapp.app_secret),
+            ("/whatsapp/access_token", &self.whatsapp.access_token),
+        ] {
+            if let Some(v) = value.pointer_mut(pointer) {
+                *v = serde_json::Value::String(secret.to_string());
+            }
         }
         if let Some(secret) = value.pointer_mut("/media/cloudinary/api_secret") {
             *secret = serde_json::Value::String(self.media.cloudinary.api_secret.to_string());

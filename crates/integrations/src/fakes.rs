@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDateTime;
 use services::ports::{
-    Clock, Extraction, MediaStore, MessageSender, PaymentExtractor, PortError, StoredMedia,
+    Clock, Extraction, MediaStore, MessageSender, Outgoing, PaymentExtractor, PortError, SendError,
+    SendFailure, StoredMedia,
 };
 
 /// An extractor that returns a fixed reading.
@@ -82,14 +83,14 @@ impl MessageSender for RecordingSender {
         &self.channel
     }
 
-    async fn send(&self, address: &str, text: &str) -> Result<(), PortError> {
+    async fn send(&self, address: &str, message: &Outgoing) -> Result<Option<String>, SendError> {
         if self.fail {
-            return Err(PortError { service: "recording sender", message: "refused".into(), code: None });
+            return Err(SendError { failure: SendFailure::Transient, code: None, message: "refused".into() });
         }
         if let Ok(mut sent) = self.sent.lock() {
-            sent.push((address.to_string(), text.to_string()));
+            sent.push((address.to_string(), message.text.clone()));
         }
-        Ok(())
+        Ok(None)
     }
 }
 

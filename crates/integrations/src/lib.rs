@@ -7,6 +7,7 @@ pub mod local_media;
 pub mod local_model;
 pub mod providers;
 pub mod webhooks;
+pub mod whatsapp;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ pub use cloudinary::CloudinaryMediaStore;
 pub use local_media::LocalMediaStore;
 pub use local_model::LocalProvider;
 pub use webhooks::HttpWebhookSender;
+pub use whatsapp::WhatsAppSender;
 
 /// The ports the settings select: local or Cloudinary media, the system clock, the built-in
 /// `local` provider (the binary adds one per configured catalogue provider) and the HTTP webhook
@@ -33,7 +35,12 @@ pub fn ports(settings: &Settings) -> Result<Ports, String> {
         media,
         extractor: None,
         clock: Arc::new(SystemClock),
-        senders: Vec::new(),
+        senders: if settings.whatsapp.enabled {
+            vec![Arc::new(whatsapp::WhatsAppSender::new(&settings.whatsapp)?)
+                as Arc<dyn services::ports::MessageSender>]
+        } else {
+            Vec::new()
+        },
         providers: vec![Arc::new(LocalProvider)],
         webhooks: Arc::new(HttpWebhookSender::new(timeout)?),
     })

@@ -15,6 +15,7 @@ pub mod rows_booking;
 pub mod rows_spend;
 pub mod schema;
 pub mod time;
+pub mod whatsapp;
 
 pub use enums::{ActorType, AuditResult, IdempotencyState, KeyStatus, Role, UserStatus};
 

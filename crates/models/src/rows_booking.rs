@@ -335,7 +335,7 @@ pub struct Message {
     pub text: String,
     /// Structured reply (JSON), when any.
     pub payload: Option<String>,
-    /// `delivered` (web), `pending`, `sent`, `failed`.
+    /// `delivered` (web), `pending`, `sent`, `read`, `failed`.
     pub delivery_status: String,
     /// Delivery attempts on an outside channel.
     pub attempts: i32,
@@ -349,6 +349,8 @@ pub struct Message {
     pub reply_to: Option<i64>,
     /// For a guest message: when its turn ran (`None` while it waits).
     pub processed_at: Option<NaiveDateTime>,
+    /// For an outbound message on an outside channel: the channel's message body (JSON).
+    pub wire: Option<String>,
 }
 
 /// A new message.
@@ -377,6 +379,8 @@ pub struct NewMessage {
     pub reply_to: Option<i64>,
     /// When a guest message was processed (bot and admin messages: at once).
     pub processed_at: Option<NaiveDateTime>,
+    /// For an outbound message on an outside channel: the channel's message body (JSON).
+    pub wire: Option<String>,
 }
 
 /// An entry in the admins' inbox.

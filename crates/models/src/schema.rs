@@ -216,6 +216,23 @@ diesel::table! {
         channel_message_id -> Nullable<Text>,
         reply_to -> Nullable<BigInt>,
         processed_at -> Nullable<Timestamp>,
+        wire -> Nullable<Text>,
+        next_attempt_at -> Nullable<Timestamp>,
+        claimed_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    whatsapp_inbox (id) {
+        id -> BigInt,
+        event_key -> Text,
+        kind -> Text,
+        payload -> Text,
+        received_at -> Timestamp,
+        attempts -> Integer,
+        claimed_until -> Nullable<Timestamp>,
+        processed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
     }
 }
 

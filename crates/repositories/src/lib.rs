@@ -25,6 +25,7 @@ pub mod reservations;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod users;
+pub mod whatsapp;
 
 pub use diesel::result::Error as DieselError;
 pub use error::RepoError;

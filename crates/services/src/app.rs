@@ -80,6 +80,11 @@ impl Services {
             extractor,
             senders: ports.senders,
             search_cache: Arc::new(SearchCache::new(Duration::from_millis(settings.booking.search_cache_ms))),
+            wake: Arc::default(),
+            pacer: Arc::new(crate::outbox::Pacer::new(
+                settings.whatsapp.pacing_burst,
+                settings.whatsapp.pacing_interval_ms,
+            )),
         };
         let spend = SpendJobs {
             stale_after: Duration::from_secs(settings.gateway.stale_reservation_secs),

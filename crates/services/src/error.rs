@@ -19,6 +19,9 @@ pub enum ServiceError {
     /// The key is unknown, revoked or expired.
     #[error("invalid API key")]
     InvalidApiKey,
+    /// A signed webhook's signature is missing or does not match its body.
+    #[error("invalid webhook signature")]
+    InvalidSignature,
     /// The key's user is not active.
     #[error("user account is not active")]
     UserInactive,

@@ -17,6 +17,7 @@ pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod model_catalogue;
+pub mod outbox;
 pub mod platform;
 pub mod ports;
 pub mod principal;
@@ -24,6 +25,7 @@ pub mod projects;
 pub mod requests;
 pub mod spend;
 pub mod users;
+pub mod whatsapp;
 
 pub use app::{Ports, Services};
 pub use error::{FieldError, ServiceError};

@@ -74,14 +74,64 @@ pub trait PaymentExtractor: Send + Sync + std::fmt::Debug {
     async fn extract(&self, bytes: &[u8], content_type: &str) -> Result<Extraction, PortError>;
 }
 
-/// Sends a text to a guest on an outside channel (WhatsApp plugs in here). Web guests need no
-/// sender: their conversation history is the delivery.
+/// One message for an outside channel, rendered from a structured reply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    /// What the message says, as text (the history shows it).
+    pub text: String,
+    /// The channel's message body (e.g. WhatsApp's `{"type": "interactive", …}`); `None`: text.
+    pub wire: Option<serde_json::Value>,
+}
+
+/// Why a send failed, as the channel classifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendFailure {
+    /// A timeout, a 5xx: try again with backoff.
+    Transient,
+    /// The channel's rate limit (WhatsApp 130429, 131056): try again after a growing pause.
+    RateLimited,
+    /// The recipient cannot be reached (WhatsApp 131026): never retried; the rest of the turn
+    /// to them is dropped.
+    Unreachable,
+    /// The 24-hour customer service window is closed (WhatsApp 131047): send the template.
+    WindowClosed,
+    /// Anything else the channel refused: not retried.
+    Rejected,
+}
+
+/// A failed send.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    /// How to react.
+    pub failure: SendFailure,
+    /// The channel's own error code, when it gave one.
+    pub code: Option<i64>,
+    /// What happened (for the logs and the message's `last_error`).
+    pub message: String,
+}
+
+/// Sends messages to guests and admins on an outside channel (WhatsApp plugs in here). Web
+/// guests need no sender: their conversation history is the delivery.
 #[async_trait::async_trait]
 pub trait MessageSender: Send + Sync + std::fmt::Debug {
     /// The channel this sender serves, e.g. `whatsapp`.
     fn channel(&self) -> &str;
-    /// Sends `text` to the guest's address on the channel.
-    async fn send(&self, address: &str, text: &str) -> Result<(), PortError>;
+    /// The messages a structured reply becomes on this channel, in order (default: its text).
+    fn render(&self, reply: &models::conversation::Reply) -> Vec<Outgoing> {
+        vec![Outgoing { text: reply.text(), wire: None }]
+    }
+    /// Sends `message` to `address` (a phone number, or a channel user id); returns the channel's
+    /// id of the sent message, when it gives one.
+    async fn send(&self, address: &str, message: &Outgoing) -> Result<Option<String>, SendError>;
+    /// Sends the channel's re-engagement template to `address` (when the channel has one).
+    async fn send_template(&self, _address: &str) -> Result<Option<String>, SendError> {
+        Err(SendError { failure: SendFailure::Rejected, code: None, message: "no template".into() })
+    }
+    /// Downloads a media item the guest sent: its bytes and content type.
+    async fn fetch_media(&self, _media_id: &str) -> Result<(Vec<u8>, String), PortError> {
+        Err(PortError { service: "message sender", message: "no media on this channel".into(), code: None })
+    }
 }
 
 /// Source of the current time, replaceable in tests.

@@ -39,6 +39,20 @@ impl Principal {
         }
     }
 
+    /// An admin acting from a configured WhatsApp number (`whatsapp.admin_numbers`), without a
+    /// key: the admin commands' caller. The audit trail names the number.
+    pub fn whatsapp_admin(number: &str) -> Self {
+        Self {
+            user_id: 0,
+            user_public_id: format!("whatsapp:{number}"),
+            key_id: 0,
+            key_public_id: "whatsapp".into(),
+            role: Role::Admin,
+            project: None,
+            agent: None,
+        }
+    }
+
     /// True for admin keys.
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin

@@ -101,6 +101,65 @@ pub fn spawn_scheduler(
     })
 }
 
+/// How often the channel workers look for work without a wake-up.
+pub const CHANNEL_TICK: Duration = Duration::from_secs(1);
+
+/// Runs `pass` whenever `wake` fires or `CHANNEL_TICK` passes, until `shutdown`.
+fn worker<F, Fut>(
+    name: &'static str,
+    wake: std::sync::Arc<services::desk::Wake>,
+    inbox: bool,
+    mut shutdown: watch::Receiver<bool>,
+    mut pass: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<usize, services::ServiceError>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            let notified = if inbox { wake.inbox.notified() } else { wake.outbox.notified() };
+            match pass().await {
+                // A full pass may have left more: go again at once.
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(worker = name, error = %e, "channel worker pass failed; will retry"),
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep(CHANNEL_TICK) => {}
+                // A dropped sender means the owner is gone: stop too.
+                changed = shutdown.changed() => if changed.is_err() { break },
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        tracing::info!(worker = name, "worker stopped");
+    })
+}
+
+/// Starts the WhatsApp inbox worker (webhook events → turns, admin commands, statuses) and the
+/// outbox worker (outbound channel messages). Both run in every replica: claims keep them from
+/// doing anything twice.
+pub fn spawn_channel_workers(
+    services: services::Services,
+    agent: services::conversations::SharedAgent,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let wake = services.desk.wake.clone();
+    let inbox_services = services.clone();
+    let inbox = worker("whatsapp_inbox", wake.clone(), true, shutdown.clone(), move || {
+        let (s, agent) = (inbox_services.clone(), agent.clone());
+        async move { services::whatsapp::process_due(&s.desk, agent.as_ref(), s.desk.clock.now()).await }
+    });
+    let outbox = worker("outbox", wake, false, shutdown, move || {
+        let s = services.clone();
+        async move { services::outbox::deliver_due(&s.desk, s.desk.clock.now()).await }
+    });
+    vec![inbox, outbox]
+}
+
 /// An id for this process among replicas: host name, process id and a random suffix.
 pub fn replica_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "steward".into());

@@ -69,7 +69,7 @@ impl Job {
             Job::ExpireHolds => booking::expire_holds(s, now).await,
             Job::CompleteStays => booking::complete_stays(s, now).await,
             Job::ReviewReminders => booking::review_reminders(s, now).await,
-            Job::DeliverMessages => booking::deliver_messages(s).await,
+            Job::DeliverMessages => booking::deliver_messages(s, now).await,
             Job::ReleaseReservations => spend::release_reservations(s, now).await,
             Job::DeliverWebhooks => spend::deliver_webhooks(s, now).await,
             Job::ClearIdleConversations => conversations::clear_idle(s, now).await,

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod bookings;
 pub mod catalogue;
 pub mod catalogue_models;
+pub mod channels;
 pub mod chat;
 pub mod chatbot;
 pub mod conversations;
@@ -71,6 +72,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(desk_admin::reject)
         .service(desk_admin::notifications)
         .service(desk_admin::list_jobs)
+        .service(channels::whatsapp::channel)
         .service(desk_admin::media)
         .service(projects::list_projects)
         .service(projects::create_project)

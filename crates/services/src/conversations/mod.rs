@@ -233,6 +233,7 @@ pub async fn send(
                 channel_message_id,
                 reply_to: None,
                 processed_at: None,
+                wire: None,
             },
         )
         .map_err(|e| match e {
@@ -306,6 +307,34 @@ pub async fn send(
     }
 }
 
+/// Answers a guest's waiting messages when no one else is: after a crash left a stored message
+/// unanswered, its redelivery lands here. A conversation whose turn another caller holds is left
+/// to that caller.
+pub async fn resume(desk: &Desk, agent: &dyn Agent, guest_id: i64) -> Result<(), ServiceError> {
+    let Some(conversation) = with_conn(&desk.db, move |conn| Ok(repo::for_guest(conn, guest_id)?)).await?
+    else {
+        return Ok(());
+    };
+    let (id, owner, now) =
+        (conversation.id, format!("turn-{}", models::ids::random_crockford(12)), desk.clock.now());
+    let (o, until) = (owner.clone(), now + chrono::Duration::seconds(TURN_LEASE_SECS));
+    let taken = with_conn(&desk.db, move |conn| {
+        repositories::write_tx(conn, |conn| Ok(repo::take_turn(conn, id, &o, until, now)?))
+    })
+    .await?;
+    if !taken {
+        return Ok(());
+    }
+    let processed = process_waiting(desk, agent, guest_id, id).await;
+    with_conn(&desk.db, move |conn| {
+        repositories::write_tx(conn, |conn| -> Result<(), ServiceError> {
+            Ok(repo::release_turn(conn, id, &owner)?)
+        })
+    })
+    .await?;
+    processed
+}
+
 /// Pictures received by this process and not yet processed, by message public id. (A picture
 /// whose turn another replica takes is not there; the agent then asks for it again.)
 fn received_images() -> &'static ImageInbox {
@@ -359,30 +388,24 @@ async fn process_waiting(
         let state = turn.tools.into_state();
         let channel = state.conversation.channel.clone();
         let id = message.id;
+        // The reply as the channel sends it: one delivered row on the web, the rendered outbound
+        // messages (the outbox) elsewhere, written with the state in one commit.
+        let rows = crate::outbox::reply_rows(desk, guest_id, &channel, &reply, Some(id), now);
+        let outbound = rows.iter().any(|r| r.delivery_status == "pending");
         loaded = commit_then_next(desk, (guest_id, conversation_id, wanted), move |conn| {
             if !repo::mark_processed(conn, id, now)? {
                 return Ok(());
             }
             save_state(conn, &state, now)?;
-            repo::insert_message(
-                conn,
-                &NewMessage {
-                    public_id: public_id("msg"),
-                    guest_id,
-                    sender: MessageSender::Bot.as_str().into(),
-                    delivery_status: if channel == "web" { "delivered" } else { "pending" }.into(),
-                    channel,
-                    text: reply.text(),
-                    payload: Some(serde_json::to_string(&reply).unwrap_or_default()),
-                    created_at: now,
-                    channel_message_id: None,
-                    reply_to: Some(id),
-                    processed_at: Some(now),
-                },
-            )?;
+            for row in &rows {
+                repo::insert_message(conn, row)?;
+            }
             Ok(())
         })
         .await?;
+        if outbound {
+            desk.wake.outbox.notify_one();
+        }
     }
     Ok(())
 }
@@ -621,6 +644,7 @@ pub async fn admin_message(
                 channel_message_id: None,
                 reply_to: None,
                 processed_at: Some(now),
+                wire: None,
             },
         )?;
         crate::audit::record_success(

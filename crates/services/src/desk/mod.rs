@@ -47,6 +47,10 @@ pub struct Rules {
     pub max_upload_bytes: usize,
     /// How long a conversation stays idle before its search state is cleared.
     pub conversation_idle: std::time::Duration,
+    /// WhatsApp numbers whose messages are admin commands.
+    pub admin_numbers: Vec<String>,
+    /// Attempts of one outbound message on an outside channel.
+    pub channel_max_attempts: u32,
 }
 
 impl Rules {
@@ -68,6 +72,8 @@ impl Rules {
             methods: s.payments.methods.clone(),
             max_upload_bytes: s.media.max_upload_bytes,
             conversation_idle: std::time::Duration::from_secs(u64::from(s.conversation.idle_hours) * 3600),
+            admin_numbers: s.whatsapp.admin_numbers.clone(),
+            channel_max_attempts: s.whatsapp.max_attempts,
         })
     }
 
@@ -107,6 +113,20 @@ pub struct Desk {
     pub senders: Vec<Arc<dyn MessageSender>>,
     /// Recent search pages.
     pub search_cache: Arc<search_cache::SearchCache>,
+    /// Wakes the channel workers when there is work (an event stored, a reply to send).
+    pub wake: Arc<Wake>,
+    /// Per-recipient pacing of outbound channel messages.
+    pub pacer: Arc<crate::outbox::Pacer>,
+}
+
+/// Wake-ups for the channel workers; each also runs on its own tick, so a missed wake-up only
+/// delays.
+#[derive(Debug, Default)]
+pub struct Wake {
+    /// New inbox events.
+    pub inbox: tokio::sync::Notify,
+    /// New outbound messages.
+    pub outbox: tokio::sync::Notify,
 }
 
 /// An authenticated web guest.

@@ -1,9 +1,8 @@
 //! Notifications: each guest-facing event becomes a bot message in the guest's conversation,
 //! written in the transaction of the change it announces. For web guests that is the delivery
 //! (`GET /api/v1/chat/history`); for guests on an outside channel the message waits as `pending`
-//! in this outbox until [`deliver_pending`] hands it to the channel's
-//! [`crate::ports::MessageSender`]. Admin-facing
-//! events go to the admins' inbox.
+//! in the outbox until [`crate::outbox::deliver_due`] hands it to the channel's
+//! [`crate::ports::MessageSender`]. Admin-facing events go to the admins' inbox.
 
 use models::booking::{MessageSender, Money, Shift};
 use models::ids::public_id;
@@ -12,32 +11,6 @@ use repositories::{guests as repo, DbConnection, Page, RepoError};
 
 use super::{Caller, Desk};
 use crate::{with_conn, ServiceError};
-
-/// Attempts before an undeliverable message is marked `failed`.
-pub const MAX_DELIVERY_ATTEMPTS: i32 = 5;
-
-/// Hands pending outbox messages to the sender of their channel. Messages of a channel without
-/// a sender stay pending. Returns how many were sent.
-pub async fn deliver_pending(desk: &Desk) -> Result<usize, ServiceError> {
-    let batch = with_conn(&desk.db, |conn| Ok(repo::outbox(conn, 100)?)).await?;
-    let mut sent = 0;
-    for (message, channel, address) in batch {
-        let Some(sender) = desk.senders.iter().find(|s| s.channel() == channel) else { continue };
-        let result = match address.as_deref() {
-            Some(a) => sender.send(a, &message.text).await.map_err(|e| e.to_string()),
-            None => Err("the guest has no address on this channel".to_string()),
-        };
-        if result.is_ok() {
-            sent += 1;
-        }
-        let id = message.id;
-        with_conn(&desk.db, move |conn| {
-            Ok(repo::mark_delivery(conn, id, result.err().as_deref(), MAX_DELIVERY_ATTEMPTS)?)
-        })
-        .await?;
-    }
-    Ok(sent)
-}
 
 /// A message to the guest of `booking`.
 pub fn guest(conn: &mut DbConnection, booking: &Booking, text: String) -> Result<(), RepoError> {
@@ -57,6 +30,7 @@ pub fn guest(conn: &mut DbConnection, booking: &Booking, text: String) -> Result
             channel_message_id: None,
             reply_to: None,
             processed_at: Some(models::time::now()),
+            wire: None,
         },
     )
 }

@@ -19,6 +19,6 @@ pub async fn review_reminders(s: &Services, now: NaiveDateTime) -> Result<usize,
 }
 
 /// Delivers pending notifications on outside channels.
-pub async fn deliver_messages(s: &Services) -> Result<usize, ServiceError> {
-    desk::notify::deliver_pending(&s.desk).await
+pub async fn deliver_messages(s: &Services, now: NaiveDateTime) -> Result<usize, ServiceError> {
+    services::outbox::deliver_due(&s.desk, now).await
 }
