@@ -87,6 +87,9 @@ pub struct WhatsAppSettings {
     pub max_attempts: u32,
     /// Seconds a Graph API call may take.
     pub timeout_secs: u64,
+    /// Seconds a worker's claim on a webhook event lasts: a process that dies while processing
+    /// one leaves it this long.
+    pub event_lease_secs: u64,
     /// Messages one recipient may get at once before pacing starts.
     pub pacing_burst: u32,
     /// Milliseconds between messages to one recipient after the burst (0: no pacing).
@@ -108,6 +111,7 @@ impl Default for WhatsAppSettings {
             template_language: "en_US".into(),
             max_attempts: 6,
             timeout_secs: 10,
+            event_lease_secs: 120,
             pacing_burst: 6,
             pacing_interval_ms: 6000,
         }
@@ -175,11 +179,14 @@ pub struct ConversationSettings {
     /// Hours without a guest message after which a conversation's search state (facts, summary,
     /// identity draft, current booking) is cleared; messages and bookings stay.
     pub idle_hours: u32,
+    /// Seconds a turn's lease lasts: a process that dies mid-turn holds the conversation this
+    /// long.
+    pub turn_lease_secs: u64,
 }
 
 impl Default for ConversationSettings {
     fn default() -> Self {
-        Self { idle_hours: 24 }
+        Self { idle_hours: 24, turn_lease_secs: 120 }
     }
 }
 
@@ -801,6 +808,12 @@ impl Settings {
         }
         if self.agent.history_messages > 50 {
             bad("agent.history_messages", "must be at most 50".into());
+        }
+        if self.conversation.turn_lease_secs == 0 {
+            bad("conversation.turn_lease_secs", "must be at least 1".into());
+        }
+        if self.whatsapp.event_lease_secs == 0 {
+            bad("whatsapp.event_lease_secs", "must be at least 1".into());
         }
         if self.conversation.idle_hours == 0 {
             bad("conversation.idle_hours", "must be at least 1".into());

@@ -17,12 +17,10 @@ use crate::conversations::{self, Agent, Input};
 use crate::desk::{notify, Caller, Desk, GuestPrincipal};
 use crate::{in_tx, outbox, with_conn, Principal, ServiceError};
 
-/// How long a worker's claim on an event lasts.
-const CLAIM_SECS: i64 = 120;
 /// Events claimed per pass.
 const BATCH: i64 = 20;
 /// Attempts before an event that keeps failing is set aside.
-const MAX_EVENT_ATTEMPTS: i32 = 5;
+const MAX_EVENT_ATTEMPTS: i32 = 10;
 /// Told to a guest who sent something the agent cannot read.
 pub const UNSUPPORTED: &str = "Sorry, I can only read text and photos. Please send text or a photo.";
 /// Told to a guest whose picture could not be fetched intact.
@@ -138,7 +136,7 @@ pub async fn store(desk: &Desk, events: Vec<NewInboxEvent>) -> Result<usize, Ser
 /// Processes the due inbox events in arrival order; returns how many were processed.
 #[tracing::instrument(skip(desk, agent))]
 pub async fn process_due(desk: &Desk, agent: &dyn Agent, now: NaiveDateTime) -> Result<usize, ServiceError> {
-    let until = now + Duration::seconds(CLAIM_SECS);
+    let until = now + Duration::seconds(desk.rules.event_lease_secs);
     let claimed = in_tx(&desk.db, move |conn| Ok(repo::claim_events(conn, now, until, BATCH)?)).await?;
     let mut done = 0;
     for event in claimed {

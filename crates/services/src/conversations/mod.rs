@@ -35,7 +35,6 @@ pub use tools::Tools;
 /// Longest guest message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
 /// How long a turn lease lasts before another replica may take over a crashed one's turn.
-const TURN_LEASE_SECS: i64 = 120;
 /// How long a caller waits for its message's turn.
 const TURN_WAIT: Duration = Duration::from_secs(90);
 
@@ -214,7 +213,7 @@ pub async fn send(
     let guest_id = guest.guest_id;
     let stored_text = if image.is_some() { "[image]".to_string() } else { text.clone() };
     let owner = format!("turn-{}", models::ids::random_crockford(12));
-    let (o, until) = (owner.clone(), now + chrono::Duration::seconds(TURN_LEASE_SECS));
+    let (o, until) = (owner.clone(), now + chrono::Duration::seconds(desk.rules.turn_lease_secs));
     // The message is stored and, when the conversation is free, its turn taken, in one commit.
     let (conversation_id, message, mut taken) = in_tx(&desk.db, move |conn| {
         let channel = guest_repo::by_id(conn, guest_id)?.channel;
@@ -257,7 +256,7 @@ pub async fn send(
     let mut first = true;
     loop {
         if !first {
-            let until = desk.clock.now() + chrono::Duration::seconds(TURN_LEASE_SECS);
+            let until = desk.clock.now() + chrono::Duration::seconds(desk.rules.turn_lease_secs);
             let (o, now) = (owner.clone(), desk.clock.now());
             // Lease writes go through write transactions, so on SQLite they queue with the other
             // writers instead of sleeping in SQLite's busy handler.
@@ -317,13 +316,14 @@ pub async fn resume(desk: &Desk, agent: &dyn Agent, guest_id: i64) -> Result<(),
     };
     let (id, owner, now) =
         (conversation.id, format!("turn-{}", models::ids::random_crockford(12)), desk.clock.now());
-    let (o, until) = (owner.clone(), now + chrono::Duration::seconds(TURN_LEASE_SECS));
+    let (o, until) = (owner.clone(), now + chrono::Duration::seconds(desk.rules.turn_lease_secs));
     let taken = with_conn(&desk.db, move |conn| {
         repositories::write_tx(conn, |conn| Ok(repo::take_turn(conn, id, &o, until, now)?))
     })
     .await?;
     if !taken {
-        return Ok(());
+        // Another caller holds the turn (or a dead one, until its lease lapses): try later.
+        return Err(ServiceError::Unavailable("the conversation's turn is held".into()));
     }
     let processed = process_waiting(desk, agent, guest_id, id).await;
     with_conn(&desk.db, move |conn| {

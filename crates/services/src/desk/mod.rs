@@ -51,6 +51,10 @@ pub struct Rules {
     pub admin_numbers: Vec<String>,
     /// Attempts of one outbound message on an outside channel.
     pub channel_max_attempts: u32,
+    /// Seconds a conversation's turn lease lasts.
+    pub turn_lease_secs: i64,
+    /// Seconds a worker's claim on a webhook event lasts.
+    pub event_lease_secs: i64,
 }
 
 impl Rules {
@@ -74,6 +78,8 @@ impl Rules {
             conversation_idle: std::time::Duration::from_secs(u64::from(s.conversation.idle_hours) * 3600),
             admin_numbers: s.whatsapp.admin_numbers.clone(),
             channel_max_attempts: s.whatsapp.max_attempts,
+            turn_lease_secs: i64::try_from(s.conversation.turn_lease_secs).unwrap_or(120),
+            event_lease_secs: i64::try_from(s.whatsapp.event_lease_secs).unwrap_or(120),
         })
     }
 
