@@ -76,6 +76,12 @@ async fn fixture_paced(backend: Backend, interval_ms: u64) -> Option<Fixture> {
         .respond_with(graph.clone())
         .mount(&upstream)
         .await;
+    // Uploads (the admins' copy of a screenshot) answer with a media id.
+    wiremock::Mock::given(method("POST"))
+        .and(path(format!("/v23.0/{PHONE_ID}/media")))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({"id": "uploaded-proof-1"})))
+        .mount(&upstream)
+        .await;
     // Media: id `good-N` is the PNG of seed N; lookups give its URL and SHA-256.
     wiremock::Mock::given(method("GET"))
         .and(path_regex(r"^/v23\.0/good-\d+$"))
@@ -327,11 +333,21 @@ async fn books_and_pays_over_whatsapp(backend: Backend) {
     assert!(texts(&refused).contains("did not arrive intact"), "{refused:?}");
     assert_eq!(f.bookings().await[0]["status"], "pending");
 
-    // The screenshot itself: the booking waits for the admin.
+    // The screenshot itself: the booking waits for the admin, and the admin number gets the
+    // picture (uploaded, sent by media id), the booking, the checks and the masked CNIC.
     let before = f.sent_to(guest).len();
     f.webhook(&image(guest, "good-3", &hex::encode(sha2::Sha256::digest(png(3))))).await;
     f.replies(guest, before).await;
     assert_eq!(f.bookings().await[0]["status"], "waiting");
+    let told = f.replies(ADMIN, 0).await;
+    assert_eq!(told[0]["type"], "image", "{told:?}");
+    assert_eq!(told[0]["image"]["id"], "uploaded-proof-1");
+    let note = texts(&told);
+    assert!(note.contains(&reference) && note.contains("42201-*******-1"), "{note}");
+    assert!(note.contains("screenshot not used before") && !note.contains("1234567"), "{note}");
+    let uploads = f.upstream.received_requests().await.unwrap();
+    let upload = uploads.iter().find(|r| r.url.path().ends_with("/media")).unwrap();
+    assert!(upload.body.windows(8).any(|w| w == &png(3)[..8]), "the screenshot's bytes were uploaded");
 
     // The same command text from a guest is just a message to the agent.
     f.say(guest, &format!("confirm {reference}")).await;
@@ -351,7 +367,6 @@ async fn books_and_pays_over_whatsapp(backend: Backend) {
     // No conversation was opened for the admin.
     let list: Value = f.app.get("/api/v1/admin/conversations", &f.app.admin_key).await.json().await.unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    let _ = &f.upstream;
 }
 
 async fn statuses_batches_and_odd_messages(backend: Backend) {
@@ -406,6 +421,11 @@ async fn statuses_batches_and_odd_messages(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(f.sent_to(guest).len(), before, "a reaction is not answered");
     assert_eq!(f.channel().await["inbox_backlog"], 0);
+    // The metrics show the webhook, the inbox and the outbox's results.
+    let metrics = reqwest::get(format!("{}/metrics", f.app.address)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("steward_whatsapp_outbound_messages{status=\"read\"} 1"), "{metrics}");
+    assert!(metrics.contains("steward_whatsapp_inbox_backlog 0"), "{metrics}");
+    assert!(metrics.contains("steward_whatsapp_webhook_events_total{channel=\"whatsapp\"}"), "{metrics}");
 }
 
 async fn redeliveries_are_processed_once(backend: Backend) {

@@ -18,6 +18,9 @@ pub struct Metrics {
     pool_max: IntGauge,
     webhook_latency: HistogramVec,
     webhook_events: IntCounterVec,
+    inbox_backlog: IntGauge,
+    inbox_lag: prometheus::Gauge,
+    outbound: prometheus::IntGaugeVec,
 }
 
 impl Metrics {
@@ -54,6 +57,22 @@ impl Metrics {
             ),
             &["channel"],
         )?;
+        let inbox_backlog =
+            IntGauge::new("whatsapp_inbox_backlog", "WhatsApp webhook events not processed yet")?;
+        let inbox_lag = prometheus::Gauge::new(
+            "whatsapp_inbox_lag_seconds",
+            "Age of the oldest unprocessed WhatsApp webhook event (0 when none)",
+        )?;
+        let outbound = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "whatsapp_outbound_messages",
+                "Outbound WhatsApp messages by delivery status (the outbox's results)",
+            ),
+            &["status"],
+        )?;
+        registry.register(Box::new(inbox_backlog.clone()))?;
+        registry.register(Box::new(inbox_lag.clone()))?;
+        registry.register(Box::new(outbound.clone()))?;
         registry.register(Box::new(webhook_latency.clone()))?;
         registry.register(Box::new(webhook_events.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -70,6 +89,9 @@ impl Metrics {
             pool_max,
             webhook_latency,
             webhook_events,
+            inbox_backlog,
+            inbox_lag,
+            outbound,
         })
     }
 
@@ -83,6 +105,17 @@ impl Metrics {
     pub fn whatsapp_webhook(&self, elapsed: Duration, events: usize) {
         self.webhook_latency.with_label_values(&["whatsapp"]).observe(elapsed.as_secs_f64());
         self.webhook_events.with_label_values(&["whatsapp"]).inc_by(events as u64);
+    }
+
+    /// Sets the WhatsApp channel's gauges from its state read now.
+    pub fn whatsapp_state(&self, h: &services::whatsapp::ChannelHealth, now: chrono::NaiveDateTime) {
+        self.inbox_backlog.set(h.inbox_backlog);
+        let lag =
+            h.oldest_waiting.map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0).unwrap_or(0.0);
+        self.inbox_lag.set(lag);
+        for (status, n) in &h.outbound {
+            self.outbound.with_label_values(&[status.as_str()]).set(*n);
+        }
     }
 
     /// The text exposition, with pool gauges read now.

@@ -75,6 +75,15 @@ impl MediaStore for LocalMediaStore {
         .map_err(err)?;
         Ok(StoredMedia { url: format!("{URL_PREFIX}{name}") })
     }
+
+    async fn get(&self, url: &str) -> Result<(Vec<u8>, String), PortError> {
+        let name = url.strip_prefix(URL_PREFIX).unwrap_or(url);
+        Self::read(&self.dir, name).await.map(|(b, t)| (b, t.to_string())).ok_or_else(|| PortError {
+            service: "local media store",
+            message: format!("no stored media {name}"),
+            code: None,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -300,3 +300,14 @@ pub fn outbox_backlog(conn: &mut DbConnection, channel: &str) -> Result<(i64, i6
         .get_result(conn)?;
     Ok((pending, failed))
 }
+
+/// Outbound messages on a channel by delivery status (`pending`, `sent`, `delivered`, `read`,
+/// `failed`).
+pub fn outbound_by_status(conn: &mut DbConnection, channel: &str) -> Result<Vec<(String, i64)>, RepoError> {
+    Ok(messages::table
+        .filter(messages::channel.eq(channel))
+        .filter(messages::sender.ne("guest"))
+        .group_by(messages::delivery_status)
+        .select((messages::delivery_status, diesel::dsl::count_star()))
+        .load(conn)?)
+}

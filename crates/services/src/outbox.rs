@@ -238,8 +238,15 @@ async fn send_one(
     let result = if is_template {
         sender.send_template(address).await
     } else {
-        let wire = message.wire.as_deref().and_then(|w| serde_json::from_str(w).ok());
-        sender.send(address, &Outgoing { text: message.text.clone(), wire }).await
+        let wire: Option<serde_json::Value> =
+            message.wire.as_deref().and_then(|w| serde_json::from_str(w).ok());
+        match wire {
+            Some(w) => match with_stored_media(desk, sender.as_ref(), w).await {
+                Ok(w) => sender.send(address, &Outgoing { text: message.text.clone(), wire: Some(w) }).await,
+                Err(e) => Err(e),
+            },
+            None => sender.send(address, &Outgoing { text: message.text.clone(), wire: None }).await,
+        }
     };
     let attempt = u32::try_from(message.attempts).unwrap_or(0) + 1;
     let max = desk.rules.channel_max_attempts.max(1);
@@ -300,6 +307,30 @@ async fn send_one(
             }
         }
     }
+}
+
+/// A body naming Steward's own stored media (`{"image": {"steward_media": url}}`) made sendable:
+/// a public `https` URL is linked, anything else read from the media store and uploaded.
+async fn with_stored_media(
+    desk: &Desk,
+    sender: &dyn MessageSender,
+    mut wire: serde_json::Value,
+) -> Result<serde_json::Value, crate::ports::SendError> {
+    let Some(url) = wire["image"]["steward_media"].as_str().map(str::to_string) else { return Ok(wire) };
+    let caption = wire["image"]["caption"].clone();
+    let image = if url.starts_with("https://") {
+        serde_json::json!({"link": url, "caption": caption})
+    } else {
+        let (bytes, content_type) = desk.media.get(&url).await.map_err(|e| crate::ports::SendError {
+            failure: SendFailure::Rejected,
+            code: None,
+            message: format!("the stored picture cannot be read: {e}"),
+        })?;
+        let id = sender.upload_media(bytes, &content_type).await?;
+        serde_json::json!({"id": id, "caption": caption})
+    };
+    wire["image"] = image;
+    Ok(wire)
 }
 
 /// Queues the re-engagement template to a WhatsApp guest (the 24-hour window closed).

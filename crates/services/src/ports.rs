@@ -29,6 +29,11 @@ pub struct StoredMedia {
 pub trait MediaStore: Send + Sync + std::fmt::Debug {
     /// Stores `bytes` of `content_type` (already validated) and returns where it lives.
     async fn put(&self, bytes: Vec<u8>, content_type: &str, sha256: &str) -> Result<StoredMedia, PortError>;
+    /// The bytes and content type of media this store made, by its URL (a store whose URLs are
+    /// public need not: channels can link them).
+    async fn get(&self, _url: &str) -> Result<(Vec<u8>, String), PortError> {
+        Err(PortError { service: "media store", message: "this store does not read back".into(), code: None })
+    }
 }
 
 /// What a vision model read from a payment screenshot.
@@ -127,6 +132,14 @@ pub trait MessageSender: Send + Sync + std::fmt::Debug {
     /// Sends the channel's re-engagement template to `address` (when the channel has one).
     async fn send_template(&self, _address: &str) -> Result<Option<String>, SendError> {
         Err(SendError { failure: SendFailure::Rejected, code: None, message: "no template".into() })
+    }
+    /// Uploads media to the channel for sending by id (WhatsApp: `POST /{phone-number-id}/media`).
+    async fn upload_media(&self, _bytes: Vec<u8>, _content_type: &str) -> Result<String, SendError> {
+        Err(SendError {
+            failure: SendFailure::Rejected,
+            code: None,
+            message: "no media uploads on this channel".into(),
+        })
     }
     /// Downloads a media item the guest sent: its bytes and content type.
     async fn fetch_media(&self, _media_id: &str) -> Result<(Vec<u8>, String), PortError> {

@@ -435,13 +435,64 @@ async fn admin_command(
     Ok(())
 }
 
-/// `(configured, inbox backlog, its oldest arrival, last webhook arrival, outbox pending, outbox
-/// failed)` for the operations endpoint.
+/// Queues a payment proof's notification to every admin number (SPEC §10.4): the screenshot, when
+/// there is one, then the booking, the checks and the masked CNIC, with the commands to answer.
+/// Written in the proof's transaction; sent by the outbox.
+pub fn proof_to_admins(
+    conn: &mut repositories::DbConnection,
+    numbers: &[String],
+    image_url: Option<&str>,
+    reference: &str,
+    text: &str,
+) -> Result<(), ServiceError> {
+    let now = models::time::now();
+    for number in numbers {
+        let admin = repo::guest_by_contact(conn, number, Some(number), Some("Admin"), || NewGuest {
+            public_id: public_id("gst"),
+            name: Some("Admin".into()),
+            phone: Some(number.clone()),
+            cnic: None,
+            website_user_id: None,
+            external_id: Some(number.clone()),
+            channel: "whatsapp".into(),
+            address: Some(number.clone()),
+            created_at: now,
+            updated_at: now,
+        })?;
+        let row = |text: String, wire: Option<String>| NewMessage {
+            public_id: public_id("msg"),
+            guest_id: admin.id,
+            sender: Sender::Bot.as_str().into(),
+            channel: "whatsapp".into(),
+            text,
+            payload: None,
+            delivery_status: "pending".into(),
+            created_at: now,
+            channel_message_id: None,
+            reply_to: None,
+            processed_at: Some(now),
+            wire,
+        };
+        if let Some(url) = image_url {
+            let wire = json!({"type": "image", "image": {"steward_media": url, "caption": format!("Payment proof for {reference}")}});
+            repositories::guests::insert_message(
+                conn,
+                &row(format!("[image] {url}"), Some(wire.to_string())),
+            )?;
+        }
+        let body = format!("{text}\n\nReply *confirm {reference}* or *reject {reference} <reason>*.");
+        repositories::guests::insert_message(conn, &row(body, None))?;
+    }
+    Ok(())
+}
+
+/// The channel's state for the operations endpoint and the metrics.
 pub async fn health(desk: &Desk) -> Result<ChannelHealth, ServiceError> {
     let configured = desk.senders.iter().any(|s| s.channel() == "whatsapp");
     with_conn(&desk.db, move |conn| {
         let (inbox_backlog, oldest_waiting, last_webhook) = repo::inbox_backlog(conn)?;
         let (outbox_pending, outbox_failed) = repo::outbox_backlog(conn, "whatsapp")?;
+        let outbound = repo::outbound_by_status(conn, "whatsapp")?;
         Ok(ChannelHealth {
             configured,
             inbox_backlog,
@@ -449,6 +500,7 @@ pub async fn health(desk: &Desk) -> Result<ChannelHealth, ServiceError> {
             last_webhook,
             outbox_pending,
             outbox_failed,
+            outbound,
         })
     })
     .await
@@ -469,6 +521,8 @@ pub struct ChannelHealth {
     pub outbox_pending: i64,
     /// Outbound messages that failed.
     pub outbox_failed: i64,
+    /// Outbound messages by delivery status.
+    pub outbound: Vec<(String, i64)>,
 }
 
 #[cfg(test)]

@@ -44,6 +44,12 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<HealthStatus
 #[utoipa::path(tag = "system", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    if state.settings.whatsapp.enabled {
+        match services::whatsapp::health(&state.desk).await {
+            Ok(h) => state.metrics.whatsapp_state(&h, models::time::now()),
+            Err(e) => tracing::warn!(error = %e, "WhatsApp state unreadable for metrics"),
+        }
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render(&state.db))
 }
 

@@ -127,6 +127,44 @@ impl MessageSender for WhatsAppSender {
         .await
     }
 
+    async fn upload_media(&self, bytes: Vec<u8>, content_type: &str) -> Result<String, SendError> {
+        // multipart/form-data by hand: messaging_product, type and the file.
+        let boundary = format!("steward-{}", hex::encode(rand::random::<[u8; 12]>()));
+        let mut body = Vec::with_capacity(bytes.len() + 512);
+        for (name, value) in [("messaging_product", "whatsapp"), ("type", content_type)] {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"proof\"\r\nContent-Type: {content_type}\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(&bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let url = format!("{}/{}/media", self.base, self.phone_number_id);
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SendError {
+                failure: SendFailure::Transient,
+                code: None,
+                message: format!("WhatsApp unreachable: {e}"),
+            })?;
+        let status = res.status();
+        let answer: Value = res.json().await.unwrap_or_default();
+        match answer["id"].as_str() {
+            Some(id) if status.is_success() => Ok(id.to_string()),
+            _ => Err(classify(status.as_u16(), &answer)),
+        }
+    }
+
     async fn fetch_media(&self, media_id: &str) -> Result<(Vec<u8>, String), PortError> {
         if media_id.is_empty() || !media_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {

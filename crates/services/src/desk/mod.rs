@@ -49,6 +49,8 @@ pub struct Rules {
     pub conversation_idle: std::time::Duration,
     /// WhatsApp numbers whose messages are admin commands.
     pub admin_numbers: Vec<String>,
+    /// The WhatsApp channel is enabled (admins get proof notifications there).
+    pub whatsapp_enabled: bool,
     /// Attempts of one outbound message on an outside channel.
     pub channel_max_attempts: u32,
     /// Seconds a conversation's turn lease lasts.
@@ -77,6 +79,7 @@ impl Rules {
             max_upload_bytes: s.media.max_upload_bytes,
             conversation_idle: std::time::Duration::from_secs(u64::from(s.conversation.idle_hours) * 3600),
             admin_numbers: s.whatsapp.admin_numbers.clone(),
+            whatsapp_enabled: s.whatsapp.enabled,
             channel_max_attempts: s.whatsapp.max_attempts,
             turn_lease_secs: i64::try_from(s.conversation.turn_lease_secs).unwrap_or(120),
             event_lease_secs: i64::try_from(s.whatsapp.event_lease_secs).unwrap_or(120),

@@ -137,6 +137,23 @@ pub struct Checks {
 }
 
 impl Checks {
+    /// The checks as lines an admin reads (✅ passed, ❌ failed, ❔ unknown).
+    pub fn describe(&self) -> String {
+        let mark = |v: Option<bool>| match v {
+            Some(true) => "✅",
+            Some(false) => "❌",
+            None => "❔",
+        };
+        let mut lines = vec![
+            format!("{} amount ≥ advance due", mark(self.amount_ok)),
+            format!("{} paid to our account", mark(self.receiver_ok)),
+            format!("{} transaction id not used before", mark(self.transaction_id_unused)),
+            format!("{} screenshot not used before", mark(self.image_unused)),
+        ];
+        lines.extend(self.notes.iter().map(|n| format!("• {n}")));
+        lines.join("\n")
+    }
+
     /// Every check is known and passes (the auto-confirm condition).
     pub fn all_pass(&self) -> bool {
         self.amount_ok == Some(true)
@@ -500,6 +517,21 @@ where
                 notify::money(booking.advance_amount, &booking.currency),
             ),
         )?;
+        if rules.whatsapp_enabled && !rules.admin_numbers.is_empty() {
+            let checks = serde_json::from_str::<Checks>(&payment.checks).map(|c| c.describe()).unwrap_or_default();
+            let text = format!(
+                "*Payment proof* for {} ({})\n{} from {} (CNIC {}); advance due {}.\nTransaction id: {}\n{}",
+                booking.reference,
+                notify::describe(&booking, &property),
+                payment.amount.map(|a| notify::money(a, &booking.currency)).unwrap_or_else(|| "amount unread".into()),
+                booking.guest_name,
+                mask_cnic(&booking.guest_cnic),
+                notify::money(booking.advance_amount, &booking.currency),
+                payment.transaction_id.as_deref().unwrap_or("none"),
+                checks,
+            );
+            crate::whatsapp::proof_to_admins(conn, &rules.admin_numbers, payment.image_url.as_deref(), &booking.reference, &text)?;
+        }
         let passes = serde_json::from_str::<Checks>(&payment.checks).is_ok_and(|c| c.all_pass());
         if rules.auto_confirm_below > 0 && passes && payment.amount.is_some_and(|a| a < rules.auto_confirm_below) {
             repo::decide(conn, payment.id, PaymentProofStatus::Approved.as_str(), "system:auto_confirm", None, now)?;
