@@ -357,6 +357,19 @@ async fn books_and_pays_over_whatsapp(backend: Backend) {
     assert!(texts(&f.say(ADMIN, "help").await).contains("confirm <ref>"));
     assert!(texts(&f.say(ADMIN, "pending").await).contains(&reference));
     assert!(texts(&f.say(ADMIN, &format!("status {reference}")).await).contains("waiting"));
+    // Rejected with a reason: the booking is pending again and the guest told why; a second
+    // screenshot brings it back to the admins.
+    let before = f.sent_to(guest).len();
+    let ack = f.say(ADMIN, &format!("reject {reference} the amount is short")).await;
+    assert!(texts(&ack).contains("rejected"), "{ack:?}");
+    assert_eq!(f.bookings().await[0]["status"], "pending");
+    let why = f.replies(guest, before).await;
+    assert!(texts(&why).contains("the amount is short"), "{why:?}");
+    let (admin_before, before) = (f.sent_to(ADMIN).len(), f.sent_to(guest).len());
+    f.webhook(&image(guest, "good-4", &hex::encode(sha2::Sha256::digest(png(4))))).await;
+    f.replies(guest, before).await;
+    assert_eq!(f.bookings().await[0]["status"], "waiting");
+    f.replies(ADMIN, admin_before).await;
     let before = f.sent_to(guest).len();
     let ack = f.say(ADMIN, &format!("confirm {reference}")).await;
     assert!(texts(&ack).to_lowercase().contains("confirmed"), "{ack:?}");
@@ -405,6 +418,14 @@ async fn statuses_batches_and_odd_messages(backend: Backend) {
     f.webhook(&batch).await;
     f.replies(guest, before).await;
     f.replies("923009999999", 0).await;
+    // A guest known only by a business-scoped user id is answered with `recipient`.
+    let bsuid = "US.13491208655302741918";
+    f.webhook(
+        &serde_json::from_str(include_str!("../../../shared/fixtures/whatsapp/bsuid_no_phone.json")).unwrap(),
+    )
+    .await;
+    let to_bsuid = f.replies(bsuid, 0).await;
+    assert!(to_bsuid.iter().all(|m| m["recipient"] == bsuid && m["to"].is_null()), "{to_bsuid:?}");
     // Unsupported: a polite answer; a reaction: nothing.
     let before = f.sent_to(guest).len();
     f.webhook(
