@@ -4,7 +4,7 @@ CARGO      ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 STEWARD    := $(TARGET_DIR)/release/steward
 
-.PHONY: run build migrate test lint fmt layering bench fuzz-api
+.PHONY: run build migrate test browser-deps lint fmt layering bench fuzz-api
 
 DEMO_CONFIG ?= config/demo.toml
 
@@ -22,14 +22,20 @@ migrate: build
 	$(STEWARD) migrate
 
 ## test: every test on SQLite and PostgreSQL (PostgreSQL cases skip without a server unless STEWARD_REQUIRE_POSTGRES=1)
-test:
+test: browser-deps
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-## bench: gateway overhead of /v1/chat/completions versus the upstream directly, and search over 10,000 properties versus /healthz, on SQLite and PostgreSQL
+## # The browser tests' npm packages, when Node is here (the tests skip without them and Chromium).
+browser-deps:
+	@if command -v npm >/dev/null 2>&1 && [ ! -d tests/browser/node_modules ]; then \
+		cd tests/browser && npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+
+bench: gateway overhead of /v1/chat/completions versus the upstream directly, and search over 10,000 properties versus /healthz, on SQLite and PostgreSQL
 bench:
 	$(CARGO) bench -p system-tests --bench gateway_overhead
 	$(CARGO) bench -p system-tests --bench search

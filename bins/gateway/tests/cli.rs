@@ -121,7 +121,12 @@ fn serve(dir: &Path, url: &str) -> Served {
 }
 
 fn serve_with(dir: &Path, url: &str, env: &[(&str, &str)]) -> Served {
-    let mut child = steward(dir, url)
+    serve_configured(steward(dir, url), env)
+}
+
+/// `cmd serve`, with `env`, its output collected.
+fn serve_configured(mut cmd: Command, env: &[(&str, &str)]) -> Served {
+    let mut child = cmd
         .envs(env.iter().copied())
         .env("RUST_LOG", "debug")
         .env("STEWARD_AUDIT__CHAIN_INTERVAL_MS", "100")
@@ -449,4 +454,69 @@ fn whatsapp_message_survives_kill_9_sqlite() {
 #[test]
 fn whatsapp_message_survives_kill_9_postgres() {
     whatsapp_message_survives_kill_9(Backend::Postgres);
+}
+
+/// The guest chat at `/` in headless Chromium (`tests/browser/chat.mjs`, playwright-core and
+/// axe-core from npm) against the real binary with the demo data: a booking by clicks and typing
+/// on a 360-pixel screen, a screenshot uploaded, the admin's approval seen after a reload, markup
+/// rendered as text, no console error, failed request or CSP violation, and no serious
+/// accessibility violation. The SQLite run keeps its screenshots in `docs/screenshots/`.
+/// Skipped when Node, Chromium or the npm packages are missing, unless `STEWARD_REQUIRE_BROWSER`
+/// is set (CI sets it).
+fn chat_in_a_browser(backend: Backend) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let browser_dir = root.join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = browser_dir.join("node_modules/playwright-core").exists()
+        && Path::new(&chromium).exists()
+        && Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ready {
+        assert!(
+            std::env::var_os("STEWARD_REQUIRE_BROWSER").is_none(),
+            "browser tests required: install chromium and run `npm ci` in tests/browser"
+        );
+        eprintln!("skipped: no chromium, node or tests/browser/node_modules");
+        return;
+    }
+    let Some(db) = TestDb::unmigrated(backend) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.clone();
+    let config = root.join("config/demo.toml");
+    let out = steward(dir.path(), &url).arg("--config").arg(&config).arg("demo").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let admin_key = std::fs::read_to_string(dir.path().join("data/demo-admin.key")).unwrap();
+    let shots =
+        if backend == Backend::Sqlite { root.join("docs/screenshots") } else { dir.path().join("shots") };
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut cmd = steward(dir.path(), &url);
+    cmd.arg("--config").arg(&config);
+    let served = serve_configured(cmd, &[]);
+    let run = Command::new("node")
+        .current_dir(&browser_dir)
+        .env("CHROMIUM", &chromium)
+        .arg("chat.mjs")
+        .arg(&served.base)
+        .arg(admin_key.trim())
+        .arg(&shots)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&run);
+    let (_, log) = served.stop();
+    assert!(run.status.success(), "{stdout}\n{stderr}\n--- server log tail:\n{}", tail(&log, 40));
+    assert!(stdout.contains("ok: booked HB-"), "{stdout}");
+}
+
+fn tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[test]
+fn chat_in_a_browser_sqlite() {
+    chat_in_a_browser(Backend::Sqlite);
+}
+
+#[test]
+fn chat_in_a_browser_postgres() {
+    chat_in_a_browser(Backend::Postgres);
 }

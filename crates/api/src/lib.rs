@@ -10,6 +10,7 @@ pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod pages;
 pub mod routes;
 pub mod state;
 
@@ -81,6 +82,7 @@ impl Application {
                 .app_data(doc.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(web::JsonConfig::default().limit(body_limit))
+                .configure(pages::configure)
                 .configure(|cfg| {
                     if whatsapp {
                         routes::channels::whatsapp::configure(cfg);

@@ -22,7 +22,8 @@ pub use secret::Secret;
 /// Environment prefix of every setting.
 pub const ENV_PREFIX: &str = "STEWARD_";
 /// Variables with the prefix that are not settings (the config path, test-harness switches).
-pub const ENV_NOT_SETTINGS: &[&str] = &["config", "require_postgres", "test_postgres_url", "log"];
+pub const ENV_NOT_SETTINGS: &[&str] =
+    &["config", "require_postgres", "require_browser", "test_postgres_url", "log"];
 
 /// The whole typed configuration.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
