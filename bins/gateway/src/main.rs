@@ -244,7 +244,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Written without println!: a closed stdout must not bring the server down.
     let _ = writeln!(
         std::io::stdout(),
-        "Steward is listening on {base}\n  guest chat: {base}/\n  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)\n  health:    {base}/healthz  {base}/readyz  metrics: {base}/metrics"
+        "Steward is listening on {base}\n  guest chat: {base}/   admin console: {base}/admin\n  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)\n  health:    {base}/healthz  {base}/readyz  metrics: {base}/metrics"
     );
     tokio::spawn(api::stop_on_signal(app.handle()));
     let served = app.run_until_stopped().await;

@@ -464,6 +464,17 @@ fn whatsapp_message_survives_kill_9_postgres() {
 /// Skipped when Node, Chromium or the npm packages are missing, unless `STEWARD_REQUIRE_BROWSER`
 /// is set (CI sets it).
 fn chat_in_a_browser(backend: Backend) {
+    in_a_browser(backend, "chat.mjs", "ok: booked HB-");
+}
+
+/// The admin console at `/admin` in headless Chromium (`tests/browser/console.mjs`): sign-in with
+/// the demo admin key, a proof approved, a conversation taken over, answered and released, the
+/// audit chain verified, sign-out; the same checks of errors, markup and accessibility.
+fn console_in_a_browser(backend: Backend) {
+    in_a_browser(backend, "console.mjs", "ok: approved HB-");
+}
+
+fn in_a_browser(backend: Backend, script: &str, expected: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let browser_dir = root.join("tests/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -494,7 +505,7 @@ fn chat_in_a_browser(backend: Backend) {
     let run = Command::new("node")
         .current_dir(&browser_dir)
         .env("CHROMIUM", &chromium)
-        .arg("chat.mjs")
+        .arg(script)
         .arg(&served.base)
         .arg(admin_key.trim())
         .arg(&shots)
@@ -503,7 +514,7 @@ fn chat_in_a_browser(backend: Backend) {
     let (stdout, stderr) = text(&run);
     let (_, log) = served.stop();
     assert!(run.status.success(), "{stdout}\n{stderr}\n--- server log tail:\n{}", tail(&log, 40));
-    assert!(stdout.contains("ok: booked HB-"), "{stdout}");
+    assert!(stdout.contains(expected), "{stdout}");
 }
 
 fn tail(log: &str, lines: usize) -> String {
@@ -519,4 +530,14 @@ fn chat_in_a_browser_sqlite() {
 #[test]
 fn chat_in_a_browser_postgres() {
     chat_in_a_browser(Backend::Postgres);
+}
+
+#[test]
+fn console_in_a_browser_sqlite() {
+    console_in_a_browser(Backend::Sqlite);
+}
+
+#[test]
+fn console_in_a_browser_postgres() {
+    console_in_a_browser(Backend::Postgres);
 }

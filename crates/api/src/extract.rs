@@ -49,6 +49,20 @@ fn presented_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(None)
 }
 
+/// The admin console's session cookie.
+pub const CONSOLE_COOKIE: &str = "steward_console";
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(actix_web::http::header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+}
+
 /// The request id stored by the middleware.
 pub fn request_id(req: &HttpRequest) -> String {
     req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
@@ -101,11 +115,32 @@ impl FromRequest for DeskCaller {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let key = presented_key(req);
         let request_id = request_id(req);
+        let console = cookie(req, CONSOLE_COOKIE);
+        let unsafe_method =
+            !matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD);
+        let csrf = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
         Box::pin(async move {
             use services::desk::{guests, Caller};
             let state =
                 state.ok_or_else(|| ApiError::Service(ServiceError::Internal("state missing".into())))?;
             let caller = match key? {
+                // The admin console's session cookie; a state-changing request must also carry
+                // the session's CSRF token.
+                None if console.is_some() => {
+                    let token = console.unwrap_or_default();
+                    match services::console::authenticate(&state.db, &token).await {
+                        Ok((principal, expected)) => {
+                            if unsafe_method && !services::console::csrf_matches(&expected, csrf.as_deref()) {
+                                return Err(ServiceError::Forbidden(
+                                    "the console's CSRF token is missing or wrong".into(),
+                                )
+                                .into());
+                            }
+                            Caller::Key(principal)
+                        }
+                        Err(_) => Caller::Anonymous,
+                    }
+                }
                 None => Caller::Anonymous,
                 Some(t) if t.starts_with(guests::TOKEN_PREFIX) => {
                     Caller::Guest(guests::authenticate(&state.db, &t).await?)

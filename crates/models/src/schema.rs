@@ -223,6 +223,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    console_sessions (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        csrf_token -> Text,
+        key_id -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(console_sessions -> api_keys (key_id));
+diesel::allow_tables_to_appear_in_same_query!(console_sessions, api_keys);
+diesel::allow_tables_to_appear_in_same_query!(console_sessions, users);
+
+diesel::table! {
     whatsapp_inbox (id) {
         id -> BigInt,
         event_key -> Text,

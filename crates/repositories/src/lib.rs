@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod bookings;
 pub mod catalogue;
+pub mod console_sessions;
 pub mod conversations;
 mod error;
 pub mod guests;

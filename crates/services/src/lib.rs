@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod chatbot;
+pub mod console;
 pub mod conversations;
 pub mod desk;
 mod error;

@@ -27,9 +27,15 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("chat.js", "text/javascript; charset=utf-8", include_bytes!("../../static/chat.js")),
     ("chat.css", "text/css; charset=utf-8", include_bytes!("../../static/chat.css")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../../static/favicon.svg")),
+    ("admin.js", "text/javascript; charset=utf-8", include_bytes!("../../static/admin.js")),
+    ("admin.css", "text/css; charset=utf-8", include_bytes!("../../static/admin.css")),
 ];
 
-const PAGES: &[(&str, &str)] = &[("chat.html", include_str!("../../static/chat.html"))];
+const PAGES: &[(&str, &str)] = &[
+    ("chat.html", include_str!("../../static/chat.html")),
+    ("signin.html", include_str!("../../static/signin.html")),
+    ("admin.html", include_str!("../../static/admin.html")),
+];
 
 fn hashed_name(name: &str, bytes: &[u8]) -> String {
     let digest = hex_prefix(&Sha256::digest(bytes));

@@ -1,4 +1,5 @@
-//! The web pages, served from the binary (SPEC §6): the guest chat at `/`. Their files are
+//! The web pages, served from the binary (SPEC §6): the guest chat at `/` and the admin console
+//! at `/admin` ([`console`]). Their files are
 //! embedded at compile time (`crates/api/static/`), so nothing is needed beside the binary and
 //! nothing is built or fetched at run time. Scripts and stylesheets are served under names that
 //! carry a hash of their content, with a year-long immutable cache; the pages themselves are
@@ -7,6 +8,7 @@
 //! `Referrer-Policy: same-origin`. The pages are not part of the OpenAPI document.
 
 mod assets;
+mod console;
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -22,12 +24,13 @@ base-uri 'none'; object-src 'none'";
 
 /// Registers the pages and their assets on `cfg`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    console::configure(cfg);
     cfg.route("/", web::get().to(chat))
         .route("/favicon.ico", web::get().to(favicon))
         .route("/assets/{name}", web::get().to(asset));
 }
 
-fn secured(mut res: HttpResponse) -> HttpResponse {
+pub(crate) fn secured(mut res: HttpResponse) -> HttpResponse {
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));

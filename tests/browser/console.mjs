@@ -1,0 +1,109 @@
+// The admin console in headless Chromium against a running Steward:
+//   node console.mjs <base URL> <admin key> <screenshot dir>
+// A guest's booking with a typed proof and a conversation are made over the API; the admin signs
+// in with the key, approves the proof, takes the conversation over, replies, releases it, and
+// verifies the audit chain. Markup from the guest stays text; no console error, failed request
+// or CSP violation; no serious or critical accessibility violation.
+import { chromium } from "playwright-core";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const [base, adminKey, shots] = process.argv.slice(2);
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const XSS = "<img src=x onerror=alert(1)>";
+
+function fail(message) {
+  console.error("FAIL: " + message);
+  process.exit(1);
+}
+
+async function call(method, path, token, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (!res.ok) fail(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : {};
+}
+
+// A guest books over the API, pays by typed details, and writes markup in the chat.
+const guest = (await (await fetch(base + "/api/v1/chat/sessions", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" })).json()).token;
+const farms = await call("GET", "/api/v1/properties?limit=5", adminKey);
+const date = new Date(Date.now() + 4 * 86400000).toISOString().slice(0, 10);
+const booking = await call("POST", "/api/v1/bookings", guest, {
+  property_id: farms.items[0].id, date, shift: "day", guests: 10,
+  guest: { name: "Ayesha Khan", cnic: "42201-1234567-1" },
+});
+await call("POST", `/api/v1/bookings/${booking.reference}/payments`, guest, {
+  amount: booking.advance_due.amount, transaction_id: "EP-" + Date.now(), sender_name: "Ayesha Khan",
+});
+await call("POST", "/api/v1/chat/messages", guest, { message: XSS });
+
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
+const page = await (await browser.newContext({ viewport: { width: 1200, height: 900 } })).newPage();
+const problems = [];
+page.on("console", (m) => { if (m.type() === "error") problems.push("console: " + m.text()); });
+page.on("pageerror", (e) => problems.push("page error: " + e.message));
+page.on("requestfailed", (r) => problems.push("request failed: " + r.url()));
+page.on("response", (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
+let dialogs = 0;
+page.on("dialog", async (d) => { dialogs += 1; await d.dismiss(); });
+
+// Without a session the console sends us to sign in; the key is typed into the form.
+await page.goto(base + "/admin");
+if (!page.url().endsWith("/admin/sign-in")) fail("no redirect to sign-in: " + page.url());
+await page.locator("#key").fill(adminKey);
+await page.getByRole("button", { name: "Sign in" }).click();
+await page.waitForURL(base + "/admin");
+const cookies = await page.context().cookies();
+const session = cookies.find((c) => c.name === "steward_console");
+if (!session || !session.httpOnly || session.sameSite !== "Strict") fail("session cookie: " + JSON.stringify(session));
+if ((await page.evaluate(() => document.cookie)).includes("steward_console")) fail("the script can read the session");
+
+// The proof: its checks and masked CNIC, then approve.
+const proof = page.locator("article.proof", { hasText: booking.reference });
+await proof.waitFor();
+await proof.getByText("42201-*******-1").waitFor();
+await proof.getByText("Amount ≥ advance due: ✔ passed").waitFor();
+await page.screenshot({ path: `${shots}/admin.png` });
+await proof.getByRole("button", { name: "Approve" }).click();
+await page.getByText("No payment proofs are waiting.").waitFor();
+const after = await call("GET", `/api/v1/bookings/${booking.reference}`, adminKey);
+if (after.status !== "confirmed") fail("not confirmed: " + after.status);
+
+// The conversation: take over, reply, release; the guest's markup is text.
+await page.locator("#conversation-list button").first().click();
+await page.locator("#conversation .msg.guest", { hasText: XSS }).waitFor();
+await page.getByRole("button", { name: "Take over" }).click();
+await page.getByRole("button", { name: "Release to the bot" }).waitFor();
+await page.getByLabel("Reply as a human").fill("Hello from the team");
+await page.getByRole("button", { name: "Reply" }).click();
+await page.locator("#conversation .msg.admin", { hasText: "Hello from the team" }).waitFor();
+await page.getByRole("button", { name: "Release to the bot" }).click();
+await page.getByRole("button", { name: "Take over" }).waitFor();
+const history = await call("GET", "/api/v1/chat/history", guest);
+if (!JSON.stringify(history).includes("Hello from the team")) fail("the guest did not get the reply");
+
+// The audit chain verifies.
+await page.getByRole("button", { name: "Verify the chain" }).click();
+await page.getByText("The chain verifies").waitFor();
+
+await page.evaluate(axeSource);
+const result = await page.evaluate(async () => await globalThis.axe.run(document, { resultTypes: ["violations"] }));
+const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+if (bad.length) fail("axe: " + JSON.stringify(bad.map((v) => ({ id: v.id, nodes: v.nodes.map((n) => n.target) }))));
+if (await page.locator("img[src='x']").count()) fail("guest markup became an element");
+
+// Sign out: the console is closed again.
+await page.getByRole("button", { name: "Sign out" }).click();
+await page.waitForURL(base + "/admin/sign-in");
+await page.goto(base + "/admin");
+if (!page.url().endsWith("/admin/sign-in")) fail("still signed in after sign-out");
+
+if (dialogs) fail(`${dialogs} dialog(s): markup ran`);
+if (problems.length) fail(problems.join("\n"));
+await browser.close();
+console.log("ok: approved " + booking.reference + ", took over, replied, released, chain verified");
