@@ -396,19 +396,21 @@ fn whatsapp_message_survives_kill_9(backend: Backend) {
         "messages": [{"from": "923001234567", "id": "wamid.CRASH1", "timestamp": "1739321024", "type": "text", "text": {"body": "hi"}}]}}]}]}))
     .unwrap();
     let signature = services::whatsapp::sign("app-secret", &body);
+    let post = |base: &str| {
+        rt.block_on(async {
+            reqwest::Client::new()
+                .post(format!("{base}/webhooks/whatsapp"))
+                .header("x-hub-signature-256", &signature)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
     let mut served = serve_with(dir.path(), &url, &env);
-    let status = rt.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{}/webhooks/whatsapp", served.base))
-            .header("x-hub-signature-256", &signature)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    });
-    assert_eq!(status, 200);
+    assert_eq!(post(&served.base), 200);
     served.child.kill().unwrap();
     served.child.wait().unwrap();
     let sends = || rt.block_on(async { graph.received_requests().await.unwrap_or_default() });
@@ -428,18 +430,7 @@ fn whatsapp_message_survives_kill_9(backend: Backend) {
     distinct.dedup();
     assert_eq!(distinct.len(), bodies.len(), "no reply sent twice (sent before the kill: {before})");
     // A redelivery of the same webhook after the restart changes nothing.
-    let status = rt.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{}/webhooks/whatsapp", served.base))
-            .header("x-hub-signature-256", &signature)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    });
-    assert_eq!(status, 200);
+    assert_eq!(post(&served.base), 200);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(sends().len(), bodies.len(), "a redelivery is not answered again");
     let (_, log) = served.stop();

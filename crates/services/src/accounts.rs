@@ -88,21 +88,7 @@ pub async fn seed_demo(db: &repositories::Db) -> Result<(String, String), Servic
     .await?;
     let user_id = user.id;
     let (project, _) = in_tx(db, move |conn| {
-        let u = users::by_id(conn, user_id)?;
-        if !u.verified {
-            users::update(
-                conn,
-                u.id,
-                &users::UserChanges {
-                    verified: Some(true),
-                    updated_at: Some(models::time::now()),
-                    ..Default::default()
-                },
-            )?;
-        }
-        if ledger::entries(conn, u.id, Page { limit: 1, before: None })?.is_empty() {
-            ledger::move_balance(conn, u.id, "deposit", 50 * USDC, None, "demo credit", models::time::now())?;
-        }
+        let u = verify_and_credit(conn, user_id, "demo credit")?;
         let existing = repositories::projects::list(conn, Some(u.id), Page { limit: 200, before: None })?
             .into_iter()
             .find(|p| p.name == "Demo Project");
@@ -134,6 +120,31 @@ pub async fn seed_demo(db: &repositories::Db) -> Result<(String, String), Servic
     Ok((user.public_id, project.public_id))
 }
 
+/// The demo's account set-up: the user verified, and 50 USDC deposited once (when the ledger is
+/// still empty). Idempotent.
+fn verify_and_credit(
+    conn: &mut repositories::DbConnection,
+    user_id: i64,
+    note: &str,
+) -> Result<models::rows::User, ServiceError> {
+    let u = users::by_id(conn, user_id)?;
+    if !u.verified {
+        users::update(
+            conn,
+            u.id,
+            &users::UserChanges {
+                verified: Some(true),
+                updated_at: Some(models::time::now()),
+                ..Default::default()
+            },
+        )?;
+    }
+    if ledger::entries(conn, u.id, Page { limit: 1, before: None })?.is_empty() {
+        ledger::move_balance(conn, u.id, "deposit", 50 * USDC, None, note, models::time::now())?;
+    }
+    Ok(u)
+}
+
 /// `steward demo`: the platform user is verified and funded (50 USDC), and `booking-desk`'s
 /// policy allows the models the desk calls (`agent.model`, `payments.extractor_model`; empty
 /// ones are skipped). Idempotent; returns the project's public id.
@@ -143,29 +154,7 @@ pub async fn fund_platform(db: &repositories::Db, desk_models: &[&str]) -> Resul
         desk_models.iter().map(|m| m.trim().to_string()).filter(|m| m.contains('/')).collect();
     let (user_id, project_c) = (user.id, project.clone());
     in_tx(db, move |conn| {
-        let u = users::by_id(conn, user_id)?;
-        if !u.verified {
-            users::update(
-                conn,
-                u.id,
-                &users::UserChanges {
-                    verified: Some(true),
-                    updated_at: Some(models::time::now()),
-                    ..Default::default()
-                },
-            )?;
-        }
-        if ledger::entries(conn, u.id, Page { limit: 1, before: None })?.is_empty() {
-            ledger::move_balance(
-                conn,
-                u.id,
-                "deposit",
-                50 * USDC,
-                None,
-                "demo credit for the booking agent",
-                models::time::now(),
-            )?;
-        }
+        verify_and_credit(conn, user_id, "demo credit for the booking agent")?;
         if !allowed.is_empty() {
             let p = repositories::projects::by_public_id(conn, &project_c)?;
             let mut policy = crate::projects::parse_policy(repositories::projects::policy(conn, p.id)?);
