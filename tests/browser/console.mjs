@@ -1,8 +1,8 @@
 // The admin console in headless Chromium against a running Steward:
-//   node console.mjs <base URL> <admin key> <screenshot dir>
-// A guest's booking with a typed proof and a conversation are made over the API; the admin signs
-// in with the key, approves the proof, takes the conversation over, replies, releases it, and
-// verifies the audit chain. Markup from the guest stays text; no console error, failed request
+//   MEMBER_KEY=… node console.mjs <base URL> <admin key> <screenshot dir>
+// A guest's booking with a typed proof, a conversation and an AI call waiting for review are made
+// over the API; the admin signs in with the key, approves the proof, takes the conversation over,
+// replies, releases it, approves the call in the review queue, and verifies the audit chain. Markup from the guest stays text; no console error, failed request
 // or CSP violation; no serious or critical accessibility violation.
 import { chromium } from "playwright-core";
 import { readFileSync } from "node:fs";
@@ -41,6 +41,19 @@ await call("POST", `/api/v1/bookings/${booking.reference}/payments`, guest, {
   amount: booking.advance_due.amount, transaction_id: "EP-" + Date.now(), sender_name: "Ayesha Khan",
 });
 await call("POST", "/api/v1/chat/messages", guest, { message: XSS });
+
+// A price on local/echo, and the demo member's project sends every priced call to review; one
+// call waits in the queue.
+await call("PUT", "/api/v1/models/local/echo", adminKey, { per_request: 1000 });
+const memberKey = process.env.MEMBER_KEY || fail("MEMBER_KEY is not set");
+const project = (await call("GET", "/api/v1/projects", memberKey)).items[0].id;
+await call("PUT", `/api/v1/projects/${project}/policy`, adminKey, {
+  allowed_providers: ["local"], allowed_models: ["local/echo"], auto_approve_risk_threshold: 0.0, require_approval_above: 0,
+});
+const queued = await call("POST", "/api/v1/requests", memberKey, {
+  provider: "local", model: "echo", operation: "chat", messages: [{ role: "user", content: "hello" }],
+});
+if (queued.status !== "pending") fail("the call was not queued for review: " + JSON.stringify(queued));
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
 const page = await (await browser.newContext({ viewport: { width: 1200, height: 900 } })).newPage();
@@ -87,6 +100,15 @@ await page.getByRole("button", { name: "Take over" }).waitFor();
 const history = await call("GET", "/api/v1/chat/history", guest);
 if (!JSON.stringify(history).includes("Hello from the team")) fail("the guest did not get the reply");
 
+// The review queue: approve the waiting call; it executes and is charged.
+const waitingCall = page.locator("article.review", { hasText: queued.id });
+await waitingCall.waitFor();
+await waitingCall.getByRole("button", { name: "Approve" }).click();
+await page.getByText("No requests are waiting for review.").waitFor();
+await page.locator("#request-table tr", { hasText: queued.id }).getByText("executed").waitFor();
+const executed = await call("GET", `/api/v1/requests/${queued.id}`, adminKey);
+if (executed.status !== "executed" || !(executed.charged > 0)) fail("the approved call: " + JSON.stringify(executed));
+
 // The audit chain verifies.
 await page.getByRole("button", { name: "Verify the chain" }).click();
 await page.getByText("The chain verifies").waitFor();
@@ -106,4 +128,4 @@ if (!page.url().endsWith("/admin/sign-in")) fail("still signed in after sign-out
 if (dialogs) fail(`${dialogs} dialog(s): markup ran`);
 if (problems.length) fail(problems.join("\n"));
 await browser.close();
-console.log("ok: approved " + booking.reference + ", took over, replied, released, chain verified");
+console.log("ok: approved " + booking.reference + ", took over, replied, released, approved " + queued.id + ", chain verified");

@@ -459,8 +459,9 @@ fn chat_in_a_browser(backend: Backend) {
 }
 
 /// The admin console at `/admin` in headless Chromium (`tests/browser/console.mjs`): sign-in with
-/// the demo admin key, a proof approved, a conversation taken over, answered and released, the
-/// audit chain verified, sign-out; the same checks of errors, markup and accessibility.
+/// the demo admin key, a proof approved, a conversation taken over, answered and released, a
+/// review-queue call approved, the audit chain verified, sign-out; the same checks of errors,
+/// markup and accessibility.
 fn console_in_a_browser(backend: Backend) {
     in_a_browser(backend, "console.mjs", "ok: approved HB-");
 }
@@ -493,9 +494,11 @@ fn in_a_browser(backend: Backend, script: &str, expected: &str) {
     let mut cmd = steward(dir.path(), &url);
     cmd.arg("--config").arg(&config);
     let served = serve_configured(cmd, &[]);
+    let member_key = std::fs::read_to_string(dir.path().join("data/demo-member.key")).unwrap();
     let run = Command::new("node")
         .current_dir(&browser_dir)
         .env("CHROMIUM", &chromium)
+        .env("MEMBER_KEY", member_key.trim())
         .arg(script)
         .arg(&served.base)
         .arg(admin_key.trim())

@@ -147,6 +147,43 @@ async function act(path, body) {
   }
 }
 
+function usdc(micro) {
+  return typeof micro === "number" ? (micro / 1e6).toFixed(6).replace(/0+$/, "").replace(/\.$/, "") + " USDC" : "—";
+}
+
+async function loadRequests() {
+  const queue = await api("GET", "/api/v1/reviews?limit=50");
+  const list = $("review-list");
+  list.replaceChildren();
+  for (const r of queue.items || []) {
+    const why = r.decision?.reason_text || r.decision?.text || r.decision?.outcome || "review";
+    const approve = el("button", { type: "button" }, "Approve");
+    const reject = el("button", { type: "button", class: "secondary" }, "Reject");
+    approve.addEventListener("click", () => review(`/api/v1/reviews/${r.id}/approve`, {}));
+    reject.addEventListener("click", () => review(`/api/v1/reviews/${r.id}/reject`, { reason: "rejected in the console" }));
+    list.append(el("article", { class: "review", "aria-label": `Request ${r.id} waiting for review` },
+      el("span", {}, `${r.id} · ${r.provider}/${r.model} · estimated ${usdc(r.estimated)} · ${why}`), approve, reject));
+  }
+  if (!(queue.items || []).length) list.append(el("p", {}, "No requests are waiting for review."));
+  const page = await api("GET", "/api/v1/requests?limit=20");
+  const body = $("request-table").querySelector("tbody");
+  body.replaceChildren();
+  for (const r of page.items || []) {
+    body.append(el("tr", {}, el("td", {}, r.id), el("td", {}, `${r.provider}/${r.model}`), el("td", {}, r.status),
+      el("td", {}, r.decision?.outcome || ""), el("td", {}, usdc(r.charged))));
+  }
+}
+
+async function review(path, body) {
+  problem("");
+  try {
+    await api("POST", path, body);
+    await loadRequests();
+  } catch (e) {
+    problem(e.message);
+  }
+}
+
 async function verifyChain() {
   const r = await api("GET", "/api/v1/audit/verify");
   $("chain").textContent = r.ok
@@ -161,7 +198,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     $("csrf").value = csrf;
     $("who").textContent = `${s.role} ${s.user_id}`;
     $("verify").addEventListener("click", () => verifyChain().catch((e) => problem(e.message)));
-    await Promise.all([loadVerifications(), loadConversations()]);
+    await Promise.all([loadVerifications(), loadConversations(), loadRequests()]);
   } catch (e) {
     problem(e.message);
   }
