@@ -4,30 +4,11 @@
 // screenshot, and sees the admin's approval after a reload; a message and a property name
 // carrying markup render as text and run nothing; axe finds no serious or critical violation;
 // no console error, no failed request, no CSP violation.
-import { chromium } from "playwright-core";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { XSS, accessible, client, fail, open } from "./harness.mjs";
 
 const [base, adminKey, shots] = process.argv.slice(2);
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const XSS = "<img src=x onerror=alert(1)>";
-
-function fail(message) {
-  console.error("FAIL: " + message);
-  process.exit(1);
-}
-
-async function api(method, path, body) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { Authorization: "Bearer " + adminKey, "Content-Type": "application/json" },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  if (!res.ok) fail(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : {};
-}
+const call = client(base);
+const api = (method, path, body) => call(method, path, adminKey, body);
 
 function nextSaturday() {
   const d = new Date(Date.now() + 3 * 86400000);
@@ -45,16 +26,7 @@ await api("PUT", `/api/v1/properties/${hostile.id}/prices`, {
   prices: weekdays.flatMap((w) => ["day", "night", "full_day", "full_night"].map((s) => ({ weekday: w, shift: s, amount: 100000 }))),
 });
 
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
-const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
-const page = await context.newPage();
-const problems = [];
-page.on("console", (m) => { if (m.type() === "error") problems.push("console: " + m.text()); });
-page.on("pageerror", (e) => problems.push("page error: " + e.message));
-page.on("requestfailed", (r) => problems.push("request failed: " + r.url() + " " + (r.failure()?.errorText || "")));
-page.on("response", (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
-let dialogs = 0;
-page.on("dialog", async (d) => { dialogs += 1; await d.dismiss(); });
+const { page, finish } = await open({ width: 360, height: 740 });
 
 const res = await page.goto(base + "/");
 const csp = res.headers()["content-security-policy"] || "";
@@ -117,12 +89,6 @@ const width = await page.evaluate(() => document.documentElement.scrollWidth);
 if (width > 360) fail("the page scrolls sideways at 360 px: " + width);
 
 // Accessibility: no serious or critical violation.
-await page.evaluate(axeSource);
-const result = await page.evaluate(async () => await globalThis.axe.run(document, { resultTypes: ["violations"] }));
-const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-if (bad.length) fail("axe: " + JSON.stringify(bad.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target) }))));
-
-if (dialogs) fail(`${dialogs} dialog(s) opened: markup ran`);
-if (problems.length) fail(problems.join("\n"));
-await browser.close();
+await accessible(page);
+await finish();
 console.log("ok: booked " + reference + ", approved, seen by the guest");

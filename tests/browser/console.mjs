@@ -4,33 +4,13 @@
 // over the API; the admin signs in with the key, approves the proof, takes the conversation over,
 // replies, releases it, approves the call in the review queue, and verifies the audit chain. Markup from the guest stays text; no console error, failed request
 // or CSP violation; no serious or critical accessibility violation.
-import { chromium } from "playwright-core";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { XSS, accessible, client, fail, open } from "./harness.mjs";
 
 const [base, adminKey, shots] = process.argv.slice(2);
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const XSS = "<img src=x onerror=alert(1)>";
-
-function fail(message) {
-  console.error("FAIL: " + message);
-  process.exit(1);
-}
-
-async function call(method, path, token, body) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  if (!res.ok) fail(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : {};
-}
+const call = client(base);
 
 // A guest books over the API, pays by typed details, and writes markup in the chat.
-const guest = (await (await fetch(base + "/api/v1/chat/sessions", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" })).json()).token;
+const guest = (await call("POST", "/api/v1/chat/sessions", null, {})).token;
 const farms = await call("GET", "/api/v1/properties?limit=5", adminKey);
 const date = new Date(Date.now() + 4 * 86400000).toISOString().slice(0, 10);
 const booking = await call("POST", "/api/v1/bookings", guest, {
@@ -55,15 +35,7 @@ const queued = await call("POST", "/api/v1/requests", memberKey, {
 });
 if (queued.status !== "pending") fail("the call was not queued for review: " + JSON.stringify(queued));
 
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
-const page = await (await browser.newContext({ viewport: { width: 1200, height: 900 } })).newPage();
-const problems = [];
-page.on("console", (m) => { if (m.type() === "error") problems.push("console: " + m.text()); });
-page.on("pageerror", (e) => problems.push("page error: " + e.message));
-page.on("requestfailed", (r) => problems.push("request failed: " + r.url()));
-page.on("response", (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
-let dialogs = 0;
-page.on("dialog", async (d) => { dialogs += 1; await d.dismiss(); });
+const { page, finish } = await open({ width: 1200, height: 900 });
 
 // Without a session the console sends us to sign in; the key is typed into the form.
 await page.goto(base + "/admin");
@@ -113,10 +85,7 @@ if (executed.status !== "executed" || !(executed.charged > 0)) fail("the approve
 await page.getByRole("button", { name: "Verify the chain" }).click();
 await page.getByText("The chain verifies").waitFor();
 
-await page.evaluate(axeSource);
-const result = await page.evaluate(async () => await globalThis.axe.run(document, { resultTypes: ["violations"] }));
-const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-if (bad.length) fail("axe: " + JSON.stringify(bad.map((v) => ({ id: v.id, nodes: v.nodes.map((n) => n.target) }))));
+await accessible(page);
 if (await page.locator("img[src='x']").count()) fail("guest markup became an element");
 
 // Sign out: the console is closed again.
@@ -125,7 +94,5 @@ await page.waitForURL(base + "/admin/sign-in");
 await page.goto(base + "/admin");
 if (!page.url().endsWith("/admin/sign-in")) fail("still signed in after sign-out");
 
-if (dialogs) fail(`${dialogs} dialog(s): markup ran`);
-if (problems.length) fail(problems.join("\n"));
-await browser.close();
+await finish();
 console.log("ok: approved " + booking.reference + ", took over, replied, released, approved " + queued.id + ", chain verified");

@@ -49,6 +49,50 @@ fn presented_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(None)
 }
 
+/// Reads a body of at most `limit` bytes (413 `PAYLOAD_TOO_LARGE` beyond, naming `what`).
+pub async fn read_limited(mut payload: web::Payload, limit: usize, what: &str) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ServiceError::TooLarge(format!("{what} are at most {limit} bytes")).into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The bytes and declared content type of the `multipart/form-data` field `name` (at most
+/// `limit` bytes, 413 naming `what` beyond); 422 on `name` when the form has no such field.
+pub async fn multipart_file(
+    req: &HttpRequest,
+    payload: web::Payload,
+    name: &str,
+    limit: usize,
+    what: &str,
+) -> Result<(Vec<u8>, String), ApiError> {
+    use futures_util::StreamExt;
+    let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        if field.name() != Some(name) {
+            continue;
+        }
+        let content_type = field.content_type().map(|m| m.essence_str().to_string()).unwrap_or_default();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(ServiceError::TooLarge(format!("{what} are at most {limit} bytes")).into());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        return Ok((bytes, content_type));
+    }
+    Err(ServiceError::invalid(name, format!("a multipart field named `{name}` is required")).into())
+}
+
 /// The admin console's session cookie.
 pub const CONSOLE_COOKIE: &str = "steward_console";
 

@@ -6,16 +6,6 @@
 const $ = (id) => document.getElementById(id);
 let csrf = "";
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") node.className = v;
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c);
-  return node;
-}
-
 function problem(message) {
   $("problem").textContent = message || "";
   $("problem").hidden = !message;

@@ -6,16 +6,6 @@ const API = "/api/v1/chat";
 const TOKEN = "steward.chat.token";
 const $ = (id) => document.getElementById(id);
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") node.className = v;
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c);
-  return node;
-}
-
 // WhatsApp-style *bold* and _italic_, as elements; line breaks kept.
 function formatted(text) {
   const frag = document.createDocumentFragment();

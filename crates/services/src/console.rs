@@ -113,6 +113,5 @@ pub async fn sign_out(db: &repositories::Db, token: &str) -> Result<(), ServiceE
 /// Constant-time equality of a presented CSRF token and the session's.
 pub fn csrf_matches(expected: &str, presented: Option<&str>) -> bool {
     let Some(p) = presented else { return false };
-    let (a, b) = (expected.as_bytes(), p.trim().as_bytes());
-    !a.is_empty() && a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    !expected.is_empty() && crate::constant_time_eq(expected.as_bytes(), p.trim().as_bytes())
 }

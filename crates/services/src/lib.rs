@@ -62,6 +62,12 @@ where
 }
 pub use principal::Principal;
 
+/// Equality of two secrets in time independent of where they differ (their lengths are not
+/// secret): webhook verify tokens, CSRF tokens.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Most items a list endpoint returns at once.
 pub const MAX_PAGE: i64 = 200;
 

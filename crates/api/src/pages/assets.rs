@@ -24,6 +24,7 @@ pub struct Assets {
 }
 
 const FILES: &[(&str, &str, &[u8])] = &[
+    ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../../static/dom.js")),
     ("chat.js", "text/javascript; charset=utf-8", include_bytes!("../../static/chat.js")),
     ("chat.css", "text/css; charset=utf-8", include_bytes!("../../static/chat.css")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../../static/favicon.svg")),

@@ -5,7 +5,6 @@ use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use models::booking::{BookingStatus, Shift};
 use serde::{Deserialize, Serialize};
 use services::desk::bookings::{self as svc, BookingView, CreateBooking, Identity};
@@ -444,43 +443,6 @@ impl From<Submitted> for SubmittedView {
     }
 }
 
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ServiceError::TooLarge(format!("the body is larger than {limit} bytes")).into());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-async fn read_multipart(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<Screenshot, ApiError> {
-    let mut form = actix_multipart::Multipart::new(req.headers(), payload);
-    while let Some(field) = form.next().await {
-        let mut field = field.map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        if field.name() != Some("file") {
-            continue;
-        }
-        let content_type = field.content_type().map(|m| m.essence_str().to_string()).unwrap_or_default();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            if bytes.len() + chunk.len() > limit {
-                return Err(ServiceError::TooLarge(format!("screenshots are at most {limit} bytes")).into());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        return Ok(Screenshot { bytes, content_type });
-    }
-    Err(ServiceError::invalid("file", "a multipart field named `file` is required").into())
-}
-
 /// Submits payment proof: typed details (JSON), a base64 screenshot (JSON), or a screenshot as
 /// `multipart/form-data` (field `file`). Moves the booking to `waiting`. Honours `Idempotency-Key`
 /// for JSON bodies.
@@ -503,11 +465,13 @@ pub async fn submit_payment(
     let reference = reference.into_inner();
     let max = state.desk.rules.max_upload_bytes;
     if req.content_type() == "multipart/form-data" {
-        let shot = read_multipart(&req, payload, max).await?;
+        let (bytes, content_type) =
+            crate::extract::multipart_file(&req, payload, "file", max, "screenshots").await?;
+        let shot = Screenshot { bytes, content_type };
         let s = pay::submit_screenshot(&state.desk, &caller.caller, caller.rid(), reference, shot).await?;
         return Ok(HttpResponse::Created().json(SubmittedView::from(s)));
     }
-    let body = read_body(payload, max / 3 * 4 + 64 * 1024).await?;
+    let body = crate::extract::read_limited(payload, max / 3 * 4 + 64 * 1024, "bodies").await?;
     idempotent(&state, &req, &caller.owner(), &body, || async {
         let input: PaymentRequest = parse_json(&body)?;
         let submitted = match input.image_base64 {

@@ -3,7 +3,6 @@
 
 use actix_web::{delete, get, post, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use models::conversation::{Facts, Reply};
 use serde::{Deserialize, Serialize};
 use services::conversations::{self as conv, Input};
@@ -134,38 +133,13 @@ pub struct ChatImageRequest {
 
 async fn read_image(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<(Vec<u8>, String), ApiError> {
     if req.content_type() == "multipart/form-data" {
-        let mut form = actix_multipart::Multipart::new(req.headers(), payload);
-        while let Some(field) = form.next().await {
-            let mut field = field.map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            if field.name() != Some("image") {
-                continue;
-            }
-            let content_type = field.content_type().map(|m| m.essence_str().to_string()).unwrap_or_default();
-            let mut bytes = Vec::new();
-            while let Some(chunk) = field.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BadRequest(e.to_string()))?;
-                if bytes.len() + chunk.len() > limit {
-                    return Err(ServiceError::TooLarge(format!("pictures are at most {limit} bytes")).into());
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            return Ok((bytes, content_type));
-        }
-        return Err(ServiceError::invalid("image", "a multipart field named `image` is required").into());
+        return crate::extract::multipart_file(req, payload, "image", limit, "pictures").await;
     }
-    let mut body = Vec::new();
-    let json_limit = limit / 3 * 4 + 64 * 1024;
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        if body.len() + chunk.len() > json_limit {
-            return Err(ServiceError::TooLarge(format!("pictures are at most {limit} bytes")).into());
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = crate::extract::read_limited(payload, limit / 3 * 4 + 64 * 1024, "pictures").await?;
     let input: ChatImageRequest = crate::extract::from_value(parse_value(&body)?)?;
     use base64::Engine;
     let b64 = input.image_base64.trim();

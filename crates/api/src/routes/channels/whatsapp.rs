@@ -38,17 +38,12 @@ pub struct Handshake {
     challenge: Option<String>,
 }
 
-/// Constant-time equality of two byte strings (their lengths are not secret).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn verify(state: web::Data<AppState>, q: web::Query<Handshake>) -> HttpResponse {
     let expected = state.settings.whatsapp.verify_token.expose().as_bytes();
     let given = q.verify_token.as_deref().unwrap_or("").as_bytes();
     match (&q.mode, &q.challenge) {
         (Some(mode), Some(challenge))
-            if mode == "subscribe" && !expected.is_empty() && same(expected, given) =>
+            if mode == "subscribe" && !expected.is_empty() && services::constant_time_eq(expected, given) =>
         {
             HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(challenge.clone())
         }
