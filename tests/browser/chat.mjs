@@ -45,6 +45,10 @@ await cards.first().waitFor();
 // The hostile name is shown as text in a card, and nothing ran.
 await page.locator(".card h3", { hasText: XSS }).first().waitFor();
 if (await page.locator("#log img[src='x']").count()) fail("markup from a property name became an element");
+// A place with pictures shows its first one on its card (served by Steward: /pictures/…).
+await page.locator(".card img").first().waitFor();
+await page.waitForFunction(() => [...document.querySelectorAll(".card img")].every((i) => i.complete && i.naturalWidth > 0));
+if (await page.locator(".card", { hasText: XSS }).locator("img").count()) fail("a place without pictures shows one");
 
 // Choose a real farmhouse by its button, then answer the questions by clicking and typing.
 const choose = page.locator(".card button", { hasText: /Choose (?!<)/ }).first();

@@ -628,6 +628,7 @@ async fn openapi_lists_every_route() {
         "POST /api/v1/bookings",
         "GET /api/v1/bookings",
         "GET /api/v1/bookings/{reference}",
+        "GET /api/v1/bookings/{reference}/history",
         "POST /api/v1/bookings/{reference}/cancel",
         "POST /api/v1/bookings/{reference}/status",
         "GET /api/v1/bookings/{reference}/payment-instructions",

@@ -488,6 +488,22 @@ fn in_a_browser(backend: Backend, script: &str, expected: &str) {
     let out = steward(dir.path(), &url).arg("--config").arg(&config).arg("demo").output().unwrap();
     assert!(out.status.success(), "{}", text(&out).1);
     let admin_key = std::fs::read_to_string(dir.path().join("data/demo-admin.key")).unwrap();
+    // A key of the demo owner, who owns every demo property.
+    let out = steward(dir.path(), &url)
+        .args([
+            "keys",
+            "create",
+            "--role",
+            "owner",
+            "--name",
+            "Demo Owner",
+            "--email",
+            "owner@demo.steward.local",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let owner_key = text(&out).0.trim().to_string();
     let shots =
         if backend == Backend::Sqlite { root.join("docs/screenshots") } else { dir.path().join("shots") };
     std::fs::create_dir_all(&shots).unwrap();
@@ -499,6 +515,7 @@ fn in_a_browser(backend: Backend, script: &str, expected: &str) {
         .current_dir(&browser_dir)
         .env("CHROMIUM", &chromium)
         .env("MEMBER_KEY", member_key.trim())
+        .env("OWNER_KEY", &owner_key)
         .arg(script)
         .arg(&served.base)
         .arg(admin_key.trim())

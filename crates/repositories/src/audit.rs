@@ -17,6 +17,25 @@ pub fn insert(conn: &mut DbConnection, new: &NewAuditEvent<'_>) -> Result<(), Re
     Ok(())
 }
 
+/// Every event about one of `subjects` (`(subject_type, subject_id)`), oldest first, at most
+/// `limit`.
+pub fn about(
+    conn: &mut DbConnection,
+    subjects: &[(&str, String)],
+    limit: i64,
+) -> Result<Vec<AuditEvent>, RepoError> {
+    let mut q = audit_events::table
+        .select(AuditEvent::as_select())
+        .filter(audit_events::id.eq(-1)) // matches nothing; each subject widens it
+        .order(audit_events::id.asc())
+        .limit(limit)
+        .into_boxed();
+    for (kind, id) in subjects {
+        q = q.or_filter(audit_events::subject_type.eq(*kind).and(audit_events::subject_id.eq(id.clone())));
+    }
+    Ok(q.load(conn)?)
+}
+
 /// Reads the chain head, locking it on PostgreSQL (`FOR UPDATE`); on SQLite the surrounding
 /// `BEGIN IMMEDIATE` transaction already holds the write lock.
 pub fn lock_head(conn: &mut DbConnection) -> Result<(i64, String), RepoError> {

@@ -59,6 +59,10 @@ pub struct BookingFilter {
     pub property_ids: Option<Vec<i64>>,
     /// One status.
     pub status: Option<String>,
+    /// Stays on or after this date (`YYYY-MM-DD`).
+    pub date_from: Option<String>,
+    /// Stays on or before this date (`YYYY-MM-DD`).
+    pub date_to: Option<String>,
 }
 
 /// Bookings, newest first.
@@ -79,6 +83,13 @@ pub fn list(conn: &mut DbConnection, filter: &BookingFilter, page: Page) -> Resu
     }
     if let Some(s) = &filter.status {
         q = q.filter(bookings::status.eq(s.clone()));
+    }
+    // ISO dates compare as text.
+    if let Some(d) = &filter.date_from {
+        q = q.filter(bookings::date.ge(d.clone()));
+    }
+    if let Some(d) = &filter.date_to {
+        q = q.filter(bookings::date.le(d.clone()));
     }
     Ok(q.load(conn)?)
 }

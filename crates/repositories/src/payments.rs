@@ -37,6 +37,15 @@ pub fn image_used(conn: &mut DbConnection, sha256: &str) -> Result<bool, RepoErr
     Ok(n > 0)
 }
 
+/// The public ids of a booking's payments, oldest first.
+pub fn public_ids_of_booking(conn: &mut DbConnection, booking_id: i64) -> Result<Vec<String>, RepoError> {
+    Ok(booking_payments::table
+        .filter(booking_payments::booking_id.eq(booking_id))
+        .order(booking_payments::id.asc())
+        .select(booking_payments::public_id)
+        .load(conn)?)
+}
+
 /// Proofs awaiting review with their bookings, oldest first.
 pub fn pending_review(
     conn: &mut DbConnection,

@@ -406,11 +406,19 @@ pub fn insert_alert_once(
 }
 
 /// A user's alerts (`None`: everyone's), newest first.
-pub fn alerts(conn: &mut DbConnection, user_id: Option<i64>, page: Page) -> Result<Vec<Alert>, RepoError> {
+pub fn alerts(
+    conn: &mut DbConnection,
+    user_id: Option<i64>,
+    scope: Option<&str>,
+    page: Page,
+) -> Result<Vec<Alert>, RepoError> {
     let mut q =
         alerts::table.select(Alert::as_select()).order(alerts::id.desc()).limit(page.limit).into_boxed();
     if let Some(u) = user_id {
         q = q.filter(alerts::user_id.eq(u));
+    }
+    if let Some(s) = scope {
+        q = q.filter(alerts::scope.eq(s.to_string()));
     }
     if let Some(before) = page.before {
         q = q.filter(alerts::id.lt(before));

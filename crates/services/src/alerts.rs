@@ -178,9 +178,14 @@ fn raise(
 }
 
 /// The caller's alerts (admins: everyone's), newest first.
-pub async fn list(db: &repositories::Db, caller: &Principal, page: Page) -> Result<Vec<Alert>, ServiceError> {
+pub async fn list(
+    db: &repositories::Db,
+    caller: &Principal,
+    scope: Option<String>,
+    page: Page,
+) -> Result<Vec<Alert>, ServiceError> {
     let user = (!caller.is_admin()).then_some(caller.user_id);
-    with_conn(db, move |conn| Ok(repo::alerts(conn, user, page)?)).await
+    with_conn(db, move |conn| Ok(repo::alerts(conn, user, scope.as_deref(), page)?)).await
 }
 
 /// A webhook secret: `whsec_` and 24 random bytes in base64.

@@ -25,12 +25,27 @@ pub struct Assets {
 
 const FILES: &[(&str, &str, &[u8])] = &[
     ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../../static/dom.js")),
+    ("replies.js", "text/javascript; charset=utf-8", include_bytes!("../../static/replies.js")),
     ("chat.js", "text/javascript; charset=utf-8", include_bytes!("../../static/chat.js")),
     ("chat.css", "text/css; charset=utf-8", include_bytes!("../../static/chat.css")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../../static/favicon.svg")),
     ("admin.js", "text/javascript; charset=utf-8", include_bytes!("../../static/admin.js")),
     ("admin.css", "text/css; charset=utf-8", include_bytes!("../../static/admin.css")),
 ];
+
+/// Pictures of the demo's places, served under stable names at `/pictures/{name}` (the demo's
+/// catalogue stores those paths, so they must not change with the content).
+const PICTURES: &[(&str, &[u8])] = &[
+    ("farmhouse.svg", include_bytes!("../../static/pictures/farmhouse.svg")),
+    ("pool.svg", include_bytes!("../../static/pictures/pool.svg")),
+    ("hut.svg", include_bytes!("../../static/pictures/hut.svg")),
+    ("beach.svg", include_bytes!("../../static/pictures/beach.svg")),
+];
+
+/// The demo picture named `name` (SVG).
+pub fn picture(name: &str) -> Option<&'static [u8]> {
+    PICTURES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
 
 const PAGES: &[(&str, &str)] = &[
     ("chat.html", include_str!("../../static/chat.html")),

@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     console::configure(cfg);
     cfg.route("/", web::get().to(chat))
         .route("/favicon.ico", web::get().to(favicon))
-        .route("/assets/{name}", web::get().to(asset));
+        .route("/assets/{name}", web::get().to(asset))
+        .route("/pictures/{name}", web::get().to(picture));
 }
 
 pub(crate) fn secured(mut res: HttpResponse) -> HttpResponse {
@@ -59,6 +60,19 @@ async fn favicon() -> HttpResponse {
                 .body(a.bytes),
         ),
         None => secured(HttpResponse::NotFound().finish()),
+    }
+}
+
+/// A picture of the demo's places; stable names, cached for a day.
+async fn picture(name: web::Path<String>) -> HttpResponse {
+    match assets::picture(&name) {
+        Some(bytes) => secured(
+            HttpResponse::Ok()
+                .content_type("image/svg+xml")
+                .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+                .body(bytes),
+        ),
+        None => secured(HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("not found")),
     }
 }
 

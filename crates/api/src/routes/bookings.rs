@@ -12,6 +12,7 @@ use services::desk::parse_date;
 use services::desk::payments::{self as pay, Screenshot, Submitted, TypedProof};
 use services::ServiceError;
 
+use super::audit::AuditEventView;
 use super::catalogue::MoneyView;
 use crate::error::{ApiError, Problem};
 use crate::extract::{idempotent, parse_json, DeskCaller, PageOf};
@@ -170,11 +171,15 @@ pub async fn create_booking(
     .await
 }
 
-/// `?status=&limit=&cursor=`.
+/// `?status=&from=&to=&limit=&cursor=`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct BookingQuery {
     /// Only this status.
     pub status: Option<String>,
+    /// Stays on or after this date (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Stays on or before this date (`YYYY-MM-DD`).
+    pub to: Option<String>,
     /// 1–200.
     pub limit: Option<i64>,
     /// Cursor.
@@ -201,8 +206,13 @@ pub async fn list_bookings(
         }
         None => None,
     };
+    let wanted = svc::BookingsWanted {
+        status,
+        from: q.from.as_deref().map(|d| parse_date("from", d)).transpose()?,
+        to: q.to.as_deref().map(|d| parse_date("to", d)).transpose()?,
+    };
     let (limit, before) = crate::extract::PageQuery { limit: q.limit, cursor: q.cursor }.resolve()?;
-    let rows = svc::list(&state.desk, &caller.caller, status, limit, before).await?;
+    let rows = svc::list(&state.desk, &caller.caller, wanted, limit, before).await?;
     Ok(web::Json(PageOf::from_rows(rows, limit, |v| v.booking.id, BookingResponse::from)))
 }
 
@@ -219,6 +229,23 @@ pub async fn get_booking(
 ) -> Result<web::Json<BookingResponse>, ApiError> {
     caller.caller.require_known()?;
     Ok(web::Json(svc::get(&state.desk, &caller.caller, reference.into_inner()).await?.into()))
+}
+
+/// A booking's history from the audit trail, oldest first: the booking's own events and its
+/// payments' (admins and the property's owners).
+#[utoipa::path(tag = "bookings", security(("api_key" = [])), params(("reference" = String, Path)), responses(
+    (status = 200, body = Vec<AuditEventView>),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/api/v1/bookings/{reference}/history")]
+pub async fn booking_history(
+    state: web::Data<AppState>,
+    caller: DeskCaller,
+    reference: web::Path<String>,
+) -> Result<web::Json<Vec<AuditEventView>>, ApiError> {
+    let events = svc::history(&state.desk, &caller.caller, reference.into_inner()).await?;
+    Ok(web::Json(events.into_iter().map(AuditEventView::from).collect()))
 }
 
 /// Body of the cancel endpoint.

@@ -51,6 +51,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(bookings::create_booking)
         .service(bookings::list_bookings)
         .service(bookings::get_booking)
+        .service(bookings::booking_history)
         .service(bookings::cancel_booking)
         .service(bookings::set_status)
         .service(bookings::payment_instructions)

@@ -434,16 +434,30 @@ fn alert_view(a: Alert) -> AlertView {
     }
 }
 
+/// `?scope=&limit=&cursor=`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AlertQuery {
+    /// Only alerts of this scope: a project (`prj_…`) or `account`.
+    pub scope: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
 /// The caller's alerts (admins: everyone's), newest first.
-#[utoipa::path(tag = "gateway", params(PageQuery), security(("api_key" = [])), responses((status = 200, body = PageOf<AlertView>)))]
+#[utoipa::path(tag = "gateway", params(AlertQuery), security(("api_key" = [])), responses((status = 200, body = PageOf<AlertView>)))]
 #[get("/api/v1/alerts")]
 pub async fn list_alerts(
     state: web::Data<AppState>,
     auth: Auth,
-    q: web::Query<PageQuery>,
+    q: web::Query<AlertQuery>,
 ) -> Result<web::Json<PageOf<AlertView>>, ApiError> {
-    let (limit, before) = q.resolve()?;
-    let rows = services::alerts::list(&state.db, &auth.principal, Page { limit, before }).await?;
+    let q = q.into_inner();
+    let (limit, before) = PageQuery { limit: q.limit, cursor: q.cursor }.resolve()?;
+    let scope = q.scope.filter(|s| !s.trim().is_empty());
+    let rows = services::alerts::list(&state.db, &auth.principal, scope, Page { limit, before }).await?;
     Ok(web::Json(PageOf::from_rows(rows, limit, |a| a.id, alert_view)))
 }
 

@@ -92,7 +92,10 @@ pub fn render(reply: &Reply) -> Vec<Outgoing> {
             }
             ReplyItem::Media { items } => {
                 flush(&mut text, &mut out);
-                for m in items {
+                // Meta fetches links itself: a path on this server is no link for it.
+                for m in
+                    items.iter().filter(|m| m.url.starts_with("https://") || m.url.starts_with("http://"))
+                {
                     let kind = if m.kind == "video" { "video" } else { "image" };
                     out.push(Outgoing {
                         text: format!("[{kind}] {}", m.url),
@@ -250,12 +253,13 @@ mod tests {
         let mut r = Reply::default();
         r.push(ReplyItem::PropertyList { text: "Free places:".into(), items: vec![p] });
         r.push(ReplyItem::Media {
-            items: vec![models::conversation::MediaItem {
-                kind: "video".into(),
-                url: "https://x/v.mp4".into(),
-            }],
+            items: vec![
+                models::conversation::MediaItem { kind: "image".into(), url: "/pictures/hut.svg".into() },
+                models::conversation::MediaItem { kind: "video".into(), url: "https://x/v.mp4".into() },
+            ],
         });
         let out = render(&r);
+        assert_eq!(out.len(), 2, "a path on this server is not sent as a link: {out:?}");
         let list = out[0].wire.as_ref().unwrap();
         assert_eq!(
             list["interactive"]["action"]["sections"][0]["rows"][0]["id"],

@@ -397,12 +397,19 @@ impl<'a> Tools<'a> {
 
     /// `my_bookings`: every booking of the guest, however it was made, newest first.
     pub async fn my_bookings(&self) -> Result<Vec<BookingView>, Refusal> {
-        Ok(bookings::list(self.desk, &self.caller(), None, 20, None).await?)
+        Ok(bookings::list(self.desk, &self.caller(), Default::default(), 20, None).await?)
     }
 
     /// The guest's bookings that are `pending` (awaiting payment).
     pub async fn pending_bookings(&self) -> Result<Vec<BookingView>, Refusal> {
-        Ok(bookings::list(self.desk, &self.caller(), Some(BookingStatus::Pending), 20, None).await?)
+        Ok(bookings::list(
+            self.desk,
+            &self.caller(),
+            bookings::BookingsWanted { status: Some(BookingStatus::Pending), ..Default::default() },
+            20,
+            None,
+        )
+        .await?)
     }
 
     /// `payment_instructions`.

@@ -263,14 +263,18 @@ fn created_text(rules: &Rules, b: &Booking, p: &Property) -> String {
 pub async fn list(
     desk: &Desk,
     caller: &Caller,
-    status: Option<BookingStatus>,
+    wanted: BookingsWanted,
     limit: i64,
     before: Option<i64>,
 ) -> Result<Vec<BookingView>, ServiceError> {
     let caller = caller.clone();
     with_conn(&desk.db, move |conn| {
-        let mut filter =
-            BookingFilter { status: status.map(|s| s.as_str().to_string()), ..BookingFilter::default() };
+        let mut filter = BookingFilter {
+            status: wanted.status.map(|s| s.as_str().to_string()),
+            date_from: wanted.from.map(|d| d.to_string()),
+            date_to: wanted.to.map(|d| d.to_string()),
+            ..BookingFilter::default()
+        };
         let website_only = match &caller {
             Caller::Guest(g) => {
                 filter.guest_id = Some(g.guest_id);
@@ -298,6 +302,44 @@ pub async fn list(
         Ok(out)
     })
     .await
+}
+
+/// A booking's history from the audit trail, oldest first: its own events (created, each status)
+/// and those of its payments (submitted, approved, rejected). Admins and the property's owners.
+pub async fn history(
+    desk: &Desk,
+    caller: &Caller,
+    reference: String,
+) -> Result<Vec<models::rows::AuditEvent>, ServiceError> {
+    match caller {
+        Caller::Key(p) if p.is_admin() || p.role == Role::Owner => {}
+        Caller::Anonymous => return Err(ServiceError::AuthRequired),
+        _ => return Err(ServiceError::Forbidden("admins and owners only".into())),
+    }
+    let caller = caller.clone();
+    with_conn(&desk.db, move |conn| {
+        let b = visible_booking(conn, &caller, &reference)?;
+        let mut subjects = vec![("booking", b.reference.clone())];
+        for id in repositories::payments::public_ids_of_booking(conn, b.id)? {
+            subjects.push(("booking_payment", id));
+        }
+        Ok(repositories::audit::about(conn, &subjects, HISTORY_LIMIT)?)
+    })
+    .await
+}
+
+/// The most events a booking's history shows.
+const HISTORY_LIMIT: i64 = 500;
+
+/// Which bookings a list wants; every field narrows it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BookingsWanted {
+    /// One status.
+    pub status: Option<BookingStatus>,
+    /// Stays on or after this date.
+    pub from: Option<NaiveDate>,
+    /// Stays on or before this date.
+    pub to: Option<NaiveDate>,
 }
 
 /// One booking the caller may see.

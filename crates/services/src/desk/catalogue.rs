@@ -469,11 +469,16 @@ pub async fn add_media(
     url: String,
 ) -> Result<PropertyDetails, ServiceError> {
     let url = url.trim().to_string();
-    if !(url.starts_with("https://") || url.starts_with("http://"))
+    // An http(s) URL, or a path on this Steward (`/pictures/…`, `/media/…`).
+    let site_path = url.starts_with('/') && !url.starts_with("//");
+    if !(url.starts_with("https://") || url.starts_with("http://") || site_path)
         || url.len() > 2000
         || url.contains(char::is_whitespace)
     {
-        return Err(ServiceError::invalid("url", "must be an http(s) URL of at most 2000 characters"));
+        return Err(ServiceError::invalid(
+            "url",
+            "must be an http(s) URL or a path on this server, of at most 2000 characters",
+        ));
     }
     let caller = caller.clone();
     let ctx = audit_ctx(&caller, request_id);

@@ -82,7 +82,7 @@ pub async fn seed(db: &Db) -> Result<usize, ServiceError> {
     .await?;
     in_tx(db, move |conn| {
         let mut created = 0;
-        for (i, d) in PROPERTIES.iter().enumerate() {
+        for d in PROPERTIES {
             if catalogue::active_named(conn, d.kind.as_str(), d.name)? {
                 continue;
             }
@@ -121,15 +121,21 @@ pub async fn seed(db: &Db) -> Result<usize, ServiceError> {
                 }
             }
             catalogue::replace_prices(conn, p.id, &prices)?;
-            for n in 1..=2 {
+            // Pictures Steward serves itself (`/pictures/…`), so the demo shows them offline.
+            let pictures: &[&str] = if d.kind == PropertyKind::Hut {
+                &["hut.svg", "beach.svg"]
+            } else {
+                &["farmhouse.svg", "pool.svg"]
+            };
+            for (n, name) in pictures.iter().enumerate() {
                 catalogue::add_media(
                     conn,
                     NewPropertyMedia {
                         public_id: public_id("med"),
                         property_id: p.id,
                         kind: MediaKind::Image.as_str().into(),
-                        url: format!("https://media.steward.example/demo/{}-{n}.jpg", i + 1),
-                        position: 0,
+                        url: format!("/pictures/{name}"),
+                        position: n as i32,
                         created_at: now,
                     },
                 )?;
