@@ -29,13 +29,13 @@ test: browser-deps
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-## # The browser tests' npm packages, when Node is here (the tests skip without them and Chromium).
+## browser-deps: the browser tests' npm packages, when Node is here (the tests skip without them and Chromium)
 browser-deps:
 	@if command -v npm >/dev/null 2>&1 && [ ! -d tests/browser/node_modules ]; then \
 		cd tests/browser && npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
-bench: gateway overhead of /v1/chat/completions versus the upstream directly, and search over 10,000 properties versus /healthz, on SQLite and PostgreSQL
+## bench: gateway overhead of /v1/chat/completions versus the upstream directly, search over 10,000 properties versus /healthz, and conversation turns, on SQLite and PostgreSQL
 bench:
 	$(CARGO) bench -p system-tests --bench gateway_overhead
 	$(CARGO) bench -p system-tests --bench search

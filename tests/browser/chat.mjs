@@ -1,7 +1,7 @@
 // The guest chat in headless Chromium against a running Steward:
 //   node chat.mjs <base URL> <admin key> <screenshot dir>
-// A guest books a farmhouse by clicking and typing on a 360-pixel-wide screen, uploads a
-// screenshot, and sees the admin's approval after a reload; a message and a property name
+// A guest books a farmhouse by clicking choices and filling the identity form on a 360-pixel-wide
+// screen, uploads a screenshot, and sees the admin's approval after a reload; a message and a property name
 // carrying markup render as text and run nothing; axe finds no serious or critical violation;
 // no console error, no failed request, no CSP violation.
 import { XSS, accessible, client, fail, open } from "./harness.mjs";
@@ -55,12 +55,13 @@ const choose = page.locator(".card button", { hasText: /Choose (?!<)/ }).first()
 await choose.click();
 await log.getByText("Ready to book", { exact: false }).last().waitFor();
 await page.locator("button.choice", { hasText: /^Yes/ }).last().click();
+// The identity form: name and CNIC in its fields, sent with its button.
 await log.getByText("full name", { exact: false }).last().waitFor();
-await page.locator("#message").fill("Ayesha Khan");
-await page.locator("#send").click();
-await log.getByText("CNIC", { exact: false }).last().waitFor();
-await page.locator("#message").fill("42201-1234567-1");
-await page.locator("#send").click();
+const identity = page.locator("form.questions").last();
+await identity.getByLabel("CNIC").waitFor();
+await identity.locator("input[name=name]").fill("Ayesha Khan");
+await identity.locator("input[name=cnic]").fill("42201-1234567-1");
+await identity.getByRole("button", { name: "Send" }).click();
 await log.getByText("42201-*******-1", { exact: false }).last().waitFor();
 await page.locator("button.choice", { hasText: /^Yes/ }).last().click();
 await page.locator(".summary").last().waitFor();
