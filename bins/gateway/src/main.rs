@@ -257,6 +257,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     for w in channel_workers {
         let _ = w.await;
     }
+    if let Err(e) = services::keys::flush_uses(&db).await {
+        tracing::warn!(error = %e, "could not write the last API key uses");
+    }
     served.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())

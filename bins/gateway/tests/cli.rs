@@ -228,7 +228,7 @@ fn operator_round_trip(backend: Backend, log_format: &str) {
         let mut c = db.db.conn().unwrap();
         diesel::update(audit_events::table.filter(audit_events::seq.eq(1)))
             .set(audit_events::action.eq("user.deleted"))
-            .execute(&mut *c)
+            .execute(&mut **c)
             .unwrap();
     }
     let out = steward(dir.path(), &url).args(["audit", "verify"]).output().unwrap();

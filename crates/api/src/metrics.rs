@@ -16,6 +16,7 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
+    statements: prometheus::IntCounter,
     webhook_latency: HistogramVec,
     webhook_events: IntCounterVec,
     inbox_backlog: IntGauge,
@@ -42,6 +43,10 @@ impl Metrics {
         let pool_connections = IntGauge::new("db_pool_connections", "Open database connections")?;
         let pool_idle = IntGauge::new("db_pool_idle_connections", "Idle database connections")?;
         let pool_max = IntGauge::new("db_pool_max_connections", "Largest database pool size")?;
+        let statements = prometheus::IntCounter::new(
+            "db_statements_total",
+            "SQL statements run on the pool's connections",
+        )?;
         let webhook_latency = HistogramVec::new(
             HistogramOpts::new(
                 "whatsapp_webhook_duration_seconds",
@@ -80,6 +85,7 @@ impl Metrics {
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
+        registry.register(Box::new(statements.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -87,6 +93,7 @@ impl Metrics {
             pool_connections,
             pool_idle,
             pool_max,
+            statements,
             webhook_latency,
             webhook_events,
             inbox_backlog,
@@ -124,6 +131,7 @@ impl Metrics {
         self.pool_connections.set(i64::from(connections));
         self.pool_idle.set(i64::from(idle));
         self.pool_max.set(i64::from(db.pool_max_size()));
+        self.statements.inc_by(db.statements().saturating_sub(self.statements.get()));
         let mut buf = Vec::new();
         if TextEncoder::new().encode(&self.registry.gather(), &mut buf).is_err() {
             return String::new();

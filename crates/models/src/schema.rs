@@ -14,6 +14,7 @@ diesel::table! {
         tier -> Text,
         balance -> BigInt,
         reserved -> BigInt,
+        deposited -> BigInt,
     }
 }
 
@@ -632,3 +633,58 @@ diesel::table! {
 
 diesel::joinable!(request_payments -> ai_requests (request_id));
 diesel::allow_tables_to_appear_in_same_query!(ai_requests, request_payments);
+
+diesel::table! {
+    rate_heads (project_id) {
+        project_id -> BigInt,
+        minute_next -> BigInt,
+        hour_next -> BigInt,
+        day_next -> BigInt,
+    }
+}
+
+diesel::table! {
+    rate_slots (project_id, window_secs, slot) {
+        project_id -> BigInt,
+        window_secs -> Integer,
+        slot -> BigInt,
+        taken_at -> Timestamp,
+        free_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    project_hours (project_id, hour) {
+        project_id -> BigInt,
+        hour -> Text,
+        admitted -> BigInt,
+        rejected -> BigInt,
+    }
+}
+
+diesel::table! {
+    project_days (project_id, day) {
+        project_id -> BigInt,
+        day -> Text,
+        executed -> BigInt,
+        charged -> BigInt,
+        charged_sq -> Double,
+    }
+}
+
+diesel::table! {
+    user_hours (user_id, hour) {
+        user_id -> BigInt,
+        hour -> Text,
+        charged -> BigInt,
+    }
+}
+
+diesel::table! {
+    project_seen (project_id, kind, value) {
+        project_id -> BigInt,
+        kind -> Text,
+        value -> Text,
+        last_day -> Text,
+    }
+}

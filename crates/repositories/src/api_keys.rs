@@ -29,13 +29,77 @@ pub fn by_hash(conn: &mut DbConnection, key_hash: &str) -> Result<Option<(ApiKey
         .optional()?)
 }
 
-/// Counts a use: bumps `usage_count` and `last_used_at`, only while the key is still active.
-/// Returns false when the key was revoked in the meantime.
-pub fn touch(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> Result<bool, RepoError> {
+/// Records `uses` uses ending at `last_used`: bumps `usage_count` and `last_used_at`, only while the
+/// key is still active. Returns false when the key was revoked in the meantime.
+pub fn touch(
+    conn: &mut DbConnection,
+    id: i64,
+    uses: i64,
+    last_used: NaiveDateTime,
+) -> Result<bool, RepoError> {
     let n = diesel::update(api_keys::table.find(id).filter(api_keys::status.eq(KeyStatus::Active.as_str())))
-        .set((api_keys::usage_count.eq(api_keys::usage_count + 1), api_keys::last_used_at.eq(now)))
+        .set((api_keys::usage_count.eq(api_keys::usage_count + uses), api_keys::last_used_at.eq(last_used)))
         .execute(conn)?;
     Ok(n == 1)
+}
+
+/// How often a key's row is written for its uses; uses in between are kept in memory
+/// ([`KeyUses`]) and shown by reads.
+pub const KEY_USE_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Uses of API keys not yet written: a key's row is written on its first use and then at most
+/// once per [`KEY_USE_WRITE_INTERVAL`], with every use since; reads add what is pending, and
+/// [`KeyUses::drain`] writes the rest at shutdown.
+#[derive(Debug, Default)]
+pub struct KeyUses {
+    pending: std::sync::Mutex<std::collections::HashMap<i64, PendingUses>>,
+}
+
+#[derive(Debug)]
+struct PendingUses {
+    count: i64,
+    last_used: NaiveDateTime,
+    written: Option<std::time::Instant>,
+}
+
+impl KeyUses {
+    /// Counts a use of key `id`; when its row is due a write, returns the uses to write and
+    /// forgets them (call [`KeyUses::unwritten`] if the write fails).
+    pub fn record(&self, id: i64, now: NaiveDateTime) -> Option<(i64, NaiveDateTime)> {
+        let mut map = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map.entry(id).or_insert(PendingUses { count: 0, last_used: now, written: None });
+        entry.count += 1;
+        entry.last_used = entry.last_used.max(now);
+        let due = entry.written.is_none_or(|w| w.elapsed() >= KEY_USE_WRITE_INTERVAL);
+        if !due {
+            return None;
+        }
+        entry.written = Some(std::time::Instant::now());
+        let out = (entry.count, entry.last_used);
+        entry.count = 0;
+        Some(out)
+    }
+
+    /// Puts back uses whose write failed.
+    pub fn unwritten(&self, id: i64, uses: i64, last_used: NaiveDateTime) {
+        let mut map = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(e) = map.get_mut(&id) {
+            e.count += uses;
+            e.last_used = e.last_used.max(last_used);
+        }
+    }
+
+    /// The uses of key `id` not written yet, and the latest.
+    pub fn pending(&self, id: i64) -> Option<(i64, NaiveDateTime)> {
+        let map = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&id).filter(|e| e.count > 0).map(|e| (e.count, e.last_used))
+    }
+
+    /// Takes every pending use (for a final write).
+    pub fn drain(&self) -> Vec<(i64, i64, NaiveDateTime)> {
+        let mut map = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.drain().filter(|(_, e)| e.count > 0).map(|(id, e)| (id, e.count, e.last_used)).collect()
+    }
 }
 
 /// A user's keys, newest first.

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::IntoSql;
 use models::ids::public_id;
 use models::rows::{LedgerEntry, NewLedgerEntry};
 use models::schema::{ledger_entries, users};
@@ -23,8 +24,10 @@ pub fn move_balance(
     note: &str,
     now: NaiveDateTime,
 ) -> Result<LedgerEntry, RepoError> {
+    // A deposit also adds to what the user has deposited in all (the low-balance alert's base).
+    let deposit = if kind == "deposit" { amount } else { 0 };
     let n = diesel::update(users::table.find(user_id).filter((users::balance + amount).ge(users::reserved)))
-        .set(users::balance.eq(users::balance + amount))
+        .set((users::balance.eq(users::balance + amount), users::deposited.eq(users::deposited + deposit)))
         .execute(conn)?;
     if n == 0 {
         users::table.find(user_id).select(users::id).first::<i64>(conn)?;
@@ -60,21 +63,35 @@ pub fn record(
     reference: &str,
     now: NaiveDateTime,
 ) -> Result<(), RepoError> {
-    let (balance, reserved): (i64, i64) =
-        users::table.find(user_id).select((users::balance, users::reserved)).first(conn)?;
-    diesel::insert_into(ledger_entries::table)
-        .values(&NewLedgerEntry {
-            public_id: public_id("led"),
-            user_id,
-            kind: kind.into(),
-            amount,
-            balance_after: balance,
-            reserved_after: reserved,
-            reference: Some(reference.into()),
-            note: String::new(),
-            created_at: now,
-        })
+    // One statement: the entry takes the balances after the movement from the user's row.
+    let row = users::table.find(user_id).select((
+        public_id("led").into_sql::<diesel::sql_types::Text>(),
+        users::id,
+        kind.into_sql::<diesel::sql_types::Text>(),
+        amount.into_sql::<diesel::sql_types::BigInt>(),
+        users::balance,
+        users::reserved,
+        Some(reference).into_sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(),
+        "".into_sql::<diesel::sql_types::Text>(),
+        now.into_sql::<diesel::sql_types::Timestamp>(),
+    ));
+    let n = diesel::insert_into(ledger_entries::table)
+        .values(row)
+        .into_columns((
+            ledger_entries::public_id,
+            ledger_entries::user_id,
+            ledger_entries::kind,
+            ledger_entries::amount,
+            ledger_entries::balance_after,
+            ledger_entries::reserved_after,
+            ledger_entries::reference,
+            ledger_entries::note,
+            ledger_entries::created_at,
+        ))
         .execute(conn)?;
+    if n == 0 {
+        return Err(RepoError::NotFound);
+    }
     Ok(())
 }
 
@@ -97,16 +114,6 @@ pub fn balance_from_entries(conn: &mut DbConnection, user_id: i64) -> Result<i64
     let amounts: Vec<i64> = ledger_entries::table
         .filter(ledger_entries::user_id.eq(user_id))
         .filter(ledger_entries::kind.eq_any(BALANCE_KINDS))
-        .select(ledger_entries::amount)
-        .load(conn)?;
-    Ok(amounts.iter().sum())
-}
-
-/// Everything ever deposited by a user (for the low-balance alert).
-pub fn deposited(conn: &mut DbConnection, user_id: i64) -> Result<i64, RepoError> {
-    let amounts: Vec<i64> = ledger_entries::table
-        .filter(ledger_entries::user_id.eq(user_id))
-        .filter(ledger_entries::kind.eq("deposit"))
         .select(ledger_entries::amount)
         .load(conn)?;
     Ok(amounts.iter().sum())

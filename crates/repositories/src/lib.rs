@@ -11,6 +11,7 @@ pub mod bookings;
 pub mod catalogue;
 pub mod console_sessions;
 pub mod conversations;
+pub mod counters;
 mod error;
 pub mod guests;
 pub mod idempotency;

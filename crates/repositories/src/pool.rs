@@ -82,15 +82,67 @@ impl DbOptions {
 pub struct ConnectionManager {
     target: DatabaseTarget,
     busy_timeout_ms: u32,
+    statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A connection as the pool keeps it: when it was last handed out, and whether a failure on it
+/// means it must not be handed out again.
+#[derive(Debug)]
+pub struct Pooled {
+    conn: DbConnection,
+    handed_out: std::time::Instant,
+    broken: bool,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// A connection idle for longer than this is tested (`SELECT 1`) before it is handed out again;
+/// one used more recently is trusted, and a failure on it discards it.
+const IDLE_BEFORE_TEST: Duration = Duration::from_secs(30);
+
+/// The PostgreSQL URL to connect with: a server on this machine (loopback or a Unix socket) gets
+/// `sslmode=disable` unless the URL chooses a mode, so nothing pays for TLS it does not need.
+pub fn postgres_url(url: &str) -> String {
+    if url.contains("sslmode=") {
+        return url.to_string();
+    }
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split(']').next().unwrap_or("").trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    let query_host = url.split_once("host=").map(|(_, h)| h.split('&').next().unwrap_or(""));
+    let local = matches!(host, "localhost" | "127.0.0.1" | "::1")
+        || (host.is_empty() && query_host.is_none_or(|h| h.starts_with('/') || h.starts_with("%2F")));
+    if !local {
+        return url.to_string();
+    }
+    format!("{url}{}sslmode=disable", if url.contains('?') { '&' } else { '?' })
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = diesel::ConnectionError;
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
-        match &self.target {
-            DatabaseTarget::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgresql),
+    fn connect(&self) -> Result<Pooled, Self::Error> {
+        let mut conn = match &self.target {
+            DatabaseTarget::Postgres(url) => {
+                PgConnection::establish(&postgres_url(url)).map(DbConnection::Postgresql)?
+            }
             DatabaseTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 conn.batch_execute(&format!(
@@ -98,17 +150,32 @@ impl r2d2::ManageConnection for ConnectionManager {
                     self.busy_timeout_ms
                 ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                Ok(DbConnection::Sqlite(conn))
+                DbConnection::Sqlite(conn)
             }
+        };
+        let statements = self.statements.clone();
+        let counter = move |event: diesel::connection::InstrumentationEvent<'_>| {
+            if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event {
+                statements.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // `RUST_LOG=steward::sql=trace` logs every statement.
+                tracing::trace!(target: "steward::sql", "{query}");
+            }
+        };
+        match &mut conn {
+            DbConnection::Postgresql(c) => c.set_instrumentation(counter),
+            DbConnection::Sqlite(c) => c.set_instrumentation(counter),
         }
+        Ok(Pooled { conn, handed_out: std::time::Instant::now(), broken: false })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), Self::Error> {
+        conn.conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.broken
+            || std::thread::panicking()
+            || <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(&mut conn.conn)
     }
 }
 
@@ -123,6 +190,10 @@ pub struct Db {
     checkout_timeout: Duration,
     /// Write transactions committed through this pool (and its clones), for caches of reads.
     writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// SQL statements run on this pool's connections.
+    statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// API key uses not yet written.
+    key_uses: std::sync::Arc<crate::api_keys::KeyUses>,
 }
 
 impl Db {
@@ -136,9 +207,11 @@ impl Db {
             }
             DatabaseTarget::Postgres(_) => Backend::Postgres,
         };
+        let statements = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let manager = ConnectionManager {
             target: options.target.clone(),
             busy_timeout_ms: options.sqlite_busy_timeout_ms,
+            statements: statements.clone(),
         };
         let probe = r2d2::ManageConnection::connect(&manager).map_err(|e| {
             RepoError::Unavailable(match &options.target {
@@ -159,9 +232,28 @@ impl Db {
             .max_size(options.pool_max_size)
             .min_idle(Some(0))
             .connection_timeout(options.connect_timeout)
-            .test_on_check_out(true)
+            // Tested when idle or failed (`Db::conn`, `has_broken`), not on every checkout.
+            .test_on_check_out(false)
             .build_unchecked(manager);
-        Ok(Self { pool, backend, checkout_timeout: options.connect_timeout, writes: Default::default() })
+        Ok(Self {
+            pool,
+            backend,
+            checkout_timeout: options.connect_timeout,
+            writes: Default::default(),
+            statements,
+            key_uses: Default::default(),
+        })
+    }
+
+    /// API key uses not yet written to their rows.
+    pub fn key_uses(&self) -> &crate::api_keys::KeyUses {
+        &self.key_uses
+    }
+
+    /// How many SQL statements this pool's connections have run (a counter for tests, metrics and
+    /// benchmarks).
+    pub fn statements(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many write transactions this process has committed on the database. A cache of a read
@@ -182,12 +274,20 @@ impl Db {
 
     /// A connection from the pool (blocking; call from [`Db::run`] or a blocking context).
     pub fn conn(&self) -> Result<PooledConnection, RepoError> {
-        Ok(self.pool.get_timeout(self.checkout_timeout)?)
+        self.conn_within(self.checkout_timeout)
     }
 
-    /// A connection, waiting at most `timeout` (for health checks).
+    /// A connection, waiting at most `timeout` (for health checks). One that sat idle for
+    /// [`IDLE_BEFORE_TEST`] is tested first and replaced if it fails.
     pub fn conn_within(&self, timeout: Duration) -> Result<PooledConnection, RepoError> {
-        Ok(self.pool.get_timeout(timeout)?)
+        let mut conn = self.pool.get_timeout(timeout)?;
+        if conn.handed_out.elapsed() >= IDLE_BEFORE_TEST && conn.conn.batch_execute("SELECT 1").is_err() {
+            conn.broken = true;
+            drop(conn);
+            conn = self.pool.get_timeout(timeout)?;
+        }
+        conn.handed_out = std::time::Instant::now();
+        Ok(conn)
     }
 
     /// `(connections, idle)` currently in the pool.
@@ -210,7 +310,12 @@ impl Db {
         let db = self.clone();
         self.run_blocking(move || {
             let mut conn = db.conn()?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            // A lost connection fails this call; it is not handed out again.
+            if matches!(result, Err(RepoError::Unavailable(_))) {
+                conn.broken = true;
+            }
+            result
         })
         .await
     }
@@ -338,4 +443,36 @@ where
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_url;
+
+    #[test]
+    fn a_server_on_this_machine_gets_no_tls_unless_asked() {
+        assert_eq!(
+            postgres_url("postgres://u@127.0.0.1:5432/db"),
+            "postgres://u@127.0.0.1:5432/db?sslmode=disable"
+        );
+        assert_eq!(
+            postgres_url("postgres://localhost/db?x=1"),
+            "postgres://localhost/db?x=1&sslmode=disable"
+        );
+        assert_eq!(
+            postgres_url("postgres://u:p@[::1]:5432/db"),
+            "postgres://u:p@[::1]:5432/db?sslmode=disable"
+        );
+        assert_eq!(
+            postgres_url("postgres:///db?host=/var/run/postgresql"),
+            "postgres:///db?host=/var/run/postgresql&sslmode=disable"
+        );
+        // Another host, or a mode chosen in the URL, is left alone.
+        assert_eq!(postgres_url("postgres://db.example.com/db"), "postgres://db.example.com/db");
+        assert_eq!(
+            postgres_url("postgres://127.0.0.1/db?sslmode=require"),
+            "postgres://127.0.0.1/db?sslmode=require"
+        );
+        assert_eq!(postgres_url("postgres:///db?host=db.example.com"), "postgres:///db?host=db.example.com");
+    }
 }

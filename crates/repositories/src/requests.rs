@@ -170,72 +170,6 @@ pub fn all(conn: &mut DbConnection, f: &RequestFilter) -> Result<Vec<AiRequest>,
     Ok(out)
 }
 
-/// Requests of a project since `since` that count toward rate limits (everything not rejected).
-pub fn counted_since(
-    conn: &mut DbConnection,
-    project_id: i64,
-    since: NaiveDateTime,
-) -> Result<i64, RepoError> {
-    Ok(ai_requests::table
-        .filter(ai_requests::project_id.eq(project_id))
-        .filter(ai_requests::created_at.ge(since))
-        .filter(ai_requests::status.ne("rejected"))
-        .count()
-        .get_result(conn)?)
-}
-
-/// Rejected requests of a project since `since`.
-pub fn rejected_since(
-    conn: &mut DbConnection,
-    project_id: i64,
-    since: NaiveDateTime,
-) -> Result<i64, RepoError> {
-    Ok(ai_requests::table
-        .filter(ai_requests::project_id.eq(project_id))
-        .filter(ai_requests::created_at.ge(since))
-        .filter(ai_requests::status.eq("rejected"))
-        .count()
-        .get_result(conn)?)
-}
-
-/// `(provider, model, charged, created_at)` of a project's most recent executed requests since
-/// `since`, at most `limit` of them (the baseline's sample).
-pub fn executed_since(
-    conn: &mut DbConnection,
-    project_id: i64,
-    since: NaiveDateTime,
-    limit: i64,
-) -> Result<Vec<(String, String, i64, NaiveDateTime)>, RepoError> {
-    Ok(ai_requests::table
-        .filter(ai_requests::project_id.eq(project_id))
-        .filter(ai_requests::created_at.ge(since))
-        .filter(ai_requests::status.eq("executed"))
-        .select((ai_requests::provider, ai_requests::model, ai_requests::charged, ai_requests::created_at))
-        .order(ai_requests::id.desc())
-        .limit(limit)
-        .load(conn)?)
-}
-
-/// How many executed requests a project made since `since`.
-pub fn executed_count_since(
-    conn: &mut DbConnection,
-    project_id: i64,
-    since: NaiveDateTime,
-) -> Result<i64, RepoError> {
-    Ok(ai_requests::table
-        .filter(ai_requests::project_id.eq(project_id))
-        .filter(ai_requests::created_at.ge(since))
-        .filter(ai_requests::status.eq("executed"))
-        .count()
-        .get_result(conn)?)
-}
-
-/// Whether an agent has made a request before.
-pub fn agent_has_requests(conn: &mut DbConnection, agent_id: i64) -> Result<bool, RepoError> {
-    let n: i64 = ai_requests::table.filter(ai_requests::agent_id.eq(agent_id)).count().get_result(conn)?;
-    Ok(n > 0)
-}
-
 /// Requests still `executing` whose last change is older than `before`.
 pub fn stale(
     conn: &mut DbConnection,
@@ -581,25 +515,10 @@ pub fn agent_public_ids(
     ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, String>, RepoError> {
     use models::schema::agents;
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
     let rows: Vec<(i64, String)> =
         agents::table.filter(agents::id.eq_any(ids)).select((agents::id, agents::public_id)).load(conn)?;
     Ok(rows.into_iter().collect())
-}
-
-/// What a user's executed requests created in `[from, to)` were charged, summed in the database.
-pub fn user_spend_between(
-    conn: &mut DbConnection,
-    user_id: i64,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> Result<i64, RepoError> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::BigInt;
-    Ok(ai_requests::table
-        .filter(ai_requests::user_id.eq(user_id))
-        .filter(ai_requests::created_at.ge(from))
-        .filter(ai_requests::created_at.lt(to))
-        .filter(ai_requests::status.eq("executed"))
-        .select(sql::<BigInt>("CAST(COALESCE(SUM(charged), 0) AS BIGINT)"))
-        .first(conn)?)
 }

@@ -207,6 +207,26 @@ pub fn user_used(conn: &mut DbConnection, user_id: i64, day: &str) -> Result<i64
         .unwrap_or(0))
 }
 
+/// Used amount of a project's period; `None` when its row is missing.
+pub fn used_row(conn: &mut DbConnection, project_id: i64, period: &str) -> Result<Option<i64>, RepoError> {
+    Ok(project_usage::table
+        .filter(project_usage::project_id.eq(project_id))
+        .filter(project_usage::period.eq(period))
+        .select(project_usage::used)
+        .first(conn)
+        .optional()?)
+}
+
+/// What a user has used of the platform's daily cap on `day`; `None` when its row is missing.
+pub fn user_used_row(conn: &mut DbConnection, user_id: i64, day: &str) -> Result<Option<i64>, RepoError> {
+    Ok(user_usage::table
+        .filter(user_usage::user_id.eq(user_id))
+        .filter(user_usage::period.eq(day))
+        .select(user_usage::used)
+        .first(conn)
+        .optional()?)
+}
+
 /// Used amount of a project's period.
 pub fn used(conn: &mut DbConnection, project_id: i64, period: &str) -> Result<i64, RepoError> {
     Ok(project_usage::table

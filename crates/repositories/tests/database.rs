@@ -30,8 +30,70 @@ both_backends!(
     unique_violations_name_the_constraint,
     check_constraints_hold,
     concurrent_writers_wait_instead_of_failing,
-    timestamps_round_trip
+    timestamps_round_trip,
+    rate_rings_allow_exactly_the_limit_in_any_window
 );
+
+/// The rate ring admits at most N in any window and names the full window: 2 a minute and 3 an
+/// hour, on a clock of our own.
+async fn rate_rings_allow_exactly_the_limit_in_any_window(t: TestDb) {
+    use repositories::counters::{take_rate, RateLimits, Window};
+    let project =
+        t.db.run(|c| {
+            let user: i64 = diesel::insert_into(users::table)
+                .values(&new_user("usr_ring", "ring@example.com"))
+                .execute(&mut *c)
+                .and_then(|_| {
+                    users::table.select(users::id).filter(users::public_id.eq("usr_ring")).first(&mut *c)
+                })?;
+            diesel::insert_into(models::schema::projects::table)
+                .values((
+                    models::schema::projects::public_id.eq("prj_ring"),
+                    models::schema::projects::user_id.eq(user),
+                    models::schema::projects::name.eq("Ring"),
+                    models::schema::projects::description.eq(""),
+                    models::schema::projects::created_at.eq(models::time::now()),
+                    models::schema::projects::updated_at.eq(models::time::now()),
+                ))
+                .execute(&mut *c)?;
+            Ok(models::schema::projects::table
+                .select(models::schema::projects::id)
+                .filter(models::schema::projects::public_id.eq("prj_ring"))
+                .first::<i64>(&mut *c)?)
+        })
+        .await
+        .unwrap();
+    let limits = RateLimits { per_minute: 2, per_hour: 3, per_day: 0 };
+    let t0 = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(10, 0, 0).unwrap();
+    let steps: [(i64, Option<Window>); 7] = [
+        (0, None),
+        (1, None),
+        (2, Some(Window::Minute)),
+        (59, Some(Window::Minute)),
+        (61, None),
+        (122, Some(Window::Hour)),
+        (3601, None),
+    ];
+    for (secs, expected) in steps {
+        let now = t0 + chrono::Duration::seconds(secs);
+        let got =
+            t.db.run(move |c| {
+                write_tx(c, |c| match take_rate(c, project, limits, now) {
+                    // A refusal rolls back, as the gateway's savepoint does.
+                    Ok(Some(w)) => Err(RepoError::Config(w.as_str().into())),
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                })
+            })
+            .await;
+        let got = match got {
+            Ok(()) => None,
+            Err(RepoError::Config(w)) => Some(w),
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(got.as_deref(), expected.map(Window::as_str), "at +{secs}s");
+    }
+}
 
 async fn migrations_are_current(t: TestDb) {
     let pending = t.db.run(migrations::pending).await.unwrap();
@@ -167,7 +229,7 @@ fn sqlite_connections_are_configured() {
         #[diesel(sql_type = diesel::sql_types::Text)]
         v: String,
     }
-    let repositories::DbConnection::Sqlite(c) = &mut *conn else { panic!("sqlite") };
+    let repositories::DbConnection::Sqlite(c) = &mut **conn else { panic!("sqlite") };
     let mode: Pragma =
         diesel::sql_query("SELECT journal_mode AS v FROM pragma_journal_mode").get_result(c).unwrap();
     assert_eq!(mode.v, "wal");

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chrono::{Duration as Span, NaiveDateTime, Timelike};
+use chrono::{Duration as Span, NaiveDateTime};
 use hmac::{KeyInit, Mac};
 use models::ids::public_id;
 use models::rows_spend::{Alert, WebhookDelivery};
-use repositories::{ledger, projects as project_repo, requests as repo, reservations, users as user_repo};
+use repositories::{counters, projects as project_repo, requests as repo, reservations, users as user_repo};
 use repositories::{DbConnection, Page};
 use serde_json::json;
 
@@ -63,21 +63,22 @@ pub fn evaluate(
             });
         }
     }
-    let user = user_repo::by_id(conn, user_id)?;
-    let deposited = ledger::deposited(conn, user_id)?;
-    if deposited > 0 && (deposited - user.balance).saturating_mul(100) >= deposited.saturating_mul(80) {
+    let (balance, deposited) = counters::balance_and_deposited(conn, user_id)?;
+    if deposited > 0 && (deposited - balance).saturating_mul(100) >= deposited.saturating_mul(80) {
         found.push(Candidate {
             scope: "account".into(),
             kind: "low_balance".into(),
             period: day.clone(),
             message: "80% or more of the deposited balance is spent".into(),
-            details: json!({"balance": user.balance, "deposited": deposited}),
+            details: json!({"balance": balance, "deposited": deposited}),
         });
     }
-    let hour_start =
-        now.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)).unwrap_or(now);
-    let this_hour = repo::user_spend_between(conn, user_id, hour_start, hour_start + Span::hours(1))?;
-    let before = repo::user_spend_between(conn, user_id, hour_start - Span::hours(24), hour_start)?;
+    // The user's charges by the hour their requests were made: this hour, and the 24 before it
+    // (hourly totals, at most 25 rows).
+    let hour = counters::hour_key(now);
+    let hours = counters::user_hours_since(conn, user_id, &counters::hour_key(now - Span::hours(24)))?;
+    let this_hour: i64 = hours.iter().filter(|(h, _)| *h == hour).map(|(_, c)| c).sum();
+    let before: i64 = hours.iter().filter(|(h, _)| *h < hour).map(|(_, c)| c).sum();
     let average = before as f64 / 24.0;
     if average > 0.0 {
         let over = (this_hour as f64 - average) / average;
@@ -132,6 +133,9 @@ fn raise(
     found: Vec<Candidate>,
     now: NaiveDateTime,
 ) -> Result<Vec<String>, ServiceError> {
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
     let user = user_repo::by_id(conn, user_id)?;
     let webhook = repo::webhook(conn, user_id)?;
     let mut raised = Vec::new();

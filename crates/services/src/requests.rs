@@ -15,6 +15,7 @@ use models::ids::public_id;
 use models::rows::{Agent, Project};
 use models::rows_spend::{AiRequest, NewAiRequest, RequestPayment};
 use models::AuditResult;
+use repositories::counters::{self, RateLimits};
 use repositories::reservations::{self, Periods, Refusal};
 use repositories::{projects as project_repo, requests as repo, users as user_repo, DbConnection, Page};
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,7 @@ use crate::ports::{Clock, ModelCall, ModelProvider, StreamEvent};
 use crate::projects::{parse_policy, parse_system};
 use crate::spend::{
     cost_of, decide, Account, Baseline, Budget, Decision, DecisionInput, Operation, Outcome, Price,
-    ProEvaluator, Reason, RecentUse, SpendRequest,
+    ProEvaluator, Reason, RecentUse, SpendRequest, SystemPolicy,
 };
 use crate::{alerts, in_tx, with_conn, Principal, ServiceError};
 
@@ -169,14 +170,21 @@ impl Gateway {
                 body.insert("max_tokens".into(), json!(self.default_max_tokens));
             }
         }
-        let (project, agent, input, periods, stored) = with_conn(&self.db, move |conn| {
+        let (project, agent, loaded) = with_conn(&self.db, move |conn| {
             let (project, agent) = resolve(conn, &caller_c, &scope)?;
-            let (input, periods, stored) =
-                load(conn, caller_c.user_id, &project, agent.as_ref(), call_c, now)?;
-            reservations::ensure_periods(conn, caller_c.user_id, project.id, &periods)?;
-            Ok((project, agent, input, periods, stored))
+            let loaded = load(conn, caller_c.user_id, &project, agent.as_ref(), call_c, now)?;
+            if loaded.periods_missing {
+                reservations::ensure_periods(conn, caller_c.user_id, project.id, &loaded.periods)?;
+            }
+            Ok((project, agent, loaded))
         })
         .await?;
+        let Loaded { input, periods, stored, new_agent, .. } = loaded;
+        let limits = RateLimits {
+            per_minute: input.policy.rate_per_minute,
+            per_hour: input.policy.rate_per_hour,
+            per_day: input.policy.rate_per_day,
+        };
         let decision = decide(&input, now.and_utc(), self.pro.as_ref());
         let user_id = caller.user_id;
         let (provider, model) = stored.call.names();
@@ -192,11 +200,25 @@ impl Gateway {
                 Outcome::RequiresReview => "pending",
                 Outcome::Rejected | Outcome::Error => "rejected",
             };
-            if status == "executing" {
-                if let Err(refusal) = hold(conn, user_id, project.id, &periods, total, &id, now)? {
-                    refuse_at_reservation(&mut decision, refusal);
-                    status = "rejected";
+            // A place in each rate-limit window, and for an approval the money, together: a
+            // refusal of either keeps neither.
+            if status != "rejected" {
+                let money = (status == "executing").then_some((user_id, &periods, total, id.as_str()));
+                match hold(conn, project.id, limits, money, now)? {
+                    Ok(()) => {}
+                    Err(Held::Rate(window)) => {
+                        refuse_at_rate_limit(&mut decision, window, limits);
+                        status = "rejected";
+                    }
+                    Err(Held::Money(refusal)) => {
+                        refuse_at_reservation(&mut decision, refusal);
+                        status = "rejected";
+                    }
                 }
+            }
+            counters::decided(conn, project.id, &counters::hour_key(now), status == "rejected")?;
+            if let (true, Some(a)) = (new_agent, agent.as_ref()) {
+                counters::agent_seen(conn, project.id, a.id, &counters::day_key(now))?;
             }
             let row = repo::insert(
                 conn,
@@ -290,8 +312,11 @@ impl Gateway {
                 return Err(review_closed());
             }
             audit::record_success(conn, &ctx, "review.approved", "request", &row.public_id, json!({}))?;
-            match hold(conn, row.user_id, row.project_id, &periods, row.estimated, &row.public_id, now)? {
-                Err(refusal) => {
+            // The rate-limit places were taken when the request was queued; now the money.
+            let money = Some((row.user_id, &periods, row.estimated, row.public_id.as_str()));
+            match hold(conn, row.project_id, RateLimits::default(), money, now)? {
+                Err(Held::Rate(_)) => Err(ServiceError::Internal("no rate limit was asked for".into())),
+                Err(Held::Money(refusal)) => {
                     let mut decision: Value = serde_json::from_str(&row.decision).unwrap_or_default();
                     let reason = refusal_reason(refusal);
                     let text = format!("approved by a reviewer, then refused: {}", refusal_text(refusal));
@@ -299,6 +324,7 @@ impl Gateway {
                     decision["reason"] = json!(reason.as_str());
                     decision["reason_text"] = json!(text);
                     repo::transition(conn, row.id, "executing", "rejected", now)?;
+                    counters::decided(conn, row.project_id, &counters::hour_key(now), true)?;
                     repo::set_decision(conn, row.id, "rejected", Some(reason.as_str()), &decision.to_string(), now)?;
                     audit::record(
                         conn,
@@ -362,6 +388,7 @@ impl Gateway {
                 &decision.to_string(),
                 now,
             )?;
+            counters::decided(conn, row.project_id, &counters::hour_key(now), true)?;
             audit::record_success(
                 conn,
                 &ctx,
@@ -534,25 +561,29 @@ impl Gateway {
         let row = row.clone();
         let settled = in_tx(&self.db, move |conn| {
             let id = row.id;
-            let finished = repo::finish(
-                conn,
-                id,
-                "executed",
-                &repo::Finish {
-                    charged,
-                    input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
-                    output_tokens: i64::try_from(output_tokens).unwrap_or(i64::MAX),
-                    latency_ms: Some(latency),
-                    response: Some(&response),
-                    error: error.as_deref(),
-                },
-                now,
-            )?;
+            let finish = repo::Finish {
+                charged,
+                input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
+                output_tokens: i64::try_from(output_tokens).unwrap_or(i64::MAX),
+                latency_ms: Some(latency),
+                response: Some(&response),
+                error: error.as_deref(),
+            };
+            let finished = repo::finish(conn, id, "executed", &finish, now)?;
             if !finished {
                 tracing::warn!(request = %row.public_id, "request was released before it settled");
                 return Ok(None);
             }
             settle(conn, &row, charged, actual, "committed", now)?;
+            counters::executed(
+                conn,
+                row.project_id,
+                row.user_id,
+                row.created_at,
+                &row.provider,
+                &row.model,
+                charged,
+            )?;
             audit::record_success(
                 conn,
                 &ctx,
@@ -571,25 +602,33 @@ impl Gateway {
                     "note": error,
                 }),
             )?;
-            Ok(Some(repo::by_id(conn, id)?))
-        })
-        .await?;
-        // Alerts in their own transaction: the settlement (and its row locks on the user and the
-        // budget counters) commits without waiting for the threshold checks.
-        if let Some(row) = &settled {
-            let (user, project) = (row.user_id, row.project_id);
-            let (request, reserved) = (row.public_id.clone(), row.estimated);
-            let raised = in_tx(&self.db, move |conn| {
+            // The row as the update left it (no read back).
+            let settled = AiRequest {
+                status: "executed".into(),
+                charged,
+                input_tokens: finish.input_tokens,
+                output_tokens: finish.output_tokens,
+                latency_ms: finish.latency_ms,
+                response: finish.response.map(str::to_string),
+                error: finish.error.map(str::to_string),
+                updated_at: now,
+                ..row.clone()
+            };
+            // The thresholds, in the same transaction (their reads are a few small rows); a
+            // failure to evaluate them is logged and does not undo the settlement.
+            let (user, project, reserved) = (row.user_id, row.project_id, row.estimated);
+            let raised = repositories::write_tx(conn, |conn| {
                 if actual > reserved {
-                    alerts::overrun(conn, user, project, &request, reserved, actual, now)?;
+                    alerts::overrun(conn, user, project, &row.public_id, reserved, actual, now)?;
                 }
                 alerts::evaluate(conn, user, project, now)
-            })
-            .await;
+            });
             if let Err(e) = raised {
                 tracing::warn!(request = %row.public_id, error = %e, "evaluating alerts failed");
             }
-        }
+            Ok(Some(settled))
+        })
+        .await?;
         Ok(settled)
     }
 
@@ -640,19 +679,26 @@ impl Gateway {
     }
 }
 
-/// Reserves inside a savepoint, so a refusal part-way (balance taken, then the daily budget
-/// refused) leaves nothing behind.
+/// Why [`hold`] refused.
+enum Held {
+    /// A rate-limit window is full.
+    Rate(counters::Window),
+    /// The balance or a budget does not cover the amount.
+    Money(Refusal),
+}
+
+/// Takes the project's places in its rate-limit windows (when `limits` has any) and reserves
+/// `money` = `(user, periods, amount, reference)` (when given), inside a savepoint, so a refusal
+/// part-way (a place taken, then the daily budget refused) leaves nothing behind.
 fn hold(
     conn: &mut DbConnection,
-    user_id: i64,
     project_id: i64,
-    periods: &Periods,
-    amount: i64,
-    reference: &str,
+    limits: RateLimits,
+    money: Option<(i64, &Periods, i64, &str)>,
     now: NaiveDateTime,
-) -> Result<Result<(), Refusal>, ServiceError> {
+) -> Result<Result<(), Held>, ServiceError> {
     enum Out {
-        Refused(Refusal),
+        Refused(Held),
         Db(repositories::RepoError),
     }
     impl From<repositories::DieselError> for Out {
@@ -662,9 +708,15 @@ fn hold(
     }
     // Nested in the caller's transaction, `write_tx` is a savepoint.
     let result = repositories::write_tx(conn, |c| {
+        match counters::take_rate(c, project_id, limits, now) {
+            Ok(None) => {}
+            Ok(Some(w)) => return Err(Out::Refused(Held::Rate(w))),
+            Err(e) => return Err(Out::Db(e)),
+        }
+        let Some((user_id, periods, amount, reference)) = money else { return Ok(()) };
         match reservations::reserve(c, user_id, project_id, periods, amount, reference, now) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(refusal)) => Err(Out::Refused(refusal)),
+            Ok(Err(refusal)) => Err(Out::Refused(Held::Money(refusal))),
             Err(e) => Err(Out::Db(e)),
         }
     });
@@ -673,6 +725,19 @@ fn hold(
         Err(Out::Refused(r)) => Ok(Err(r)),
         Err(Out::Db(e)) => Err(e.into()),
     }
+}
+
+/// A decision refused because a rate-limit window is full.
+fn refuse_at_rate_limit(decision: &mut Decision, window: counters::Window, limits: RateLimits) {
+    let limit = match window {
+        counters::Window::Minute => limits.per_minute,
+        counters::Window::Hour => limits.per_hour,
+        counters::Window::Day => limits.per_day,
+    };
+    decision.outcome = Outcome::Rejected;
+    decision.reason = Some(Reason::RateLimitExceeded);
+    decision.reason_text = format!("{limit} requests per {} reached", window.as_str());
+    decision.policies_checked.push("rate_limit_reservation");
 }
 
 fn refusal_reason(r: Refusal) -> Reason {
@@ -925,16 +990,33 @@ fn periods_for(
     let (_, daily, monthly) =
         project_repo::budget(conn, project_id)?.unwrap_or((d.per_request, d.daily, d.monthly));
     let system = parse_system(project_repo::system_policy(conn)?);
-    Ok(Periods {
+    Ok(periods_of(now, daily, monthly, &system))
+}
+
+fn periods_of(now: NaiveDateTime, daily: i64, monthly: i64, system: &SystemPolicy) -> Periods {
+    Periods {
         day: now.format("%Y-%m-%d").to_string(),
         month: now.format("%Y-%m").to_string(),
         daily_limit: daily,
         monthly_limit: monthly,
         user_daily_limit: system.max_daily,
-    })
+    }
 }
 
-/// Loads everything the pipeline reads. An unknown model is a 404 (never a substitute).
+/// What [`load`] read besides the decision's input.
+struct Loaded {
+    input: DecisionInput,
+    periods: Periods,
+    stored: Stored,
+    /// The usage rows of the periods are missing (the first call of a day or month).
+    periods_missing: bool,
+    /// The agent has made no request before.
+    new_agent: bool,
+}
+
+/// Loads everything the pipeline reads, in a bounded number of small reads whatever the
+/// project's history: running totals instead of scans of `ai_requests`. An unknown model is a
+/// 404 (never a substitute).
 fn load(
     conn: &mut DbConnection,
     user_id: i64,
@@ -942,7 +1024,7 @@ fn load(
     agent: Option<&Agent>,
     call: CallRequest,
     now: NaiveDateTime,
-) -> Result<(DecisionInput, Periods, Stored), ServiceError> {
+) -> Result<Loaded, ServiceError> {
     let (provider, model) = call.names();
     let price = if provider.is_empty() || model.is_empty() {
         Price::default()
@@ -952,36 +1034,52 @@ fn load(
     let user = user_repo::by_id(conn, user_id)?;
     let policy = parse_policy(project_repo::policy(conn, project.id)?);
     let system = parse_system(project_repo::system_policy(conn)?);
-    let periods = periods_for(conn, project.id, now)?;
     let d = Budget::default();
     let (per_request, daily, monthly) =
         project_repo::budget(conn, project.id)?.unwrap_or((d.per_request, d.daily, d.monthly));
+    let periods = periods_of(now, daily, monthly, &system);
+    let today = reservations::used_row(conn, project.id, &periods.day)?;
+    let month = reservations::used_row(conn, project.id, &periods.month)?;
+    let user_today = reservations::user_used_row(conn, user_id, &periods.day)?;
+    let periods_missing = today.is_none() || month.is_none() || user_today.is_none();
     let budget = Budget {
         per_request,
         daily,
         monthly,
-        used_today: reservations::used(conn, project.id, &periods.day)?,
-        used_month: reservations::used(conn, project.id, &periods.month)?,
-        user_used_today: reservations::user_used(conn, user_id, &periods.day)?,
+        used_today: today.unwrap_or(0),
+        used_month: month.unwrap_or(0),
+        user_used_today: user_today.unwrap_or(0),
     };
-    let count = |conn: &mut DbConnection, span: Span| -> Result<u32, ServiceError> {
-        Ok(u32::try_from(repo::counted_since(conn, project.id, now - span)?).unwrap_or(u32::MAX))
-    };
+    // The last 24 hours by the hour (at most 25 rows).
+    let hours = counters::hours_since(conn, project.id, &counters::hour_key(now - Span::hours(24)))?;
+    let this_hour = counters::hour_key(now);
+    let last_hour = counters::hour_key(now - Span::hours(1));
+    let share_of_last = 1.0 - f64::from(now.minute()) / 60.0;
+    let hourly = hours.iter().fold(0.0, |acc, (h, admitted, _)| {
+        if *h == this_hour {
+            acc + *admitted as f64
+        } else if *h == last_hour {
+            acc + *admitted as f64 * share_of_last
+        } else {
+            acc
+        }
+    });
     let usage = RecentUse {
-        last_minute: count(conn, Span::minutes(1))?,
-        last_hour: count(conn, Span::hours(1))?,
-        last_day: count(conn, Span::days(1))?,
-        recent_rejections: u32::try_from(repo::rejected_since(conn, project.id, now - Span::days(1))?)
-            .unwrap_or(u32::MAX),
+        last_minute: 0,
+        last_hour: 0,
+        last_day: 0,
+        recent_rejections: u32::try_from(hours.iter().map(|h| h.2).sum::<i64>()).unwrap_or(u32::MAX),
+        hourly: hourly.round() as u32,
     };
-    let month_ago = now - Span::days(30);
-    let history = repo::executed_since(conn, project.id, month_ago, BASELINE_SAMPLE)?;
-    let executed = repo::executed_count_since(conn, project.id, month_ago)?;
-    let agent_known = match agent {
-        Some(a) => repo::agent_has_requests(conn, a.id)?,
-        None => true,
-    };
-    let baseline = baseline(&history, executed, agent_known);
+    // The 30-day baseline from daily totals and what the project has used (bounded rows).
+    let since = counters::day_key(now - Span::days(30));
+    let (executed, charged, charged_sq) = counters::days_since(conn, project.id, &since)?;
+    let seen = counters::seen_since(conn, project.id, &since)?;
+    let new_agent = agent.is_some_and(|a| {
+        let id = a.id.to_string();
+        !seen.iter().any(|(kind, value)| kind == "agent" && *value == id)
+    });
+    let baseline = baseline(executed, charged, charged_sq, &seen, !new_agent);
     let input = DecisionInput {
         request: SpendRequest {
             provider: provider.clone(),
@@ -1004,39 +1102,42 @@ fn load(
         baseline,
         system: system.clone(),
     };
-    Ok((input, periods, Stored { call, price, fee_bps: system.fee_bps }))
+    Ok(Loaded {
+        input,
+        periods,
+        stored: Stored { call, price, fee_bps: system.fee_bps },
+        periods_missing,
+        new_agent,
+    })
 }
 
-/// How many of the latest executed requests the baseline's cost statistics, providers, models and
-/// hours are taken from (the request count and hourly rate use all 30 days).
-const BASELINE_SAMPLE: i64 = 500;
-
-/// The 30-day baseline: cost mean and deviation, providers, models and hours from the `history`
-/// sample; request count and hourly rate from `executed`, every executed request of 30 days.
-fn baseline(history: &[(String, String, i64, NaiveDateTime)], executed: i64, agent_known: bool) -> Baseline {
-    let n = history.len();
-    let mean = if n == 0 { 0.0 } else { history.iter().map(|h| h.2 as f64).sum::<f64>() / n as f64 };
-    let var = if n == 0 {
-        0.0
-    } else {
-        history.iter().map(|h| (h.2 as f64 - mean).powi(2)).sum::<f64>() / n as f64
+/// The 30-day baseline: the request count, cost mean and deviation and hourly rate from the
+/// daily totals of executed requests; the providers, models and hours the project used in those
+/// days.
+fn baseline(
+    executed: i64,
+    charged: i64,
+    charged_sq: f64,
+    seen: &[(String, String)],
+    agent_known: bool,
+) -> Baseline {
+    let n = executed.max(0) as f64;
+    let mean = if n > 0.0 { charged as f64 / n } else { 0.0 };
+    let var = if n > 0.0 { (charged_sq / n - mean * mean).max(0.0) } else { 0.0 };
+    let of = |kind: &str| -> Vec<String> {
+        let mut v: Vec<String> = seen.iter().filter(|(k, _)| k == kind).map(|(_, v)| v.clone()).collect();
+        v.sort();
+        v
     };
-    let mut providers: Vec<String> = history.iter().map(|h| h.0.clone()).collect();
-    providers.sort();
-    providers.dedup();
-    let mut models: Vec<String> = history.iter().map(|h| format!("{}/{}", h.0, h.1)).collect();
-    models.sort();
-    models.dedup();
-    let mut hours: Vec<u32> = history.iter().map(|h| h.3.hour()).collect();
+    let mut hours: Vec<u32> = of("hour").iter().filter_map(|h| h.parse().ok()).collect();
     hours.sort_unstable();
-    hours.dedup();
     Baseline {
         requests: u32::try_from(executed).unwrap_or(u32::MAX),
         mean_cost: mean,
         stddev_cost: var.sqrt(),
         hourly_rate: executed as f64 / (30.0 * 24.0),
-        providers,
-        models,
+        providers: of("provider"),
+        models: of("model"),
         hours,
         agent_known,
     }

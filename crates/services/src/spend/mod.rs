@@ -360,6 +360,10 @@ pub struct RecentUse {
     pub last_day: u32,
     /// Rejections in the last 24 hours.
     pub recent_rejections: u32,
+    /// Requests in about the last hour, from hourly totals (the risk score's `rate_spike`; the
+    /// rate limits themselves are reserved by the gateway, not compared here).
+    #[serde(default)]
+    pub hourly: u32,
 }
 
 /// Catalogue price of the model.

@@ -50,7 +50,9 @@ pub fn risk_score(input: &DecisionInput, est: &Estimate, now: DateTime<Utc>) -> 
             add("cost_spike", 1.5);
         }
     }
-    if has_baseline && b.hourly_rate > 0.0 && f64::from(input.usage.last_hour) > 3.0 * b.hourly_rate.max(1.0)
+    if has_baseline
+        && b.hourly_rate > 0.0
+        && f64::from(input.usage.last_hour.max(input.usage.hourly)) > 3.0 * b.hourly_rate.max(1.0)
     {
         add("rate_spike", 2.0);
     }

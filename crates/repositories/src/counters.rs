@@ -1,0 +1,360 @@
+//! The gateway's running totals and rate-limit rings (migration `000011_gateway_counters`): what
+//! a decision and an alert need, kept as requests are decided and settled, so that no call reads
+//! the project's history row by row.
+//!
+//! - **Rate rings**: per project and window (60, 3600, 86400 s) the times of the last N
+//!   admissions, N the policy's limit. An admission takes the slot N positions back, and only if
+//!   that admission is at least a window old (a conditional upsert): at most N in any window,
+//!   exactly, however many calls race (the head row's lock orders them).
+//! - **Hourly and daily totals** per project (admitted, rejected; executed, charged, charged²)
+//!   and per user (charged), and **what a project has used** (providers, models, hours, agents).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Timestamp};
+use models::schema::{project_days, project_hours, project_seen, rate_heads, rate_slots, user_hours, users};
+
+use crate::{DbConnection, RepoError};
+
+/// The same statement on either backend (for the upserts `MultiConnection` cannot express).
+macro_rules! on_each {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            DbConnection::Postgresql($c) => $body,
+            DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// A project's rate limits; 0 leaves a window unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Requests per minute.
+    pub per_minute: u32,
+    /// Requests per hour.
+    pub per_hour: u32,
+    /// Requests per day.
+    pub per_day: u32,
+}
+
+/// The window whose limit refused an admission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// 60 seconds.
+    Minute,
+    /// 3,600 seconds.
+    Hour,
+    /// 86,400 seconds.
+    Day,
+}
+
+impl Window {
+    /// `minute`, `hour` or `day`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Minute => "minute",
+            Self::Hour => "hour",
+            Self::Day => "day",
+        }
+    }
+
+    fn secs(self) -> i32 {
+        match self {
+            Self::Minute => 60,
+            Self::Hour => 3600,
+            Self::Day => 86_400,
+        }
+    }
+}
+
+/// Takes an admission in each limited window of the project, or names the first window whose
+/// limit is reached. Run it in a savepoint: a refusal leaves the head moved, and the caller rolls
+/// it back.
+pub fn take_rate(
+    conn: &mut DbConnection,
+    project_id: i64,
+    limits: RateLimits,
+    now: NaiveDateTime,
+) -> Result<Option<Window>, RepoError> {
+    let windows =
+        [(Window::Minute, limits.per_minute), (Window::Hour, limits.per_hour), (Window::Day, limits.per_day)];
+    if windows.iter().all(|(_, n)| *n == 0) {
+        return Ok(None);
+    }
+    // Microseconds, as PostgreSQL keeps them, so a slot's time reads back equal.
+    let now = chrono::Timelike::with_nanosecond(&now, chrono::Timelike::nanosecond(&now) / 1000 * 1000)
+        .unwrap_or(now);
+    let bump = |conn: &mut DbConnection| -> Result<Vec<Head>, diesel::result::Error> {
+        let sql = match conn {
+            DbConnection::Postgresql(_) => {
+                "UPDATE rate_heads SET minute_next = minute_next + 1, hour_next = hour_next + 1, \
+                 day_next = day_next + 1 WHERE project_id = $1 RETURNING minute_next, hour_next, day_next"
+            }
+            DbConnection::Sqlite(_) => {
+                "UPDATE rate_heads SET minute_next = minute_next + 1, hour_next = hour_next + 1, \
+                 day_next = day_next + 1 WHERE project_id = ? RETURNING minute_next, hour_next, day_next"
+            }
+        };
+        diesel::sql_query(sql).bind::<BigInt, _>(project_id).load(conn)
+    };
+    let mut heads = bump(conn)?;
+    if heads.is_empty() {
+        on_each!(conn, |c| diesel::insert_into(rate_heads::table)
+            .values(rate_heads::project_id.eq(project_id))
+            .on_conflict_do_nothing()
+            .execute(c))?;
+        heads = bump(conn)?;
+    }
+    let Some(head) = heads.pop() else { return Err(RepoError::NotFound) };
+    // One upsert takes the slot N positions back in every limited window, each only if free.
+    let wanted: Vec<(Window, i64)> = windows
+        .into_iter()
+        .zip([head.minute_next, head.hour_next, head.day_next])
+        .filter(|((_, limit), _)| *limit > 0)
+        .map(|((w, limit), next)| (w, (next - 1).rem_euclid(i64::from(limit))))
+        .collect();
+    let pg = matches!(conn, DbConnection::Postgresql(_));
+    let rows: Vec<String> = (0..wanted.len())
+        .map(|i| {
+            if pg {
+                let b = i * 3;
+                format!("($1, ${}, ${}, $2, ${})", b + 3, b + 4, b + 5)
+            } else {
+                "(?, ?, ?, ?, ?)".to_string()
+            }
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO rate_slots (project_id, window_secs, slot, taken_at, free_at) VALUES {} \
+         ON CONFLICT (project_id, window_secs, slot) DO UPDATE SET taken_at = {x}.taken_at, free_at = {x}.free_at \
+         WHERE rate_slots.free_at <= {x}.taken_at",
+        rows.join(", "),
+        x = if pg { "EXCLUDED" } else { "excluded" },
+    );
+    let mut query = diesel::sql_query(sql).into_boxed();
+    if pg {
+        query = query.bind::<BigInt, _>(project_id).bind::<Timestamp, _>(now);
+        for (w, slot) in &wanted {
+            let free = now + chrono::Duration::seconds(i64::from(w.secs()));
+            query = query.bind::<Integer, _>(w.secs()).bind::<BigInt, _>(*slot).bind::<Timestamp, _>(free);
+        }
+    } else {
+        for (w, slot) in &wanted {
+            let free = now + chrono::Duration::seconds(i64::from(w.secs()));
+            query = query
+                .bind::<BigInt, _>(project_id)
+                .bind::<Integer, _>(w.secs())
+                .bind::<BigInt, _>(*slot)
+                .bind::<Timestamp, _>(now)
+                .bind::<Timestamp, _>(free);
+        }
+    }
+    let taken = query.execute(conn)?;
+    if taken == wanted.len() {
+        return Ok(None);
+    }
+    // Refused: the window whose slot was not free keeps its older time.
+    for (w, slot) in wanted {
+        let at: NaiveDateTime =
+            rate_slots::table.find((project_id, w.secs(), slot)).select(rate_slots::taken_at).first(conn)?;
+        if at != now {
+            return Ok(Some(w));
+        }
+    }
+    Ok(Some(Window::Minute))
+}
+
+#[derive(diesel::QueryableByName)]
+struct Head {
+    #[diesel(sql_type = BigInt)]
+    minute_next: i64,
+    #[diesel(sql_type = BigInt)]
+    hour_next: i64,
+    #[diesel(sql_type = BigInt)]
+    day_next: i64,
+}
+
+/// `YYYY-MM-DDTHH` of a UTC time: the key of the hourly totals.
+pub fn hour_key(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H").to_string()
+}
+
+/// `YYYY-MM-DD` of a UTC time: the key of the daily totals.
+pub fn day_key(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// Counts a decided request in its project's hour: admitted (executing or waiting for review) or
+/// rejected.
+pub fn decided(
+    conn: &mut DbConnection,
+    project_id: i64,
+    hour: &str,
+    rejected: bool,
+) -> Result<(), RepoError> {
+    let (a, r) = if rejected { (0_i64, 1_i64) } else { (1, 0) };
+    on_each!(conn, |c| diesel::insert_into(project_hours::table)
+        .values((
+            project_hours::project_id.eq(project_id),
+            project_hours::hour.eq(hour),
+            project_hours::admitted.eq(a),
+            project_hours::rejected.eq(r),
+        ))
+        .on_conflict((project_hours::project_id, project_hours::hour))
+        .do_update()
+        .set((
+            project_hours::admitted.eq(project_hours::admitted + a),
+            project_hours::rejected.eq(project_hours::rejected + r),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Counts an executed request: its project's day (executed, charged, charged²), its user's hour
+/// (charged), and what the project used (provider, model, hour of the day) as seen that day.
+pub fn executed(
+    conn: &mut DbConnection,
+    project_id: i64,
+    user_id: i64,
+    created_at: NaiveDateTime,
+    provider: &str,
+    model: &str,
+    charged: i64,
+) -> Result<(), RepoError> {
+    let day = day_key(created_at);
+    let hour = hour_key(created_at);
+    let sq = (charged as f64) * (charged as f64);
+    on_each!(conn, |c| diesel::insert_into(project_days::table)
+        .values((
+            project_days::project_id.eq(project_id),
+            project_days::day.eq(&day),
+            project_days::executed.eq(1_i64),
+            project_days::charged.eq(charged),
+            project_days::charged_sq.eq(sq),
+        ))
+        .on_conflict((project_days::project_id, project_days::day))
+        .do_update()
+        .set((
+            project_days::executed.eq(project_days::executed + 1_i64),
+            project_days::charged.eq(project_days::charged + charged),
+            project_days::charged_sq.eq(project_days::charged_sq + sq),
+        ))
+        .execute(c))?;
+    on_each!(conn, |c| diesel::insert_into(user_hours::table)
+        .values((
+            user_hours::user_id.eq(user_id),
+            user_hours::hour.eq(&hour),
+            user_hours::charged.eq(charged)
+        ))
+        .on_conflict((user_hours::user_id, user_hours::hour))
+        .do_update()
+        .set(user_hours::charged.eq(user_hours::charged + charged))
+        .execute(c))?;
+    let provider = provider.trim().to_ascii_lowercase();
+    let model = format!("{provider}/{}", model.trim().to_ascii_lowercase());
+    let hour_of_day = created_at.format("%H").to_string().trim_start_matches('0').to_string();
+    let hour_of_day = if hour_of_day.is_empty() { "0".to_string() } else { hour_of_day };
+    let rows = [("provider", provider), ("model", model), ("hour", hour_of_day)];
+    let values: Vec<_> = rows
+        .iter()
+        .map(|(kind, value)| {
+            (
+                project_seen::project_id.eq(project_id),
+                project_seen::kind.eq(*kind),
+                project_seen::value.eq(value.as_str()),
+                project_seen::last_day.eq(day.as_str()),
+            )
+        })
+        .collect();
+    use diesel::upsert::excluded;
+    on_each!(conn, |c| diesel::insert_into(project_seen::table)
+        .values(&values)
+        .on_conflict((project_seen::project_id, project_seen::kind, project_seen::value))
+        .do_update()
+        .set(project_seen::last_day.eq(excluded(project_seen::last_day)))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Notes that an agent has made a request.
+pub fn agent_seen(
+    conn: &mut DbConnection,
+    project_id: i64,
+    agent_id: i64,
+    day: &str,
+) -> Result<(), RepoError> {
+    on_each!(conn, |c| diesel::insert_into(project_seen::table)
+        .values((
+            project_seen::project_id.eq(project_id),
+            project_seen::kind.eq("agent"),
+            project_seen::value.eq(agent_id.to_string()),
+            project_seen::last_day.eq(day),
+        ))
+        .on_conflict((project_seen::project_id, project_seen::kind, project_seen::value))
+        .do_update()
+        .set(project_seen::last_day.eq(day))
+        .execute(c))?;
+    Ok(())
+}
+
+/// A project's hourly totals from `since_hour` on: `(hour, admitted, rejected)`, at most 25 rows
+/// for a day's look-back.
+pub fn hours_since(
+    conn: &mut DbConnection,
+    project_id: i64,
+    since_hour: &str,
+) -> Result<Vec<(String, i64, i64)>, RepoError> {
+    Ok(project_hours::table
+        .filter(project_hours::project_id.eq(project_id))
+        .filter(project_hours::hour.ge(since_hour))
+        .select((project_hours::hour, project_hours::admitted, project_hours::rejected))
+        .load(conn)?)
+}
+
+/// A project's executed totals from `since_day` on: `(executed, charged, charged²)` summed over
+/// at most 31 daily rows.
+pub fn days_since(
+    conn: &mut DbConnection,
+    project_id: i64,
+    since_day: &str,
+) -> Result<(i64, i64, f64), RepoError> {
+    let rows: Vec<(i64, i64, f64)> = project_days::table
+        .filter(project_days::project_id.eq(project_id))
+        .filter(project_days::day.ge(since_day))
+        .select((project_days::executed, project_days::charged, project_days::charged_sq))
+        .load(conn)?;
+    Ok(rows.iter().fold((0, 0, 0.0), |(e, c, s), r| (e + r.0, c + r.1, s + r.2)))
+}
+
+/// What a project used: `(kind, value)` of the providers, models and hours of the day seen on or
+/// after `since_day`, and every agent that has made a request.
+pub fn seen_since(
+    conn: &mut DbConnection,
+    project_id: i64,
+    since_day: &str,
+) -> Result<Vec<(String, String)>, RepoError> {
+    Ok(project_seen::table
+        .filter(project_seen::project_id.eq(project_id))
+        .filter(project_seen::last_day.ge(since_day).or(project_seen::kind.eq("agent")))
+        .select((project_seen::kind, project_seen::value))
+        .load(conn)?)
+}
+
+/// A user's hourly charges from `since_hour` on: `(hour, charged)`, at most 25 rows for a day's
+/// look-back.
+pub fn user_hours_since(
+    conn: &mut DbConnection,
+    user_id: i64,
+    since_hour: &str,
+) -> Result<Vec<(String, i64)>, RepoError> {
+    Ok(user_hours::table
+        .filter(user_hours::user_id.eq(user_id))
+        .filter(user_hours::hour.ge(since_hour))
+        .select((user_hours::hour, user_hours::charged))
+        .load(conn)?)
+}
+
+/// A user's balance and everything they have deposited.
+pub fn balance_and_deposited(conn: &mut DbConnection, user_id: i64) -> Result<(i64, i64), RepoError> {
+    Ok(users::table.find(user_id).select((users::balance, users::deposited)).first(conn)?)
+}
