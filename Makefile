@@ -4,7 +4,7 @@ CARGO      ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 STEWARD    := $(TARGET_DIR)/release/steward
 
-.PHONY: run build migrate test browser-deps lint fmt layering bench fuzz-api
+.PHONY: run build migrate test browser-deps lint fmt layering bench bench-inprocess fuzz-api
 
 DEMO_CONFIG ?= config/demo.toml
 
@@ -35,8 +35,12 @@ browser-deps:
 		cd tests/browser && npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
-## bench: gateway overhead of /v1/chat/completions versus the upstream directly, search over 10,000 properties versus /healthz, and conversation turns, on SQLite and PostgreSQL
-bench:
+## bench: the gateway against the LiteLLM proxy (pinned, in a venv) in front of one nginx upstream, with wrk, on SQLite and PostgreSQL; uses the release binary, rebuilds nothing else
+bench: build
+	python3 scripts/bench_gateway.py
+
+## bench-inprocess: the in-process benches (gateway overhead, search over 10,000 properties, conversation turns); these build the workspace in the bench profile
+bench-inprocess:
 	$(CARGO) bench -p system-tests --bench gateway_overhead
 	$(CARGO) bench -p system-tests --bench search
 	$(CARGO) bench -p system-tests --bench conversation

@@ -43,6 +43,44 @@ pub fn touch(
     Ok(n == 1)
 }
 
+/// How long an authenticated key is trusted without reading its row again. A key revoked or a
+/// user deactivated through this process is forgotten at once ([`KeyCache::clear`]); another
+/// replica's change takes effect here within this time.
+pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Keys authenticated in the last [`KEY_CACHE_TTL`], by hash, with their owners.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, ApiKey, User)>>,
+}
+
+impl KeyCache {
+    /// Most keys remembered; past it the cache starts over.
+    const MAX: usize = 10_000;
+
+    /// The key with this hash and its owner, if read within [`KEY_CACHE_TTL`].
+    pub fn get(&self, key_hash: &str) -> Option<(ApiKey, User)> {
+        let map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(key_hash)
+            .filter(|(at, _, _)| at.elapsed() < KEY_CACHE_TTL)
+            .map(|(_, k, u)| (k.clone(), u.clone()))
+    }
+
+    /// Remembers a key read now.
+    pub fn put(&self, key_hash: &str, key: &ApiKey, user: &User) {
+        let mut map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(key_hash.to_string(), (std::time::Instant::now(), key.clone(), user.clone()));
+    }
+
+    /// Forgets every key (a key was revoked, or a user changed).
+    pub fn clear(&self) {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+}
+
 /// How often a key's row is written for its uses; uses in between are kept in memory
 /// ([`KeyUses`]) and shown by reads.
 pub const KEY_USE_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);

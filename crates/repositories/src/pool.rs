@@ -94,6 +94,14 @@ pub struct Pooled {
     broken: bool,
 }
 
+impl Pooled {
+    /// Keeps this connection from being handed out again (its work failed for want of the
+    /// database).
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+}
+
 impl std::ops::Deref for Pooled {
     type Target = DbConnection;
     fn deref(&self) -> &DbConnection {
@@ -146,7 +154,7 @@ impl r2d2::ManageConnection for ConnectionManager {
             DatabaseTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;",
                     self.busy_timeout_ms
                 ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
@@ -194,6 +202,8 @@ pub struct Db {
     statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// API key uses not yet written.
     key_uses: std::sync::Arc<crate::api_keys::KeyUses>,
+    /// Keys authenticated a moment ago.
+    key_cache: std::sync::Arc<crate::api_keys::KeyCache>,
 }
 
 impl Db {
@@ -242,7 +252,13 @@ impl Db {
             writes: Default::default(),
             statements,
             key_uses: Default::default(),
+            key_cache: Default::default(),
         })
+    }
+
+    /// Keys authenticated a moment ago (see [`crate::api_keys::KEY_CACHE_TTL`]).
+    pub fn key_cache(&self) -> &crate::api_keys::KeyCache {
+        &self.key_cache
     }
 
     /// API key uses not yet written to their rows.

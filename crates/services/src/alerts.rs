@@ -26,7 +26,9 @@ use crate::{in_tx, with_conn, Principal, ServiceError};
 /// Budget thresholds, percent.
 pub const THRESHOLDS: [i64; 3] = [75, 90, 100];
 
-struct Candidate {
+/// An alert whose threshold is crossed, not stored yet ([`due`], then [`raise_due`]).
+#[derive(Debug)]
+pub struct Candidate {
     scope: String,
     kind: String,
     period: String,
@@ -34,15 +36,25 @@ struct Candidate {
     details: serde_json::Value,
 }
 
-/// Checks the thresholds after a settlement (in the caller's transaction, which the gateway
-/// opens right after the settlement commits); stores new alerts and queues their webhooks.
-/// Returns the kinds raised.
+/// Checks the thresholds after a settlement; stores new alerts and queues their webhooks, in the
+/// caller's transaction. Returns the kinds raised.
 pub fn evaluate(
     conn: &mut DbConnection,
     user_id: i64,
     project_id: i64,
     now: NaiveDateTime,
 ) -> Result<Vec<String>, ServiceError> {
+    let found = due(conn, user_id, project_id, now)?;
+    raise(conn, user_id, found, now)
+}
+
+/// The thresholds a settlement crossed (reads only: a few small rows).
+pub fn due(
+    conn: &mut DbConnection,
+    user_id: i64,
+    project_id: i64,
+    now: NaiveDateTime,
+) -> Result<Vec<Candidate>, ServiceError> {
     let mut found = Vec::new();
     let project = project_repo::by_id(conn, project_id)?;
     let d = Budget::default();
@@ -97,7 +109,7 @@ pub fn evaluate(
             }
         }
     }
-    raise(conn, user_id, found, now)
+    Ok(found)
 }
 
 /// A provider that reported more than was reserved (the charge stops at the reservation): one
@@ -124,6 +136,16 @@ pub fn overrun(
             "actual": actual, "unbilled": actual - reserved}),
     };
     raise(conn, user_id, vec![candidate], now)
+}
+
+/// Stores the alerts [`due`] found, in the caller's transaction; the kinds raised.
+pub fn raise_due(
+    conn: &mut DbConnection,
+    user_id: i64,
+    found: Vec<Candidate>,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, ServiceError> {
+    raise(conn, user_id, found, now)
 }
 
 /// Stores each candidate once (the unique constraint decides), audits it and queues its webhook.

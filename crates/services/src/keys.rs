@@ -10,7 +10,7 @@ use models::ids::{prefix, public_id};
 use models::rows::{ApiKey, NewApiKey, User};
 use models::{AuditResult, KeyStatus, Role, UserStatus};
 use rand::RngCore;
-use repositories::{api_keys, projects, users, Db, Page};
+use repositories::{api_keys, projects, users, Db, DbConnection, Page};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -52,49 +52,78 @@ pub fn hash(plaintext: &str) -> String {
     hex::encode(Sha256::digest(plaintext.as_bytes()))
 }
 
-/// Authenticates a presented key; counts the use.
+/// Authenticates a presented key; counts the use. A key read in the last
+/// [`api_keys::KEY_CACHE_TTL`] is checked from memory, without a trip to the database, unless its
+/// uses are due to be written.
 pub async fn authenticate(db: &Db, presented: &str) -> Result<Principal, ServiceError> {
     let presented = presented.trim();
     if presented.len() != KEY_LEN || !presented.starts_with("sk-") {
         return Err(ServiceError::InvalidApiKey);
     }
     let key_hash = hash(presented);
+    let now = models::time::now();
+    if let Some((key, user)) = db.key_cache().get(&key_hash) {
+        let principal = principal_of(&key, &user, now)?;
+        let Some((uses, last)) = db.key_uses().record(key.id, now) else { return Ok(principal) };
+        let db_c = db.clone();
+        return with_conn(db, move |conn| write_uses(&db_c, conn, key.id, uses, last).map(|()| principal))
+            .await;
+    }
     let db_c = db.clone();
     with_conn(db, move |conn| {
-        let conn = &mut *conn;
-        let now = models::time::now();
         let Some((key, user)) = api_keys::by_hash(conn, &key_hash)? else {
             return Err(ServiceError::InvalidApiKey);
         };
-        if key.status != KeyStatus::Active.as_str() || key.expires_at.is_some_and(|t| t <= now) {
-            return Err(ServiceError::InvalidApiKey);
-        }
-        if user.status != UserStatus::Active.as_str() {
-            return Err(ServiceError::UserInactive);
-        }
+        let principal = principal_of(&key, &user, now)?;
         // The row is written on the key's first use and then once a minute at most.
         if let Some((uses, last)) = db_c.key_uses().record(key.id, now) {
-            match api_keys::touch(conn, key.id, uses, last) {
-                Ok(true) => {}
-                Ok(false) => return Err(ServiceError::InvalidApiKey),
-                Err(e) => {
-                    db_c.key_uses().unwritten(key.id, uses, last);
-                    return Err(e.into());
-                }
-            }
+            write_uses(&db_c, conn, key.id, uses, last)?;
         }
-        let role = key.role.parse::<Role>().map_err(|e| ServiceError::Internal(e.to_string()))?;
-        Ok(Principal {
-            user_id: user.id,
-            user_public_id: user.public_id,
-            key_id: key.id,
-            key_public_id: key.public_id,
-            role,
-            project: key.project,
-            agent: key.agent,
-        })
+        db_c.key_cache().put(&key_hash, &key, &user);
+        Ok(principal)
     })
     .await
+}
+
+/// The caller a key and its owner make, if both are active and the key has not expired.
+fn principal_of(key: &ApiKey, user: &User, now: NaiveDateTime) -> Result<Principal, ServiceError> {
+    if key.status != KeyStatus::Active.as_str() || key.expires_at.is_some_and(|t| t <= now) {
+        return Err(ServiceError::InvalidApiKey);
+    }
+    if user.status != UserStatus::Active.as_str() {
+        return Err(ServiceError::UserInactive);
+    }
+    let role = key.role.parse::<Role>().map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(Principal {
+        user_id: user.id,
+        user_public_id: user.public_id.clone(),
+        key_id: key.id,
+        key_public_id: key.public_id.clone(),
+        role,
+        project: key.project.clone(),
+        agent: key.agent.clone(),
+    })
+}
+
+/// Writes a key's pending uses; refused when the key was revoked meanwhile.
+fn write_uses(
+    db: &Db,
+    conn: &mut DbConnection,
+    id: i64,
+    uses: i64,
+    last: NaiveDateTime,
+) -> Result<(), ServiceError> {
+    match api_keys::touch(conn, id, uses, last) {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            db.key_cache().clear();
+            Err(ServiceError::InvalidApiKey)
+        }
+        Err(e) => {
+            db.key_uses().unwritten(id, uses, last);
+            Err(e.into())
+        }
+    }
 }
 
 /// What a caller asks for when creating a key.
@@ -274,7 +303,7 @@ pub async fn revoke(
     key_public_id: String,
 ) -> Result<KeyView, ServiceError> {
     let caller = caller.clone();
-    in_tx(db, move |conn| {
+    let revoked = in_tx(db, move |conn| {
         let key =
             api_keys::by_public_id(conn, &key_public_id).map_err(|_| ServiceError::NotFound("api_key"))?;
         if key.user_id != caller.user_id && !caller.is_admin() {
@@ -295,7 +324,9 @@ pub async fn revoke(
         }
         Ok(api_keys::by_public_id(conn, &key_public_id)?)
     })
-    .await
+    .await;
+    db.key_cache().clear();
+    revoked
 }
 
 /// For the CLI: finds or creates the user with this email and mints a key of `role` for them.

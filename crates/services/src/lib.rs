@@ -42,9 +42,35 @@ where
     let pool = db.clone();
     db.run_blocking(move || {
         let mut conn = pool.conn()?;
-        f(&mut conn)
+        let result = f(&mut conn);
+        // A lost connection fails this call; it is not handed out again.
+        if matches!(result, Err(ServiceError::Unavailable(_))) {
+            conn.mark_broken();
+        }
+        result
     })
     .await
+}
+
+/// Runs `read` and then, on the same connection, `write` in one write transaction: one checkout
+/// and one trip to the blocking pool for a read-decide-write step (the read and whatever is
+/// computed from it stay outside the SQLite write lock).
+pub(crate) async fn read_then_tx<R, T, F, G>(db: &Db, read: F, write: G) -> Result<T, ServiceError>
+where
+    R: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<R, ServiceError> + Send + 'static,
+    G: FnOnce(&mut DbConnection, R) -> Result<T, ServiceError> + Send + 'static,
+{
+    let done = with_conn(db, move |conn| {
+        let got = read(conn)?;
+        write_tx(conn, |conn| write(conn, got))
+    })
+    .await;
+    if done.is_ok() {
+        db.note_write();
+    }
+    done
 }
 
 /// Runs `f` in one write transaction ([`write_tx`]) on the blocking pool; a commit is counted

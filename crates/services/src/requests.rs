@@ -31,7 +31,7 @@ use crate::spend::{
     cost_of, decide, Account, Baseline, Budget, Decision, DecisionInput, Operation, Outcome, Price,
     ProEvaluator, Reason, RecentUse, SpendRequest, SystemPolicy,
 };
-use crate::{alerts, in_tx, with_conn, Principal, ServiceError};
+use crate::{alerts, in_tx, read_then_tx, with_conn, Principal, ServiceError};
 
 pub use crate::gateway::call::CallRequest;
 
@@ -170,113 +170,140 @@ impl Gateway {
                 body.insert("max_tokens".into(), json!(self.default_max_tokens));
             }
         }
-        let (project, agent, loaded) = with_conn(&self.db, move |conn| {
+        let pro = self.pro.clone();
+        let user_id = caller.user_id;
+        // One checkout: read and decide (outside the write lock), then record and reserve.
+        let read = move |conn: &mut DbConnection| -> Result<Prepared, ServiceError> {
             let (project, agent) = resolve(conn, &caller_c, &scope)?;
             let loaded = load(conn, caller_c.user_id, &project, agent.as_ref(), call_c, now)?;
             if loaded.periods_missing {
                 reservations::ensure_periods(conn, caller_c.user_id, project.id, &loaded.periods)?;
             }
-            Ok((project, agent, loaded))
-        })
-        .await?;
-        let Loaded { input, periods, stored, new_agent, .. } = loaded;
-        let limits = RateLimits {
-            per_minute: input.policy.rate_per_minute,
-            per_hour: input.policy.rate_per_hour,
-            per_day: input.policy.rate_per_day,
+            let Loaded { input, periods, stored, new_agent, .. } = loaded;
+            let limits = RateLimits {
+                per_minute: input.policy.rate_per_minute,
+                per_hour: input.policy.rate_per_hour,
+                per_day: input.policy.rate_per_day,
+            };
+            let decision = decide(&input, now.and_utc(), pro.as_ref());
+            let (provider, model) = stored.call.names();
+            let body = serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let fingerprint =
+                hex::encode(Sha256::digest(serde_json::to_vec(&stored.call).unwrap_or_default()));
+            let operation = stored.call.operation;
+            Ok(Prepared {
+                project,
+                agent,
+                decision,
+                periods,
+                limits,
+                new_agent,
+                provider,
+                model,
+                body,
+                fingerprint,
+                operation,
+            })
         };
-        let decision = decide(&input, now.and_utc(), self.pro.as_ref());
-        let user_id = caller.user_id;
-        let (provider, model) = stored.call.names();
-        let body = serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let fingerprint = hex::encode(Sha256::digest(serde_json::to_vec(&stored.call).unwrap_or_default()));
-        let operation = stored.call.operation;
-        let recorded = in_tx(&self.db, move |conn| {
+        let recorded = read_then_tx(&self.db, read, move |conn, prepared| {
+            let Prepared {
+                project,
+                agent,
+                decision,
+                periods,
+                limits,
+                new_agent,
+                provider,
+                model,
+                body,
+                fingerprint,
+                operation,
+            } = prepared;
             let id = public_id("req");
             let mut decision = decision;
             let total = decision.estimate.map_or(0, |e| e.total);
-            let mut status = match decision.outcome {
+            let status = match decision.outcome {
                 Outcome::Approved => "executing",
                 Outcome::RequiresReview => "pending",
                 Outcome::Rejected | Outcome::Error => "rejected",
             };
-            // A place in each rate-limit window, and for an approval the money, together: a
-            // refusal of either keeps neither.
-            if status != "rejected" {
-                let money = (status == "executing").then_some((user_id, &periods, total, id.as_str()));
-                match hold(conn, project.id, limits, money, now)? {
-                    Ok(()) => {}
-                    Err(Held::Rate(window)) => {
-                        refuse_at_rate_limit(&mut decision, window, limits);
-                        status = "rejected";
-                    }
-                    Err(Held::Money(refusal)) => {
-                        refuse_at_reservation(&mut decision, refusal);
-                        status = "rejected";
-                    }
+            let hour = counters::hour_key(now);
+            // The request row, its decision's audit event and (for an approval) its payment.
+            let record = |conn: &mut DbConnection, decision: &Decision, status: &str| {
+                let row = repo::insert(
+                    conn,
+                    &NewAiRequest {
+                        public_id: id.clone(),
+                        user_id,
+                        project_id: project.id,
+                        agent_id: agent.as_ref().map(|a| a.id),
+                        provider: provider.clone(),
+                        model: model.clone(),
+                        operation: operation.as_str().into(),
+                        status: status.into(),
+                        outcome: decision.outcome.as_str().into(),
+                        reason: decision.reason.map(|r| r.as_str().to_string()),
+                        tier: decision.tier.as_str().into(),
+                        risk_score: decision.risk_score,
+                        decision: serde_json::to_string(decision).unwrap_or_default(),
+                        body: body.clone(),
+                        estimated: total,
+                        day: periods.day.clone(),
+                        month: periods.month.clone(),
+                        fingerprint: fingerprint.clone(),
+                        idempotency_key: idempotency_key.clone(),
+                        created_at: now,
+                        updated_at: now,
+                    },
+                )?;
+                audit::record(
+                    conn,
+                    &ctx,
+                    Entry {
+                        action: "request.decided",
+                        subject_type: "request",
+                        subject_id: Some(&id),
+                        details: json!({
+                            "project": project.public_id,
+                            "agent": agent.as_ref().map(|a| a.public_id.clone()),
+                            "provider": provider,
+                            "model": model,
+                            "operation": operation.as_str(),
+                            "outcome": decision.outcome.as_str(),
+                            "reason": decision.reason.map(|r| r.as_str()),
+                            "tier": decision.tier.as_str(),
+                            "risk_score": decision.risk_score,
+                            "estimated": total,
+                        }),
+                        result: if status == "rejected" { AuditResult::Denied } else { AuditResult::Success },
+                    },
+                )?;
+                if status == "executing" {
+                    open_payment(conn, &ctx, &row, now)?;
                 }
-            }
-            counters::decided(conn, project.id, &counters::hour_key(now), status == "rejected")?;
+                Ok::<_, ServiceError>(row)
+            };
             if let (true, Some(a)) = (new_agent, agent.as_ref()) {
                 counters::agent_seen(conn, project.id, a.id, &counters::day_key(now))?;
             }
-            let row = repo::insert(
-                conn,
-                &NewAiRequest {
-                    public_id: id.clone(),
-                    user_id,
-                    project_id: project.id,
-                    agent_id: agent.as_ref().map(|a| a.id),
-                    provider: provider.clone(),
-                    model: model.clone(),
-                    operation: operation.as_str().into(),
-                    status: status.into(),
-                    outcome: decision.outcome.as_str().into(),
-                    reason: decision.reason.map(|r| r.as_str().to_string()),
-                    tier: decision.tier.as_str().into(),
-                    risk_score: decision.risk_score,
-                    decision: serde_json::to_string(&decision).unwrap_or_default(),
-                    body,
-                    estimated: total,
-                    day: periods.day.clone(),
-                    month: periods.month.clone(),
-                    fingerprint,
-                    idempotency_key,
-                    created_at: now,
-                    updated_at: now,
-                },
-            )?;
-            audit::record(
-                conn,
-                &ctx,
-                Entry {
-                    action: "request.decided",
-                    subject_type: "request",
-                    subject_id: Some(&id),
-                    details: json!({
-                        "project": project.public_id,
-                        "agent": agent.as_ref().map(|a| a.public_id.clone()),
-                        "provider": provider,
-                        "model": model,
-                        "operation": operation.as_str(),
-                        "outcome": decision.outcome.as_str(),
-                        "reason": decision.reason.map(|r| r.as_str()),
-                        "tier": decision.tier.as_str(),
-                        "risk_score": decision.risk_score,
-                        "estimated": total,
-                    }),
-                    result: if status == "rejected" { AuditResult::Denied } else { AuditResult::Success },
-                },
-            )?;
-            if status == "executing" {
-                open_payment(conn, &ctx, &row, now)?;
-            }
-            Ok(match (status, decision.reason) {
-                ("rejected", reason) => {
-                    Recorded::Refused(reason.unwrap_or(Reason::InvalidRequest), decision.reason_text, id)
+            if status != "rejected" {
+                // Recorded first, then the rows other calls wait for (the rate-limit places, the
+                // money, the hour's count) last, right before the commit; a refusal of a place
+                // or of the money keeps nothing of it.
+                let money = (status == "executing").then_some((user_id, &periods, total, id.as_str()));
+                let held = hold(conn, project.id, limits, money, now, Some(&hour), |c| {
+                    record(c, &decision, status)
+                })?;
+                match held {
+                    Ok(row) => return Ok(Recorded::Done(Box::new(row))),
+                    Err(Held::Rate(window)) => refuse_at_rate_limit(&mut decision, window, limits),
+                    Err(Held::Money(refusal)) => refuse_at_reservation(&mut decision, refusal),
                 }
-                _ => Recorded::Done(Box::new(row)),
-            })
+            }
+            record(conn, &decision, "rejected")?;
+            counters::decided(conn, project.id, &hour, true)?;
+            let reason = decision.reason.unwrap_or(Reason::InvalidRequest);
+            Ok(Recorded::Refused(reason, decision.reason_text.clone(), id.clone()))
         })
         .await?;
         match recorded {
@@ -314,7 +341,7 @@ impl Gateway {
             audit::record_success(conn, &ctx, "review.approved", "request", &row.public_id, json!({}))?;
             // The rate-limit places were taken when the request was queued; now the money.
             let money = Some((row.user_id, &periods, row.estimated, row.public_id.as_str()));
-            match hold(conn, row.project_id, RateLimits::default(), money, now)? {
+            match hold(conn, row.project_id, RateLimits::default(), money, now, None, |_| Ok(()))? {
                 Err(Held::Rate(_)) => Err(ServiceError::Internal("no rate limit was asked for".into())),
                 Err(Held::Money(refusal)) => {
                     let mut decision: Value = serde_json::from_str(&row.decision).unwrap_or_default();
@@ -574,16 +601,6 @@ impl Gateway {
                 tracing::warn!(request = %row.public_id, "request was released before it settled");
                 return Ok(None);
             }
-            settle(conn, &row, charged, actual, "committed", now)?;
-            counters::executed(
-                conn,
-                row.project_id,
-                row.user_id,
-                row.created_at,
-                &row.provider,
-                &row.model,
-                charged,
-            )?;
             audit::record_success(
                 conn,
                 &ctx,
@@ -602,8 +619,30 @@ impl Gateway {
                     "note": error,
                 }),
             )?;
+            if actual > row.estimated {
+                alerts::overrun(
+                    conn,
+                    row.user_id,
+                    row.project_id,
+                    &row.public_id,
+                    row.estimated,
+                    actual,
+                    now,
+                )?;
+            }
+            // The rows other calls wait for (the user's balance, the usage, the totals) last.
+            settle(conn, &row, charged, actual, "committed", now)?;
+            counters::executed(
+                conn,
+                row.project_id,
+                row.user_id,
+                row.created_at,
+                &row.provider,
+                &row.model,
+                charged,
+            )?;
             // The row as the update left it (no read back).
-            let settled = AiRequest {
+            Ok(Some(AiRequest {
                 status: "executed".into(),
                 charged,
                 input_tokens: finish.input_tokens,
@@ -613,22 +652,23 @@ impl Gateway {
                 error: finish.error.map(str::to_string),
                 updated_at: now,
                 ..row.clone()
+            }))
+        })
+        .await?;
+        // The thresholds after the commit: reads without a transaction, and a write transaction
+        // only when an alert is due. A failure is logged; the settlement stands.
+        if let Some(row) = &settled {
+            let (user, project) = (row.user_id, row.project_id);
+            let found = with_conn(&self.db, move |conn| alerts::due(conn, user, project, now)).await;
+            let raised = match found {
+                Ok(found) if found.is_empty() => Ok(Vec::new()),
+                Ok(found) => in_tx(&self.db, move |conn| alerts::raise_due(conn, user, found, now)).await,
+                Err(e) => Err(e),
             };
-            // The thresholds, in the same transaction (their reads are a few small rows); a
-            // failure to evaluate them is logged and does not undo the settlement.
-            let (user, project, reserved) = (row.user_id, row.project_id, row.estimated);
-            let raised = repositories::write_tx(conn, |conn| {
-                if actual > reserved {
-                    alerts::overrun(conn, user, project, &row.public_id, reserved, actual, now)?;
-                }
-                alerts::evaluate(conn, user, project, now)
-            });
             if let Err(e) = raised {
                 tracing::warn!(request = %row.public_id, error = %e, "evaluating alerts failed");
             }
-            Ok(Some(settled))
-        })
-        .await?;
+        }
         Ok(settled)
     }
 
@@ -687,43 +727,52 @@ enum Held {
     Money(Refusal),
 }
 
-/// Takes the project's places in its rate-limit windows (when `limits` has any) and reserves
-/// `money` = `(user, periods, amount, reference)` (when given), inside a savepoint, so a refusal
-/// part-way (a place taken, then the daily budget refused) leaves nothing behind.
-fn hold(
+/// Inside a savepoint: runs `first` (writes no other call waits for), then takes the project's
+/// places in its rate-limit windows (when `limits` has any), reserves `money` = `(user, periods,
+/// amount, reference)` (when given) and counts the admission in `hour` (when given) — the rows
+/// other calls of the project wait for, locked as late as possible. A refusal part-way leaves
+/// nothing behind, `first`'s writes included.
+fn hold<T>(
     conn: &mut DbConnection,
     project_id: i64,
     limits: RateLimits,
     money: Option<(i64, &Periods, i64, &str)>,
     now: NaiveDateTime,
-) -> Result<Result<(), Held>, ServiceError> {
+    hour: Option<&str>,
+    first: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
+) -> Result<Result<T, Held>, ServiceError> {
     enum Out {
         Refused(Held),
-        Db(repositories::RepoError),
+        Failed(ServiceError),
     }
     impl From<repositories::DieselError> for Out {
         fn from(e: repositories::DieselError) -> Self {
-            Out::Db(e.into())
+            Out::Failed(repositories::RepoError::from(e).into())
         }
     }
+    let db = |e: repositories::RepoError| Out::Failed(e.into());
     // Nested in the caller's transaction, `write_tx` is a savepoint.
     let result = repositories::write_tx(conn, |c| {
-        match counters::take_rate(c, project_id, limits, now) {
-            Ok(None) => {}
-            Ok(Some(w)) => return Err(Out::Refused(Held::Rate(w))),
-            Err(e) => return Err(Out::Db(e)),
+        let done = first(c).map_err(Out::Failed)?;
+        if let Some(w) = counters::take_rate(c, project_id, limits, now).map_err(db)? {
+            return Err(Out::Refused(Held::Rate(w)));
         }
-        let Some((user_id, periods, amount, reference)) = money else { return Ok(()) };
-        match reservations::reserve(c, user_id, project_id, periods, amount, reference, now) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(refusal)) => Err(Out::Refused(Held::Money(refusal))),
-            Err(e) => Err(Out::Db(e)),
+        if let Some((user_id, periods, amount, reference)) = money {
+            if let Err(refusal) =
+                reservations::reserve(c, user_id, project_id, periods, amount, reference, now).map_err(db)?
+            {
+                return Err(Out::Refused(Held::Money(refusal)));
+            }
         }
+        if let Some(hour) = hour {
+            counters::decided(c, project_id, hour, false).map_err(db)?;
+        }
+        Ok(done)
     });
     match result {
-        Ok(()) => Ok(Ok(())),
+        Ok(done) => Ok(Ok(done)),
         Err(Out::Refused(r)) => Ok(Err(r)),
-        Err(Out::Db(e)) => Err(e.into()),
+        Err(Out::Failed(e)) => Err(e),
     }
 }
 
@@ -806,6 +855,9 @@ fn settle(
         monthly_limit: 0,
         user_daily_limit: 0,
     };
+    let reference = (charged > 0).then(|| format!("ledger:{}", row.public_id));
+    repo::settle_payment(conn, row.id, status, charged, actual, reference.as_deref(), now)?;
+    // The user's row, which the user's other calls wait for, last.
     reservations::settle(
         conn,
         row.user_id,
@@ -816,8 +868,6 @@ fn settle(
         &row.public_id,
         now,
     )?;
-    let reference = (charged > 0).then(|| format!("ledger:{}", row.public_id));
-    repo::settle_payment(conn, row.id, status, charged, actual, reference.as_deref(), now)?;
     Ok(())
 }
 
@@ -1001,6 +1051,21 @@ fn periods_of(now: NaiveDateTime, daily: i64, monthly: i64, system: &SystemPolic
         monthly_limit: monthly,
         user_daily_limit: system.max_daily,
     }
+}
+
+/// An admission decided and ready to record.
+struct Prepared {
+    project: Project,
+    agent: Option<Agent>,
+    decision: Decision,
+    periods: Periods,
+    limits: RateLimits,
+    new_agent: bool,
+    provider: String,
+    model: String,
+    body: String,
+    fingerprint: String,
+    operation: Operation,
 }
 
 /// What [`load`] read besides the decision's input.

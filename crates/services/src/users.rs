@@ -210,7 +210,7 @@ pub async fn update(
         return Err(ServiceError::Validation(errors));
     }
     let caller = caller.clone();
-    in_tx(db, move |conn| {
+    let updated = in_tx(db, move |conn| {
         let before = repo::by_public_id(conn, &public_id).map_err(|_| ServiceError::NotFound("user"))?;
         if before.id == caller.user_id && (req.role.is_some() || req.status.is_some()) {
             return Err(ServiceError::Forbidden("admins cannot change their own role or status".into()));
@@ -250,7 +250,10 @@ pub async fn update(
         )?;
         Ok(after)
     })
-    .await
+    .await;
+    // A status change decides whether the user's keys authenticate.
+    db.key_cache().clear();
+    updated
 }
 
 #[cfg(test)]
