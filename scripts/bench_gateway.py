@@ -10,7 +10,8 @@ at 1, 16 and 64 connections, and prints the table with the ratios to LiteLLM and
 Steward adds at one connection. Never part of `make test` or CI.
 
 Environment: BENCH_SECS (default 10 per run), BENCH_CONNECTIONS ("1,16,64"), BENCH_SKIP
-("litellm" to leave it out), BENCH_PROFILE (a directory: `perf` records Steward during each
+("litellm" to leave it out), BENCH_SOAK (mixed calls on SQLite after its runs, default 10000;
+0 leaves it out), BENCH_PROFILE (a directory: `perf` records Steward during each
 16-connection run and writes the report there), CARGO_TARGET_DIR, STEWARD_TEST_POSTGRES_URL
 (default postgres://postgres@127.0.0.1:5432/postgres).
 """
@@ -36,6 +37,7 @@ SECS = int(os.environ.get("BENCH_SECS", "10"))
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,16,64").split(",")]
 SKIP = set(filter(None, os.environ.get("BENCH_SKIP", "").split(",")))
 PROFILE = os.environ.get("BENCH_PROFILE")
+SOAK = int(os.environ.get("BENCH_SOAK", "10000"))
 PG_ADMIN = os.environ.get("STEWARD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 ANSWER = {
@@ -269,7 +271,63 @@ def steward(procs, work, backend, upstream):
          {"per_request": 1_000_000, "daily": 10**15, "monthly": 10**15})
     answer = call("POST", base + "/v1/chat/completions", member, dict(BODY, model="bench/echo"))
     assert answer["choices"][0]["message"]["content"] == "pong", answer
-    return p, base, member
+    return p, base, member, project
+
+
+def soak(proc, base, key, project, total, clients=16):
+    """`total` mixed calls (chat completions, streamed completions, `POST /api/v1/requests`) from
+    `clients` threads: the statuses, the throughput of the first and the last 2,000, and the
+    server's memory over the run."""
+    import http.client
+    import threading
+
+    port = int(base.rsplit(":", 1)[1])
+    kinds = [
+        ("/v1/chat/completions", dict(BODY, model="bench/echo")),
+        ("/api/v1/requests", {"provider": "bench", "model": "echo", "operation": "chat", "project": project,
+                              "messages": [{"role": "user", "content": "ping"}], "max_tokens": 16}),
+        ("/v1/chat/completions", dict(BODY, model="bench/echo", stream=True)),
+    ]
+    done, statuses, lock = [], {}, threading.Lock()
+    counter = iter(range(total))
+    rss = [rss_mb(proc.pid)]
+    running = True
+
+    def sample():
+        while running:
+            rss.append(rss_mb(proc.pid))
+            time.sleep(1)
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            path, body = kinds[i % len(kinds)]
+            conn.request("POST", path, json.dumps(body), {"Authorization": "Bearer " + key,
+                                                          "Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            with lock:
+                done.append(time.time())
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    running = False
+    done.sort()
+    window = min(2000, len(done) // 2)
+    first = window / max(done[window - 1] - done[0], 1e-9)
+    last = window / max(done[-1] - done[-window], 1e-9)
+    return {"statuses": statuses, "first": first, "last": last, "rss_start": rss[0], "rss_end": rss[-1],
+            "rss_max": max(rss)}
 
 
 def main():
@@ -311,14 +369,28 @@ def main():
                 measure(f"LiteLLM ({workers} worker{'s' if workers > 1 else ''})", p,
                         f"http://127.0.0.1:{port}/v1/chat/completions", None, "echo")
                 procs.stop(p)
+        soaked = None
         for backend in ("sqlite", "postgres"):
-            p, base, member = steward(procs, work, backend, upstream)
+            p, base, member, project = steward(procs, work, backend, upstream)
             measure(f"Steward ({'SQLite' if backend == 'sqlite' else 'PostgreSQL'})", p,
                     base + "/v1/chat/completions", member, "bench/echo")
+            if backend == "sqlite" and SOAK:
+                print(f"  soak: {SOAK} mixed calls from 16 clients on SQLite", flush=True)
+                soaked = soak(p, base, member, project, SOAK)
             procs.stop(p)
     finally:
         procs.stop_all()
     report(rows)
+    if soaked:
+        s = soaked
+        print()
+        print(f"Soak, SQLite: {SOAK} mixed calls from 16 clients (chat, streamed chat, /api/v1/requests)")
+        print()
+        print("| statuses | first 2,000 req/s | last 2,000 req/s | last/first | RSS MB start → end (max) |")
+        print("|---|---:|---:|---:|---|")
+        st = ", ".join(f"{k}: {v}" for k, v in sorted(s["statuses"].items()))
+        print(f"| {st} | {s['first']:.0f} | {s['last']:.0f} | {s['last'] / s['first']:.2f} | "
+              f"{s['rss_start']:.0f} → {s['rss_end']:.0f} ({s['rss_max']:.0f}) |")
     shutil.rmtree(work, ignore_errors=True)
 
 
