@@ -196,17 +196,6 @@ pub fn settle(
     Ok(())
 }
 
-/// What a user has used of the platform's daily cap on `day`.
-pub fn user_used(conn: &mut DbConnection, user_id: i64, day: &str) -> Result<i64, RepoError> {
-    Ok(user_usage::table
-        .filter(user_usage::user_id.eq(user_id))
-        .filter(user_usage::period.eq(day))
-        .select(user_usage::used)
-        .first(conn)
-        .optional()?
-        .unwrap_or(0))
-}
-
 /// Used amount of a project's period; `None` when its row is missing.
 pub fn used_row(conn: &mut DbConnection, project_id: i64, period: &str) -> Result<Option<i64>, RepoError> {
     Ok(project_usage::table

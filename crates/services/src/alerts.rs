@@ -26,7 +26,8 @@ use crate::{in_tx, with_conn, Principal, ServiceError};
 /// Budget thresholds, percent.
 pub const THRESHOLDS: [i64; 3] = [75, 90, 100];
 
-/// An alert whose threshold is crossed, not stored yet ([`due`], then [`raise_due`]).
+/// An alert whose threshold is crossed, not stored yet: [`due`] finds them after a settlement
+/// (reads only), [`raise_due`] stores them.
 #[derive(Debug)]
 pub struct Candidate {
     scope: String,
@@ -34,18 +35,6 @@ pub struct Candidate {
     period: String,
     message: String,
     details: serde_json::Value,
-}
-
-/// Checks the thresholds after a settlement; stores new alerts and queues their webhooks, in the
-/// caller's transaction. Returns the kinds raised.
-pub fn evaluate(
-    conn: &mut DbConnection,
-    user_id: i64,
-    project_id: i64,
-    now: NaiveDateTime,
-) -> Result<Vec<String>, ServiceError> {
-    let found = due(conn, user_id, project_id, now)?;
-    raise(conn, user_id, found, now)
 }
 
 /// The thresholds a settlement crossed (reads only: a few small rows).
@@ -135,21 +124,12 @@ pub fn overrun(
         details: json!({"project": project.public_id, "request": request, "reserved": reserved,
             "actual": actual, "unbilled": actual - reserved}),
     };
-    raise(conn, user_id, vec![candidate], now)
+    raise_due(conn, user_id, vec![candidate], now)
 }
 
-/// Stores the alerts [`due`] found, in the caller's transaction; the kinds raised.
+/// Stores each candidate (what [`due`] found) once — the unique constraint decides — in the
+/// caller's transaction, audits it and queues its webhook; the kinds raised.
 pub fn raise_due(
-    conn: &mut DbConnection,
-    user_id: i64,
-    found: Vec<Candidate>,
-    now: NaiveDateTime,
-) -> Result<Vec<String>, ServiceError> {
-    raise(conn, user_id, found, now)
-}
-
-/// Stores each candidate once (the unique constraint decides), audits it and queues its webhook.
-fn raise(
     conn: &mut DbConnection,
     user_id: i64,
     found: Vec<Candidate>,
