@@ -153,15 +153,16 @@ pub fn take_rate(
     if taken == wanted.len() {
         return Ok(None);
     }
-    // Refused: the window whose slot was not free keeps its older time.
-    for (w, slot) in wanted {
+    // Refused: the window whose slot was not free keeps its older time (the shortest one, should
+    // every slot read back as taken now).
+    for (w, slot) in &wanted {
         let at: NaiveDateTime =
-            rate_slots::table.find((project_id, w.secs(), slot)).select(rate_slots::taken_at).first(conn)?;
+            rate_slots::table.find((project_id, w.secs(), *slot)).select(rate_slots::taken_at).first(conn)?;
         if at != now {
-            return Ok(Some(w));
+            return Ok(Some(*w));
         }
     }
-    Ok(Some(Window::Minute))
+    Ok(wanted.first().map(|(w, _)| *w))
 }
 
 #[derive(diesel::QueryableByName)]
@@ -252,8 +253,7 @@ pub fn executed(
         .execute(c))?;
     let provider = provider.trim().to_ascii_lowercase();
     let model = format!("{provider}/{}", model.trim().to_ascii_lowercase());
-    let hour_of_day = created_at.format("%H").to_string().trim_start_matches('0').to_string();
-    let hour_of_day = if hour_of_day.is_empty() { "0".to_string() } else { hour_of_day };
+    let hour_of_day = chrono::Timelike::hour(&created_at).to_string();
     let rows = [("provider", provider), ("model", model), ("hour", hour_of_day)];
     let values: Vec<_> = rows
         .iter()
