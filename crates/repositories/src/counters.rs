@@ -12,7 +12,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Timestamp};
-use models::schema::{project_days, project_hours, project_seen, rate_heads, rate_slots, user_hours, users};
+use models::schema::{project_days, project_hours, project_seen, rate_heads, rate_slots, user_hours};
 
 use crate::{DbConnection, RepoError};
 
@@ -295,66 +295,4 @@ pub fn agent_seen(
         .set(project_seen::last_day.eq(day))
         .execute(c))?;
     Ok(())
-}
-
-/// A project's hourly totals from `since_hour` on: `(hour, admitted, rejected)`, at most 25 rows
-/// for a day's look-back.
-pub fn hours_since(
-    conn: &mut DbConnection,
-    project_id: i64,
-    since_hour: &str,
-) -> Result<Vec<(String, i64, i64)>, RepoError> {
-    Ok(project_hours::table
-        .filter(project_hours::project_id.eq(project_id))
-        .filter(project_hours::hour.ge(since_hour))
-        .select((project_hours::hour, project_hours::admitted, project_hours::rejected))
-        .load(conn)?)
-}
-
-/// A project's executed totals from `since_day` on: `(executed, charged, charged²)` summed over
-/// at most 31 daily rows.
-pub fn days_since(
-    conn: &mut DbConnection,
-    project_id: i64,
-    since_day: &str,
-) -> Result<(i64, i64, f64), RepoError> {
-    let rows: Vec<(i64, i64, f64)> = project_days::table
-        .filter(project_days::project_id.eq(project_id))
-        .filter(project_days::day.ge(since_day))
-        .select((project_days::executed, project_days::charged, project_days::charged_sq))
-        .load(conn)?;
-    Ok(rows.iter().fold((0, 0, 0.0), |(e, c, s), r| (e + r.0, c + r.1, s + r.2)))
-}
-
-/// What a project used: `(kind, value)` of the providers, models and hours of the day seen on or
-/// after `since_day`, and every agent that has made a request.
-pub fn seen_since(
-    conn: &mut DbConnection,
-    project_id: i64,
-    since_day: &str,
-) -> Result<Vec<(String, String)>, RepoError> {
-    Ok(project_seen::table
-        .filter(project_seen::project_id.eq(project_id))
-        .filter(project_seen::last_day.ge(since_day).or(project_seen::kind.eq("agent")))
-        .select((project_seen::kind, project_seen::value))
-        .load(conn)?)
-}
-
-/// A user's hourly charges from `since_hour` on: `(hour, charged)`, at most 25 rows for a day's
-/// look-back.
-pub fn user_hours_since(
-    conn: &mut DbConnection,
-    user_id: i64,
-    since_hour: &str,
-) -> Result<Vec<(String, i64)>, RepoError> {
-    Ok(user_hours::table
-        .filter(user_hours::user_id.eq(user_id))
-        .filter(user_hours::hour.ge(since_hour))
-        .select((user_hours::hour, user_hours::charged))
-        .load(conn)?)
-}
-
-/// A user's balance and everything they have deposited.
-pub fn balance_and_deposited(conn: &mut DbConnection, user_id: i64) -> Result<(i64, i64), RepoError> {
-    Ok(users::table.find(user_id).select((users::balance, users::deposited)).first(conn)?)
 }

@@ -5,6 +5,7 @@
 //! functions are synchronous and take `&mut DbConnection`, so services can compose several of them
 //! in one transaction ([`write_tx`]) inside one blocking task ([`Db::run`]).
 
+pub mod admission;
 pub mod api_keys;
 pub mod audit;
 pub mod bookings;
@@ -13,6 +14,7 @@ pub mod console_sessions;
 pub mod conversations;
 pub mod counters;
 mod error;
+mod group;
 pub mod guests;
 pub mod idempotency;
 pub mod jobs;

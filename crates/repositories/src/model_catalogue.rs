@@ -176,13 +176,19 @@ pub fn history(conn: &mut DbConnection, provider: &str, model: &str) -> Result<V
         .load(conn)?)
 }
 
-/// An active model of an enabled provider, with the provider.
+/// An active model of an enabled provider (one statement).
 pub fn offered(
     conn: &mut DbConnection,
     provider: &str,
     model: &str,
-) -> Result<Option<(ProviderRow, CatalogueModel)>, RepoError> {
-    let Some(p) = self::provider(conn, provider)? else { return Ok(None) };
-    let Some(m) = self::model(conn, provider, model)? else { return Ok(None) };
-    Ok((p.enabled && m.active).then_some((p, m)))
+) -> Result<Option<CatalogueModel>, RepoError> {
+    let enabled = providers::table.filter(providers::name.eq(provider)).filter(providers::enabled.eq(true));
+    Ok(catalogue_models::table
+        .filter(catalogue_models::provider.eq(provider))
+        .filter(catalogue_models::model.eq(model))
+        .filter(catalogue_models::active.eq(true))
+        .filter(diesel::dsl::exists(enabled))
+        .select(CatalogueModel::as_select())
+        .first(conn)
+        .optional()?)
 }

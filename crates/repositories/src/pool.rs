@@ -119,6 +119,10 @@ impl std::ops::DerefMut for Pooled {
 /// one used more recently is trusted, and a failure on it discards it.
 const IDLE_BEFORE_TEST: Duration = Duration::from_secs(30);
 
+/// Group-commit lanes on PostgreSQL (at most half the pool): owners' writes in parallel, each
+/// owner's in one queue.
+const POSTGRES_LANES: usize = 4;
+
 /// The PostgreSQL URL to connect with: a server on this machine (loopback or a Unix socket) gets
 /// `sslmode=disable` unless the URL chooses a mode, so nothing pays for TLS it does not need.
 pub fn postgres_url(url: &str) -> String {
@@ -204,6 +208,8 @@ pub struct Db {
     key_uses: std::sync::Arc<crate::api_keys::KeyUses>,
     /// Keys authenticated a moment ago.
     key_cache: std::sync::Arc<crate::api_keys::KeyCache>,
+    /// The group-commit writers, started on first use ([`Db::grouped`]).
+    lanes: std::sync::Arc<std::sync::OnceLock<crate::group::Lanes>>,
 }
 
 impl Db {
@@ -253,7 +259,52 @@ impl Db {
             statements,
             key_uses: Default::default(),
             key_cache: Default::default(),
+            lanes: Default::default(),
         })
+    }
+
+    /// Runs `f` as one part of a group commit (see [`crate::group`]): in a savepoint of a write
+    /// transaction shared with whatever other grouped writes are waiting on the lane of `key`,
+    /// committed once for all of them. The result comes back after the commit; an error of `f`
+    /// undoes only `f`'s writes, a failed commit fails every part. Writes to rows of one owner
+    /// should share a key (the lanes of PostgreSQL then never wait on each other's row locks).
+    /// `f` must use only the connection it is given.
+    pub async fn grouped<T, E, F>(&self, key: u64, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<RepoError> + From<diesel::result::Error> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let span = tracing::Span::current();
+        let job: crate::group::Job = Box::new(move |conn| {
+            let result = match conn {
+                Err(why) => Err(E::from(RepoError::Unavailable(why))),
+                // Inside the batch's transaction this is a savepoint.
+                Ok(c) => span.in_scope(|| c.transaction(f)),
+            };
+            Box::new(move |commit| {
+                let out = match (result, commit) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(why)) => Err(E::from(RepoError::Unavailable(why))),
+                };
+                let _ = tx.send(out);
+            })
+        });
+        let lanes = self.lanes.get_or_init(|| {
+            let count = match self.backend {
+                Backend::Sqlite => 1,
+                Backend::Postgres => POSTGRES_LANES.min(self.pool.max_size().div_ceil(2) as usize).max(1),
+            };
+            crate::group::Lanes::start(&self.pool, count, self.checkout_timeout)
+        });
+        lanes.submit(key, job).map_err(E::from)?;
+        let out = rx.await.map_err(|_| E::from(RepoError::Task("a grouped write was abandoned".into())))?;
+        if out.is_ok() {
+            self.note_write();
+        }
+        out
     }
 
     /// Keys authenticated a moment ago (see [`crate::api_keys::KEY_CACHE_TTL`]).

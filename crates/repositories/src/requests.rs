@@ -12,8 +12,12 @@ use crate::{DbConnection, Page, RepoError};
 
 /// Inserts a request.
 pub fn insert(conn: &mut DbConnection, new: &NewAiRequest) -> Result<AiRequest, RepoError> {
-    diesel::insert_into(ai_requests::table).values(new).execute(conn)?;
-    by_public_id(conn, &new.public_id)
+    // `RETURNING` is per backend (`MultiConnection` cannot select it).
+    let insert = diesel::insert_into(ai_requests::table).values(new);
+    Ok(match conn {
+        DbConnection::Postgresql(c) => insert.returning(AiRequest::as_returning()).get_result(c)?,
+        DbConnection::Sqlite(c) => insert.returning(AiRequest::as_returning()).get_result(c)?,
+    })
 }
 
 /// The request with this public id.
@@ -220,8 +224,8 @@ pub fn settle_payment(
     actual: i64,
     tx_reference: Option<&str>,
     now: NaiveDateTime,
-) -> Result<(), RepoError> {
-    diesel::update(request_payments::table.filter(request_payments::request_id.eq(request_id)))
+) -> Result<Option<RequestPayment>, RepoError> {
+    let update = diesel::update(request_payments::table.filter(request_payments::request_id.eq(request_id)))
         .set((
             request_payments::status.eq(status),
             request_payments::amount.eq(amount),
@@ -229,9 +233,13 @@ pub fn settle_payment(
             request_payments::variance.eq(request_payments::estimated - actual),
             request_payments::tx_reference.eq(tx_reference),
             request_payments::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
+        ));
+    // `RETURNING` is per backend (`MultiConnection` cannot select it).
+    Ok(match conn {
+        DbConnection::Postgresql(c) => update.returning(RequestPayment::as_returning()).get_result(c),
+        DbConnection::Sqlite(c) => update.returning(RequestPayment::as_returning()).get_result(c),
+    }
+    .optional()?)
 }
 
 /// The payment of a request, if it has one.

@@ -14,7 +14,7 @@ use chrono::{Duration as Span, NaiveDateTime};
 use hmac::{KeyInit, Mac};
 use models::ids::public_id;
 use models::rows_spend::{Alert, WebhookDelivery};
-use repositories::{counters, projects as project_repo, requests as repo, reservations, users as user_repo};
+use repositories::{admission, projects as project_repo, requests as repo, users as user_repo};
 use repositories::{DbConnection, Page};
 use serde_json::json;
 
@@ -37,34 +37,29 @@ pub struct Candidate {
     details: serde_json::Value,
 }
 
-/// The thresholds a settlement crossed (reads only: a few small rows).
-pub fn due(
-    conn: &mut DbConnection,
-    user_id: i64,
-    project_id: i64,
-    now: NaiveDateTime,
-) -> Result<Vec<Candidate>, ServiceError> {
+/// The thresholds a settlement crossed, from what it read back ([`admission::Settled`]: the
+/// project's budget and usage, the owner's balance and hourly charges).
+pub fn due(view: &admission::Settled, now: NaiveDateTime) -> Vec<Candidate> {
     let mut found = Vec::new();
-    let project = project_repo::by_id(conn, project_id)?;
     let d = Budget::default();
-    let (_, daily, monthly) =
-        project_repo::budget(conn, project_id)?.unwrap_or((d.per_request, d.daily, d.monthly));
+    let (daily, monthly) = (view.daily.unwrap_or(d.daily), view.monthly.unwrap_or(d.monthly));
     let day = now.format("%Y-%m-%d").to_string();
     let month = now.format("%Y-%m").to_string();
-    for (name, period, limit) in [("daily", &day, daily), ("monthly", &month, monthly)] {
-        let used = reservations::used(conn, project_id, period)?;
+    for (name, period, limit, used) in
+        [("daily", &day, daily, view.used_day), ("monthly", &month, monthly, view.used_month)]
+    {
         let pct = if limit > 0 { used.saturating_mul(100) / limit } else { 0 };
         for t in THRESHOLDS.iter().filter(|t| pct >= **t) {
             found.push(Candidate {
-                scope: project.public_id.clone(),
+                scope: view.project.clone(),
                 kind: format!("budget_{name}_{t}"),
                 period: period.clone(),
-                message: format!("project {} has used {t}% of its {name} budget", project.name),
-                details: json!({"project": project.public_id, "used": used, "limit": limit, "percent": pct}),
+                message: format!("project {} has used {t}% of its {name} budget", view.project_name),
+                details: json!({"project": view.project, "used": used, "limit": limit, "percent": pct}),
             });
         }
     }
-    let (balance, deposited) = counters::balance_and_deposited(conn, user_id)?;
+    let (balance, deposited) = (view.balance, view.deposited);
     if deposited > 0 && (deposited - balance).saturating_mul(100) >= deposited.saturating_mul(80) {
         found.push(Candidate {
             scope: "account".into(),
@@ -74,13 +69,9 @@ pub fn due(
             details: json!({"balance": balance, "deposited": deposited}),
         });
     }
-    // The user's charges by the hour their requests were made: this hour, and the 24 before it
-    // (hourly totals, at most 25 rows).
-    let hour = counters::hour_key(now);
-    let hours = counters::user_hours_since(conn, user_id, &counters::hour_key(now - Span::hours(24)))?;
-    let this_hour: i64 = hours.iter().filter(|(h, _)| *h == hour).map(|(_, c)| c).sum();
-    let before: i64 = hours.iter().filter(|(h, _)| *h < hour).map(|(_, c)| c).sum();
-    let average = before as f64 / 24.0;
+    // The user's charges by the hour their requests were made: this hour, and the 24 before it.
+    let this_hour = view.this_hour;
+    let average = view.hours_before as f64 / 24.0;
     if average > 0.0 {
         let over = (this_hour as f64 - average) / average;
         for (pct, kind) in [(1.0, "cost_spike_100"), (0.5, "cost_spike_50")] {
@@ -98,7 +89,7 @@ pub fn due(
             }
         }
     }
-    Ok(found)
+    found
 }
 
 /// A provider that reported more than was reserved (the charge stops at the reservation): one

@@ -52,25 +52,23 @@ where
     .await
 }
 
-/// Runs `read` and then, on the same connection, `write` in one write transaction: one checkout
-/// and one trip to the blocking pool for a read-decide-write step (the read and whatever is
-/// computed from it stay outside the SQLite write lock).
-pub(crate) async fn read_then_tx<R, T, F, G>(db: &Db, read: F, write: G) -> Result<T, ServiceError>
+/// Runs `read` on a pool connection (outside any write lock), then `write` with what it read as
+/// one part of a group commit on the lane of `key` ([`Db::grouped`]): the hot path's writes, whose
+/// lock and commit many calls share.
+pub(crate) async fn read_then_grouped<R, T, F, G>(
+    db: &Db,
+    key: i64,
+    read: F,
+    write: G,
+) -> Result<T, ServiceError>
 where
     R: Send + 'static,
     T: Send + 'static,
     F: FnOnce(&mut DbConnection) -> Result<R, ServiceError> + Send + 'static,
     G: FnOnce(&mut DbConnection, R) -> Result<T, ServiceError> + Send + 'static,
 {
-    let done = with_conn(db, move |conn| {
-        let got = read(conn)?;
-        write_tx(conn, |conn| write(conn, got))
-    })
-    .await;
-    if done.is_ok() {
-        db.note_write();
-    }
-    done
+    let got = with_conn(db, read).await?;
+    db.grouped(key.unsigned_abs(), move |conn| write(conn, got)).await
 }
 
 /// Runs `f` in one write transaction ([`write_tx`]) on the blocking pool; a commit is counted

@@ -157,7 +157,7 @@ fn missing(conn: &mut DbConnection, name: String, active_only: bool) -> Result<S
 /// The catalogued, active model of an enabled provider, or [`ServiceError::ModelNotFound`].
 pub fn resolve(conn: &mut DbConnection, provider: &str, model: &str) -> Result<CatalogueModel, ServiceError> {
     match repo::offered(conn, provider, model)? {
-        Some((_, m)) => Ok(m),
+        Some(m) => Ok(m),
         None => Err(missing(conn, format!("{provider}/{model}"), true)?),
     }
 }

@@ -15,6 +15,7 @@ use models::ids::public_id;
 use models::rows::{Agent, Project};
 use models::rows_spend::{AiRequest, NewAiRequest, RequestPayment};
 use models::AuditResult;
+use repositories::admission;
 use repositories::counters::{self, RateLimits};
 use repositories::reservations::{self, Periods, Refusal};
 use repositories::{projects as project_repo, requests as repo, users as user_repo, DbConnection, Page};
@@ -31,7 +32,7 @@ use crate::spend::{
     cost_of, decide, Account, Baseline, Budget, Decision, DecisionInput, Operation, Outcome, Price,
     ProEvaluator, Reason, RecentUse, SpendRequest, SystemPolicy,
 };
-use crate::{alerts, in_tx, read_then_tx, with_conn, Principal, ServiceError};
+use crate::{alerts, in_tx, read_then_grouped, with_conn, Principal, ServiceError};
 
 pub use crate::gateway::call::CallRequest;
 
@@ -174,8 +175,8 @@ impl Gateway {
         let user_id = caller.user_id;
         // One checkout: read and decide (outside the write lock), then record and reserve.
         let read = move |conn: &mut DbConnection| -> Result<Prepared, ServiceError> {
-            let (project, agent) = resolve(conn, &caller_c, &scope)?;
-            let loaded = load(conn, caller_c.user_id, &project, agent.as_ref(), call_c, now)?;
+            let (project, agent, snapshot) = resolve(conn, &caller_c, &scope, now)?;
+            let loaded = load(conn, &snapshot, &project, agent.as_ref(), call_c, now)?;
             if loaded.periods_missing {
                 reservations::ensure_periods(conn, caller_c.user_id, project.id, &loaded.periods)?;
             }
@@ -205,7 +206,7 @@ impl Gateway {
                 operation,
             })
         };
-        let recorded = read_then_tx(&self.db, read, move |conn, prepared| {
+        let recorded = read_then_grouped(&self.db, user_id, read, move |conn, prepared| {
             let Prepared {
                 project,
                 agent,
@@ -453,7 +454,7 @@ impl Gateway {
                 let usage = (reply.input_tokens, reply.output_tokens);
                 let settled = self.settle_ok(ctx, &row, usage, latency, reply.body.to_string(), None).await?;
                 match settled {
-                    Some(row) => self.record(row).await,
+                    Some(record) => Ok(record),
                     None => Err(ServiceError::ProviderFailed {
                         timeout: true,
                         message: "released as stale before the answer came".into(),
@@ -576,7 +577,7 @@ impl Gateway {
         latency: i64,
         response: String,
         error: Option<String>,
-    ) -> Result<Option<AiRequest>, ServiceError> {
+    ) -> Result<Option<RequestRecord>, ServiceError> {
         let stored = stored_of(row)?;
         let chars = if stored.price.per_million_chars > 0 { stored.call.input_chars() } else { 0 };
         let (cost, fee) = cost_of(input_tokens, output_tokens, chars, &stored.price, stored.fee_bps);
@@ -586,90 +587,102 @@ impl Gateway {
         let charged = actual.min(row.estimated);
         let now = self.clock.now();
         let row = row.clone();
-        let settled = in_tx(&self.db, move |conn| {
-            let id = row.id;
-            let finish = repo::Finish {
-                charged,
-                input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
-                output_tokens: i64::try_from(output_tokens).unwrap_or(i64::MAX),
-                latency_ms: Some(latency),
-                response: Some(&response),
-                error: error.as_deref(),
-            };
-            let finished = repo::finish(conn, id, "executed", &finish, now)?;
-            if !finished {
-                tracing::warn!(request = %row.public_id, "request was released before it settled");
-                return Ok(None);
-            }
-            audit::record_success(
-                conn,
-                &ctx,
-                "request.executed",
-                "request",
-                &row.public_id,
-                json!({
-                    "charged": charged,
-                    "cost": cost,
-                    "fee": fee,
-                    "actual": actual,
-                    "variance": row.estimated - actual,
-                    "input_tokens": input_tokens,
-                    "output_tokens": output_tokens,
-                    "latency_ms": latency,
-                    "note": error,
-                }),
-            )?;
-            if actual > row.estimated {
-                alerts::overrun(
+        let settled = self
+            .db
+            .grouped::<_, ServiceError, _>(row.user_id.unsigned_abs(), move |conn| {
+                let id = row.id;
+                let finish = repo::Finish {
+                    charged,
+                    input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
+                    output_tokens: i64::try_from(output_tokens).unwrap_or(i64::MAX),
+                    latency_ms: Some(latency),
+                    response: Some(&response),
+                    error: error.as_deref(),
+                };
+                let finished = repo::finish(conn, id, "executed", &finish, now)?;
+                if !finished {
+                    tracing::warn!(request = %row.public_id, "request was released before it settled");
+                    return Ok(None);
+                }
+                audit::record_success(
+                    conn,
+                    &ctx,
+                    "request.executed",
+                    "request",
+                    &row.public_id,
+                    json!({
+                        "charged": charged,
+                        "cost": cost,
+                        "fee": fee,
+                        "actual": actual,
+                        "variance": row.estimated - actual,
+                        "input_tokens": input_tokens,
+                        "output_tokens": output_tokens,
+                        "latency_ms": latency,
+                        "note": error,
+                    }),
+                )?;
+                if actual > row.estimated {
+                    alerts::overrun(
+                        conn,
+                        row.user_id,
+                        row.project_id,
+                        &row.public_id,
+                        row.estimated,
+                        actual,
+                        now,
+                    )?;
+                }
+                // The rows other calls wait for (the user's balance, the usage, the totals) last.
+                let payment = settle(conn, &row, charged, actual, "committed", now)?;
+                counters::executed(
+                    conn,
+                    row.project_id,
+                    row.user_id,
+                    row.created_at,
+                    &row.provider,
+                    &row.model,
+                    charged,
+                )?;
+                // What the receipt names and the alert thresholds look at, read back in one statement.
+                let view = admission::settled(
                     conn,
                     row.user_id,
                     row.project_id,
-                    &row.public_id,
-                    row.estimated,
-                    actual,
-                    now,
-                )?;
-            }
-            // The rows other calls wait for (the user's balance, the usage, the totals) last.
-            settle(conn, &row, charged, actual, "committed", now)?;
-            counters::executed(
-                conn,
-                row.project_id,
-                row.user_id,
-                row.created_at,
-                &row.provider,
-                &row.model,
-                charged,
-            )?;
-            // The row as the update left it (no read back).
-            Ok(Some(AiRequest {
-                status: "executed".into(),
-                charged,
-                input_tokens: finish.input_tokens,
-                output_tokens: finish.output_tokens,
-                latency_ms: finish.latency_ms,
-                response: finish.response.map(str::to_string),
-                error: finish.error.map(str::to_string),
-                updated_at: now,
-                ..row.clone()
-            }))
-        })
-        .await?;
-        // The thresholds after the commit: reads without a transaction, and a write transaction
-        // only when an alert is due. A failure is logged; the settlement stands.
-        if let Some(row) = &settled {
-            let (user, project) = (row.user_id, row.project_id);
-            let found = with_conn(&self.db, move |conn| alerts::due(conn, user, project, now)).await;
-            let raised = match found {
-                Ok(found) if found.is_empty() => Ok(Vec::new()),
-                Ok(found) => in_tx(&self.db, move |conn| alerts::raise_due(conn, user, found, now)).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = raised {
-                tracing::warn!(request = %row.public_id, error = %e, "evaluating alerts failed");
+                    row.agent_id,
+                    &row.day,
+                    &row.month,
+                    &counters::hour_key(now),
+                    &counters::hour_key(now - Span::hours(24)),
+                )?
+                .ok_or(ServiceError::NotFound("project"))?;
+                // The row as the update left it (no read back).
+                let request = AiRequest {
+                    status: "executed".into(),
+                    charged,
+                    input_tokens: finish.input_tokens,
+                    output_tokens: finish.output_tokens,
+                    latency_ms: finish.latency_ms,
+                    response: finish.response.map(str::to_string),
+                    error: finish.error.map(str::to_string),
+                    updated_at: now,
+                    ..row.clone()
+                };
+                let due = alerts::due(&view, now);
+                let record = RequestRecord { request, project: view.project, agent: view.agent, payment };
+                Ok(Some((record, due)))
+            })
+            .await?;
+        // An alert crossed is stored after the settlement commits, in a transaction of its own;
+        // a failure is logged and the settlement stands.
+        let Some((record, due)) = settled else { return Ok(None) };
+        if !due.is_empty() {
+            let user = record.request.user_id;
+            if let Err(e) = in_tx(&self.db, move |conn| alerts::raise_due(conn, user, due, now)).await {
+                tracing::warn!(request = %record.request.public_id, error = %e, "evaluating alerts failed");
             }
         }
-        Ok(settled)
+        Ok(Some(record))
     }
 
     /// Settles a failed call: `executing → failed`, release everything. Returns the error to
@@ -687,25 +700,26 @@ impl Gateway {
         let now = self.clock.now();
         let (row, message) = (row.clone(), text.clone());
         let request = row.public_id.clone();
-        in_tx(&self.db, move |conn| {
-            let f = repo::Finish { latency_ms: Some(latency), error: Some(&text), ..Default::default() };
-            if repo::finish(conn, row.id, "failed", &f, now)? {
-                settle(conn, &row, 0, 0, "failed", now)?;
-                audit::record(
-                    conn,
-                    &ctx,
-                    Entry {
-                        action: "request.failed",
-                        subject_type: "request",
-                        subject_id: Some(&row.public_id),
-                        details: json!({"error": text, "released": row.estimated}),
-                        result: AuditResult::Failure,
-                    },
-                )?;
-            }
-            Ok(())
-        })
-        .await?;
+        self.db
+            .grouped::<_, ServiceError, _>(row.user_id.unsigned_abs(), move |conn| {
+                let f = repo::Finish { latency_ms: Some(latency), error: Some(&text), ..Default::default() };
+                if repo::finish(conn, row.id, "failed", &f, now)? {
+                    settle(conn, &row, 0, 0, "failed", now)?;
+                    audit::record(
+                        conn,
+                        &ctx,
+                        Entry {
+                            action: "request.failed",
+                            subject_type: "request",
+                            subject_id: Some(&row.public_id),
+                            details: json!({"error": text, "released": row.estimated}),
+                            result: AuditResult::Failure,
+                        },
+                    )?;
+                }
+                Ok(())
+            })
+            .await?;
         let upstream_code = match failure {
             Failure::Error(e) => e.code.clone(),
             _ => None,
@@ -847,7 +861,7 @@ fn settle(
     actual: i64,
     status: &str,
     now: NaiveDateTime,
-) -> Result<(), ServiceError> {
+) -> Result<Option<RequestPayment>, ServiceError> {
     let periods = Periods {
         day: row.day.clone(),
         month: row.month.clone(),
@@ -856,7 +870,7 @@ fn settle(
         user_daily_limit: 0,
     };
     let reference = (charged > 0).then(|| format!("ledger:{}", row.public_id));
-    repo::settle_payment(conn, row.id, status, charged, actual, reference.as_deref(), now)?;
+    let payment = repo::settle_payment(conn, row.id, status, charged, actual, reference.as_deref(), now)?;
     // The user's row, which the user's other calls wait for, last.
     reservations::settle(
         conn,
@@ -868,7 +882,7 @@ fn settle(
         &row.public_id,
         now,
     )?;
-    Ok(())
+    Ok(payment)
 }
 
 /// A streaming answer: its request and the chunks to send, in the OpenAI
@@ -922,10 +936,7 @@ impl StreamGuard {
         let settled =
             self.gateway.settle_ok(self.ctx.clone(), &self.row, usage, latency, self.response(), error).await;
         let receipt = match settled {
-            Ok(Some(row)) => match self.gateway.record(row).await {
-                Ok(record) => receipt(&record),
-                Err(e) => json!({"request_id": self.row.public_id, "error": e.to_string()}),
-            },
+            Ok(Some(record)) => receipt(&record),
             Ok(None) => json!({"request_id": self.row.public_id, "status": "failed"}),
             Err(e) => {
                 tracing::error!(request = %self.row.public_id, error = %e, "settling a stream failed");
@@ -985,12 +996,14 @@ fn stored_of(row: &AiRequest) -> Result<Stored, ServiceError> {
 }
 
 /// The key's scope wins; a different name in the body or headers is refused. The project must
-/// be the caller's own, and the agent one of the project's.
+/// be the caller's own, and the agent one of the project's. Returns them with the project's
+/// [`admission::Snapshot`] for the call at `now`.
 fn resolve(
     conn: &mut DbConnection,
     caller: &Principal,
     scope: &Scope,
-) -> Result<(Project, Option<Agent>), ServiceError> {
+    now: NaiveDateTime,
+) -> Result<(Project, Option<Agent>, admission::Snapshot), ServiceError> {
     let pick = |key: &Option<String>, named: &Option<String>, what: &str| match (key, named) {
         (Some(k), Some(n)) if k != n => {
             Err(ServiceError::Forbidden(format!("this key is scoped to {what} {k}")))
@@ -1008,11 +1021,11 @@ fn resolve(
             )
         })?,
     };
-    let project = match project_repo::by_public_id(conn, &project_id) {
-        Ok(p) if p.user_id == caller.user_id => p,
-        Ok(_) | Err(repositories::RepoError::NotFound) => return Err(ServiceError::NotFound("project")),
-        Err(e) => return Err(e.into()),
-    };
+    let (day, month) = (now.format("%Y-%m-%d").to_string(), now.format("%Y-%m").to_string());
+    let snapshot = admission::snapshot(conn, &project_id, caller.user_id, &day, &month)?
+        .filter(|s| s.project_owner == caller.user_id)
+        .ok_or(ServiceError::NotFound("project"))?;
+    let project = snapshot.project();
     let agent = match pick(&caller.agent, &scope.agent, "agent")? {
         None => None,
         Some(a) => match project_repo::agent_by_public_id(conn, &a) {
@@ -1021,7 +1034,7 @@ fn resolve(
             Err(e) => return Err(e.into()),
         },
     };
-    Ok((project, agent))
+    Ok((project, agent, snapshot))
 }
 
 /// The user's project when they have exactly one (so a key and a base URL are all an OpenAI SDK
@@ -1084,7 +1097,7 @@ struct Loaded {
 /// 404 (never a substitute).
 fn load(
     conn: &mut DbConnection,
-    user_id: i64,
+    snapshot: &admission::Snapshot,
     project: &Project,
     agent: Option<&Agent>,
     call: CallRequest,
@@ -1096,31 +1109,31 @@ fn load(
     } else {
         crate::model_catalogue::price_of(&crate::model_catalogue::resolve(conn, &provider, &model)?)
     };
-    let user = user_repo::by_id(conn, user_id)?;
-    let policy = parse_policy(project_repo::policy(conn, project.id)?);
-    let system = parse_system(project_repo::system_policy(conn)?);
+    let policy = parse_policy(snapshot.policy.clone());
+    let system = parse_system(snapshot.system.clone());
     let d = Budget::default();
-    let (per_request, daily, monthly) =
-        project_repo::budget(conn, project.id)?.unwrap_or((d.per_request, d.daily, d.monthly));
+    let per_request = snapshot.per_request.unwrap_or(d.per_request);
+    let daily = snapshot.daily.unwrap_or(d.daily);
+    let monthly = snapshot.monthly.unwrap_or(d.monthly);
     let periods = periods_of(now, daily, monthly, &system);
-    let today = reservations::used_row(conn, project.id, &periods.day)?;
-    let month = reservations::used_row(conn, project.id, &periods.month)?;
-    let user_today = reservations::user_used_row(conn, user_id, &periods.day)?;
-    let periods_missing = today.is_none() || month.is_none() || user_today.is_none();
+    let periods_missing =
+        snapshot.used_day.is_none() || snapshot.used_month.is_none() || snapshot.user_used_day.is_none();
     let budget = Budget {
         per_request,
         daily,
         monthly,
-        used_today: today.unwrap_or(0),
-        used_month: month.unwrap_or(0),
-        user_used_today: user_today.unwrap_or(0),
+        used_today: snapshot.used_day.unwrap_or(0),
+        used_month: snapshot.used_month.unwrap_or(0),
+        user_used_today: snapshot.user_used_day.unwrap_or(0),
     };
-    // The last 24 hours by the hour (at most 25 rows).
-    let hours = counters::hours_since(conn, project.id, &counters::hour_key(now - Span::hours(24)))?;
+    // The last 24 hours by the hour (at most 25 rows), the 30 days' totals and what the project
+    // used in them: one statement over the running totals.
+    let since = counters::day_key(now - Span::days(30));
+    let history = admission::history(conn, project.id, &counters::hour_key(now - Span::hours(24)), &since)?;
     let this_hour = counters::hour_key(now);
     let last_hour = counters::hour_key(now - Span::hours(1));
     let share_of_last = 1.0 - f64::from(now.minute()) / 60.0;
-    let hourly = hours.iter().fold(0.0, |acc, (h, admitted, _)| {
+    let hourly = history.hours.iter().fold(0.0, |acc, (h, admitted, _)| {
         if *h == this_hour {
             acc + *admitted as f64
         } else if *h == last_hour {
@@ -1133,18 +1146,15 @@ fn load(
         last_minute: 0,
         last_hour: 0,
         last_day: 0,
-        recent_rejections: u32::try_from(hours.iter().map(|h| h.2).sum::<i64>()).unwrap_or(u32::MAX),
+        recent_rejections: u32::try_from(history.hours.iter().map(|h| h.2).sum::<i64>()).unwrap_or(u32::MAX),
         hourly: hourly.round() as u32,
     };
-    // The 30-day baseline from daily totals and what the project has used (bounded rows).
-    let since = counters::day_key(now - Span::days(30));
-    let (executed, charged, charged_sq) = counters::days_since(conn, project.id, &since)?;
-    let seen = counters::seen_since(conn, project.id, &since)?;
+    let seen = &history.seen;
     let new_agent = agent.is_some_and(|a| {
         let id = a.id.to_string();
         !seen.iter().any(|(kind, value)| kind == "agent" && *value == id)
     });
-    let baseline = baseline(executed, charged, charged_sq, &seen, !new_agent);
+    let baseline = baseline(history.executed, history.charged, history.charged_sq, seen, !new_agent);
     let input = DecisionInput {
         request: SpendRequest {
             provider: provider.clone(),
@@ -1155,10 +1165,10 @@ fn load(
             choices: call.choices(),
         },
         account: Account {
-            active: user.status == "active",
-            verified: user.verified,
-            balance: user.balance,
-            reserved: user.reserved,
+            active: snapshot.user_status == "active",
+            verified: snapshot.user_verified,
+            balance: snapshot.user_balance,
+            reserved: snapshot.user_reserved,
         },
         policy,
         budget,

@@ -1,0 +1,124 @@
+//! Group commit: the write transactions of many callers committed as one.
+//!
+//! A caller hands [`Db::grouped`](crate::Db::grouped) a closure; a writer thread (a *lane*)
+//! collects whatever closures are waiting, opens one write transaction, runs each in a savepoint
+//! of its own and commits once. A closure that fails rolls back to its savepoint and only its
+//! caller sees the error; a commit that fails fails every caller of the batch. Results reach the
+//! callers only after the commit, so a caller never acts on a write that may yet be lost.
+//!
+//! Under load the batch grows by itself (the closures that arrived while the previous batch
+//! committed), so the lock, the commit (and on PostgreSQL its `fsync`) and the rows every call of
+//! a project touches are paid once per batch; at one caller a batch is one closure and nothing
+//! waits. SQLite has one lane (it allows one writer anyway); PostgreSQL has several, and a
+//! caller's key (the project) picks its lane so that calls that would wait on the same rows queue
+//! in memory rather than on row locks.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::pool::{write_tx, ConnectionManager, DbConnection};
+use crate::RepoError;
+
+/// What a closure's caller is told once the batch's commit is known.
+pub(crate) type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// A caller's work: given the batch's connection (or why there is none), runs in a savepoint and
+/// returns how to deliver its result.
+pub(crate) type Job = Box<dyn FnOnce(Result<&mut DbConnection, String>) -> Deliver + Send>;
+
+/// The most closures one batch takes (a bound on how long one commit keeps the others waiting).
+const MAX_BATCH: usize = 64;
+
+/// The lanes of one database.
+#[derive(Debug)]
+pub(crate) struct Lanes {
+    senders: Vec<mpsc::Sender<Job>>,
+}
+
+impl Lanes {
+    /// Starts `count` writer threads over `pool`; they end when the last [`Lanes`] handle is
+    /// dropped.
+    pub(crate) fn start(pool: &r2d2::Pool<ConnectionManager>, count: usize, checkout: Duration) -> Self {
+        let senders = (0..count.max(1))
+            .map(|n| {
+                let (tx, rx) = mpsc::channel::<Job>();
+                let pool = pool.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("steward-commit-{n}"))
+                    .spawn(move || lane(&pool, &rx, checkout));
+                if let Err(e) = spawned {
+                    // Without its thread the lane's receiver is gone: submissions fail cleanly.
+                    tracing::error!(error = %e, "cannot start a group-commit writer");
+                }
+                tx
+            })
+            .collect();
+        Self { senders }
+    }
+
+    /// Queues `job` on the lane of `key`.
+    pub(crate) fn submit(&self, key: u64, job: Job) -> Result<(), RepoError> {
+        let lane = (key % self.senders.len() as u64) as usize;
+        self.senders[lane]
+            .send(job)
+            .map_err(|_| RepoError::Unavailable("the database writer has stopped".into()))
+    }
+}
+
+fn lane(pool: &r2d2::Pool<ConnectionManager>, rx: &mpsc::Receiver<Job>, checkout: Duration) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(pool, jobs, checkout);
+    }
+}
+
+/// Runs one batch in one write transaction and tells every caller how it ended.
+fn run_batch(pool: &r2d2::Pool<ConnectionManager>, jobs: Vec<Job>, checkout: Duration) {
+    let mut conn = match pool.get_timeout(checkout) {
+        Ok(c) => c,
+        Err(e) => {
+            let why = format!("database unavailable: {e}");
+            for job in jobs {
+                job(Err(why.clone()))(Err(why.clone()));
+            }
+            return;
+        }
+    };
+    let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
+    // A panic in a caller's closure fails the whole batch: the callers whose results were not
+    // delivered see their channel closed, and the connection is not reused.
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        write_tx(&mut conn, |c| {
+            for job in jobs {
+                delivers.push(job(Ok(&mut *c)));
+            }
+            Ok::<_, diesel::result::Error>(())
+        })
+    }));
+    let outcome = match ran {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            let e = RepoError::from(e);
+            if matches!(e, RepoError::Unavailable(_)) {
+                conn.mark_broken();
+            }
+            Err(e.to_string())
+        }
+        Err(_) => {
+            conn.mark_broken();
+            tracing::error!("a grouped write panicked; its batch was rolled back");
+            Err("a write in the same batch failed".into())
+        }
+    };
+    drop(conn);
+    for deliver in delivers {
+        deliver(outcome.clone());
+    }
+}
