@@ -17,6 +17,9 @@ pub struct Metrics {
     pool_idle: IntGauge,
     pool_max: IntGauge,
     statements: prometheus::IntCounter,
+    group_batches: prometheus::IntCounter,
+    group_writes: prometheus::IntCounter,
+    group_micros: prometheus::IntCounter,
     webhook_latency: HistogramVec,
     webhook_events: IntCounterVec,
     inbox_backlog: IntGauge,
@@ -43,6 +46,18 @@ impl Metrics {
         let pool_connections = IntGauge::new("db_pool_connections", "Open database connections")?;
         let pool_idle = IntGauge::new("db_pool_idle_connections", "Idle database connections")?;
         let pool_max = IntGauge::new("db_pool_max_connections", "Largest database pool size")?;
+        let group_batches = prometheus::IntCounter::new(
+            "db_group_commits_total",
+            "Group commits of the gateway's writes (one transaction each)",
+        )?;
+        let group_writes = prometheus::IntCounter::new(
+            "db_group_commit_writes_total",
+            "Writes committed in group commits (divided by the commits: the average batch)",
+        )?;
+        let group_micros = prometheus::IntCounter::new(
+            "db_group_commit_microseconds_total",
+            "Time the group-commit writers spent running and committing batches",
+        )?;
         let statements = prometheus::IntCounter::new(
             "db_statements_total",
             "SQL statements run on the pool's connections",
@@ -86,6 +101,9 @@ impl Metrics {
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
         registry.register(Box::new(statements.clone()))?;
+        registry.register(Box::new(group_batches.clone()))?;
+        registry.register(Box::new(group_writes.clone()))?;
+        registry.register(Box::new(group_micros.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -94,6 +112,9 @@ impl Metrics {
             pool_idle,
             pool_max,
             statements,
+            group_batches,
+            group_writes,
+            group_micros,
             webhook_latency,
             webhook_events,
             inbox_backlog,
@@ -132,6 +153,10 @@ impl Metrics {
         self.pool_idle.set(i64::from(idle));
         self.pool_max.set(i64::from(db.pool_max_size()));
         self.statements.inc_by(db.statements().saturating_sub(self.statements.get()));
+        let (batches, writes, micros) = db.group_commits();
+        self.group_micros.inc_by(micros.saturating_sub(self.group_micros.get()));
+        self.group_batches.inc_by(batches.saturating_sub(self.group_batches.get()));
+        self.group_writes.inc_by(writes.saturating_sub(self.group_writes.get()));
         let mut buf = Vec::new();
         if TextEncoder::new().encode(&self.registry.gather(), &mut buf).is_err() {
             return String::new();

@@ -14,7 +14,8 @@
 //! in memory rather than on row locks.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use crate::pool::{write_tx, ConnectionManager, DbConnection};
@@ -34,19 +35,22 @@ const MAX_BATCH: usize = 64;
 #[derive(Debug)]
 pub(crate) struct Lanes {
     senders: Vec<mpsc::Sender<Job>>,
+    /// `(batches committed or failed, writes in them, microseconds spent)`, for the metrics.
+    counts: Arc<(AtomicU64, AtomicU64, AtomicU64)>,
 }
 
 impl Lanes {
     /// Starts `count` writer threads over `pool`; they end when the last [`Lanes`] handle is
     /// dropped.
     pub(crate) fn start(pool: &r2d2::Pool<ConnectionManager>, count: usize, checkout: Duration) -> Self {
+        let counts: Arc<(AtomicU64, AtomicU64, AtomicU64)> = Arc::default();
         let senders = (0..count.max(1))
             .map(|n| {
                 let (tx, rx) = mpsc::channel::<Job>();
-                let pool = pool.clone();
+                let (pool, counts) = (pool.clone(), counts.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("steward-commit-{n}"))
-                    .spawn(move || lane(&pool, &rx, checkout));
+                    .spawn(move || lane(&pool, &rx, checkout, &counts));
                 if let Err(e) = spawned {
                     // Without its thread the lane's receiver is gone: submissions fail cleanly.
                     tracing::error!(error = %e, "cannot start a group-commit writer");
@@ -54,7 +58,14 @@ impl Lanes {
                 tx
             })
             .collect();
-        Self { senders }
+        Self { senders, counts }
+    }
+
+    /// `(batches, writes, microseconds)` so far: writes per batch is the average batch, and
+    /// the time is what the lanes spent running and committing them.
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+        let c = &self.counts;
+        (c.0.load(Ordering::Relaxed), c.1.load(Ordering::Relaxed), c.2.load(Ordering::Relaxed))
     }
 
     /// Queues `job` on the lane of `key`.
@@ -66,7 +77,12 @@ impl Lanes {
     }
 }
 
-fn lane(pool: &r2d2::Pool<ConnectionManager>, rx: &mpsc::Receiver<Job>, checkout: Duration) {
+fn lane(
+    pool: &r2d2::Pool<ConnectionManager>,
+    rx: &mpsc::Receiver<Job>,
+    checkout: Duration,
+    counts: &(AtomicU64, AtomicU64, AtomicU64),
+) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -75,7 +91,11 @@ fn lane(pool: &r2d2::Pool<ConnectionManager>, rx: &mpsc::Receiver<Job>, checkout
                 Err(_) => break,
             }
         }
+        counts.0.fetch_add(1, Ordering::Relaxed);
+        counts.1.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         run_batch(pool, jobs, checkout);
+        counts.2.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 }
 

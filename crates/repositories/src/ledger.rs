@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::IntoSql;
-use models::ids::public_id;
+use models::ids::ordered_id;
 use models::rows::{LedgerEntry, NewLedgerEntry};
 use models::schema::{ledger_entries, users};
 
@@ -36,7 +36,7 @@ pub fn move_balance(
     let (balance, reserved): (i64, i64) =
         users::table.find(user_id).select((users::balance, users::reserved)).first(conn)?;
     let new = NewLedgerEntry {
-        public_id: public_id("led"),
+        public_id: ordered_id("led"),
         user_id,
         kind: kind.into(),
         amount,
@@ -65,7 +65,7 @@ pub fn record(
 ) -> Result<(), RepoError> {
     // One statement: the entry takes the balances after the movement from the user's row.
     let row = users::table.find(user_id).select((
-        public_id("led").into_sql::<diesel::sql_types::Text>(),
+        ordered_id("led").into_sql::<diesel::sql_types::Text>(),
         users::id,
         kind.into_sql::<diesel::sql_types::Text>(),
         amount.into_sql::<diesel::sql_types::BigInt>(),

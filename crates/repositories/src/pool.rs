@@ -158,7 +158,7 @@ impl r2d2::ManageConnection for ConnectionManager {
             DatabaseTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;",
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY;",
                     self.busy_timeout_ms
                 ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
@@ -321,6 +321,12 @@ impl Db {
     /// benchmarks).
     pub fn statements(&self) -> u64 {
         self.statements.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Group commits so far ([`Db::grouped`]): `(batches, writes in them, microseconds the
+    /// writers spent on them)`.
+    pub fn group_commits(&self) -> (u64, u64, u64) {
+        self.lanes.get().map_or((0, 0, 0), crate::group::Lanes::counts)
     }
 
     /// How many write transactions this process has committed on the database. A cache of a read

@@ -5,7 +5,7 @@
 //! subject_type, subject_id, request_id, details, result, prev_hash}))`, `prev_hash(1)` = 64 zeros.
 
 use chrono::NaiveDateTime;
-use models::ids::{prefix, public_id};
+use models::ids::{ordered_id, prefix};
 use models::rows::{AuditEvent, NewAuditEvent};
 use models::{ActorType, AuditResult};
 use repositories::audit::{self as repo, AuditFilter};
@@ -71,7 +71,7 @@ pub fn record(conn: &mut DbConnection, ctx: &AuditContext, entry: Entry<'_>) -> 
     let mut details = entry.details;
     mask_personal_data(&mut details);
     let details = canonical_json(&details);
-    let event_id = public_id(prefix::AUDIT_EVENT);
+    let event_id = ordered_id(prefix::AUDIT_EVENT);
     repo::insert(
         conn,
         &NewAuditEvent {

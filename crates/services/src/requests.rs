@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Span, NaiveDateTime, Timelike};
-use models::ids::public_id;
+use models::ids::ordered_id;
 use models::rows::{Agent, Project};
 use models::rows_spend::{AiRequest, NewAiRequest, RequestPayment};
 use models::AuditResult;
@@ -220,7 +220,7 @@ impl Gateway {
                 fingerprint,
                 operation,
             } = prepared;
-            let id = public_id("req");
+            let id = ordered_id("req");
             let mut decision = decision;
             let total = decision.estimate.map_or(0, |e| e.total);
             let status = match decision.outcome {
@@ -839,7 +839,7 @@ fn open_payment(
     row: &AiRequest,
     now: NaiveDateTime,
 ) -> Result<(), ServiceError> {
-    let pay = public_id("pay");
+    let pay = ordered_id("pay");
     repo::insert_payment(conn, &pay, row.id, row.user_id, "reserved", row.estimated, now)?;
     audit::record_success(
         conn,
