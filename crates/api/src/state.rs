@@ -19,7 +19,7 @@ pub struct AppState {
     /// The booking desk's services and adapters.
     pub desk: services::desk::Desk,
     /// The AI spend gateway.
-    pub gateway: services::requests::Gateway,
+    pub gateway: services::gateway::Gateway,
     /// The booking agent that answers guests.
     pub agent: services::conversations::SharedAgent,
 }

@@ -12,8 +12,8 @@ use crate::alerts::SpendJobs;
 use crate::desk::{search_cache::SearchCache, Desk, Rules};
 use crate::gateway::chat_model::GatewayChatModel;
 use crate::gateway::extractor::GatewayPaymentExtractor;
+use crate::gateway::Gateway;
 use crate::ports::{Clock, MediaStore, MessageSender, ModelProvider, PaymentExtractor, WebhookSender};
-use crate::requests::Gateway;
 use crate::spend::RulesEvaluator;
 use crate::ServiceError;
 

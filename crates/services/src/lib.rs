@@ -23,7 +23,6 @@ pub mod platform;
 pub mod ports;
 pub mod principal;
 pub mod projects;
-pub mod requests;
 pub mod spend;
 pub mod users;
 pub mod whatsapp;

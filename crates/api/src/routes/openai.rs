@@ -8,7 +8,7 @@ use actix_web::web::Bytes;
 use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use services::requests::{receipt, CallRequest, RequestRecord, Scope};
+use services::gateway::{receipt, CallRequest, RequestRecord, Scope};
 use services::spend::Operation;
 use services::ServiceError;
 

@@ -8,7 +8,7 @@ use models::rows_spend::{Alert, RequestPayment, WebhookDelivery};
 use repositories::Page;
 use serde::{Deserialize, Serialize};
 use services::audit::parse_instant;
-use services::requests::{self as svc, CallRequest, ListFilter, RequestRecord, Scope};
+use services::gateway::{self as svc, CallRequest, ListFilter, RequestRecord, Scope};
 use services::spend::Operation;
 
 use super::audit::AuditEventView;

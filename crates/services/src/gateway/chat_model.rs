@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 
 use crate::audit::AuditContext;
 use crate::gateway::call::CallRequest;
+use crate::gateway::{Gateway, Scope};
 use crate::ports::{ChatAnswer, ChatMessage, ChatModel, ToolSpec};
-use crate::requests::{Gateway, Scope};
 use crate::spend::Operation;
 use crate::{Principal, ServiceError};
 

@@ -1,7 +1,7 @@
 //! The spend gateway's deterministic decision pipeline (SPEC §4.2, steps 2–11): a pure function
 //! from a request, the loaded state and the clock to a decision. Same input, same decision.
 //!
-//! [`crate::requests`] loads a [`DecisionInput`] from the database and acts on the [`Decision`].
+//! [`crate::gateway`] loads a [`DecisionInput`] from the database and acts on the [`Decision`].
 //! Amounts are micro-USDC (`1_000_000` = 1 USDC).
 
 mod risk;

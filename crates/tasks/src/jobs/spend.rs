@@ -5,7 +5,7 @@ use services::{ServiceError, Services};
 
 /// Releases AI reservations whose request never settled.
 pub async fn release_reservations(s: &Services, now: NaiveDateTime) -> Result<usize, ServiceError> {
-    services::requests::release_stale(&s.db, now, s.spend.stale_after).await
+    services::gateway::release_stale(&s.db, now, s.spend.stale_after).await
 }
 
 /// Delivers due alert webhooks.

@@ -1,0 +1,530 @@
+//! Admission (SPEC §4.2 steps 1–12): authorise the project and agent, load the decision's
+//! input in a few statements, decide, and record and reserve as one part of a group commit.
+
+use chrono::{Duration as Span, NaiveDateTime, Timelike};
+use models::ids::ordered_id;
+use models::rows::{Agent, Project};
+use models::rows_spend::{AiRequest, NewAiRequest};
+use models::AuditResult;
+use repositories::admission;
+use repositories::counters::{self, RateLimits};
+use repositories::reservations::{self, Periods, Refusal};
+use repositories::{projects as project_repo, requests as repo, DbConnection, Page};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{self, AuditContext, Entry};
+
+use super::*;
+use crate::projects::{parse_policy, parse_system};
+use crate::spend::{
+    decide, Account, Baseline, Budget, Decision, DecisionInput, Operation, Outcome, Price, Reason, RecentUse,
+    SpendRequest, SystemPolicy,
+};
+use crate::{read_then_grouped, Principal, ServiceError};
+
+impl Gateway {
+    /// Steps 1–12: authorises, decides and, for an approval, reserves; records the request.
+    /// Returns it `executing` (reserved) or `pending` (in review); a refusal is recorded and
+    /// returned as [`ServiceError::Refused`].
+    pub(super) async fn admit(
+        &self,
+        ctx: AuditContext,
+        caller: &Principal,
+        scope: Scope,
+        call: CallRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<AiRequest, ServiceError> {
+        call.validate()?;
+        let now = self.clock.now();
+        let caller_c = caller.clone();
+        let mut call_c = call.clone();
+        let generates_text =
+            !matches!(call_c.operation, Operation::Embedding | Operation::Image | Operation::Audio);
+        if generates_text && call_c.max_tokens().is_none() {
+            if let Some(body) = call_c.body.as_object_mut() {
+                body.insert("max_tokens".into(), json!(self.default_max_tokens));
+            }
+        }
+        let pro = self.pro.clone();
+        let user_id = caller.user_id;
+        // One checkout: read and decide (outside the write lock), then record and reserve.
+        let read = move |conn: &mut DbConnection| -> Result<Prepared, ServiceError> {
+            let (project, agent, snapshot) = resolve(conn, &caller_c, &scope, now)?;
+            let loaded = load(conn, &snapshot, &project, agent.as_ref(), call_c, now)?;
+            if loaded.periods_missing {
+                reservations::ensure_periods(conn, caller_c.user_id, project.id, &loaded.periods)?;
+            }
+            let Loaded { input, periods, stored, new_agent, .. } = loaded;
+            let limits = RateLimits {
+                per_minute: input.policy.rate_per_minute,
+                per_hour: input.policy.rate_per_hour,
+                per_day: input.policy.rate_per_day,
+            };
+            let decision = decide(&input, now.and_utc(), pro.as_ref());
+            let (provider, model) = stored.call.names();
+            let body = serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let fingerprint =
+                hex::encode(Sha256::digest(serde_json::to_vec(&stored.call).unwrap_or_default()));
+            let operation = stored.call.operation;
+            Ok(Prepared {
+                project,
+                agent,
+                decision,
+                periods,
+                limits,
+                new_agent,
+                provider,
+                model,
+                body,
+                fingerprint,
+                operation,
+            })
+        };
+        let recorded = read_then_grouped(&self.db, user_id, read, move |conn, prepared| {
+            let Prepared {
+                project,
+                agent,
+                decision,
+                periods,
+                limits,
+                new_agent,
+                provider,
+                model,
+                body,
+                fingerprint,
+                operation,
+            } = prepared;
+            let id = ordered_id("req");
+            let mut decision = decision;
+            let total = decision.estimate.map_or(0, |e| e.total);
+            let status = match decision.outcome {
+                Outcome::Approved => "executing",
+                Outcome::RequiresReview => "pending",
+                Outcome::Rejected | Outcome::Error => "rejected",
+            };
+            let hour = counters::hour_key(now);
+            // The request row, its decision's audit event and (for an approval) its payment.
+            let record = |conn: &mut DbConnection, decision: &Decision, status: &str| {
+                let row = repo::insert(
+                    conn,
+                    &NewAiRequest {
+                        public_id: id.clone(),
+                        user_id,
+                        project_id: project.id,
+                        agent_id: agent.as_ref().map(|a| a.id),
+                        provider: provider.clone(),
+                        model: model.clone(),
+                        operation: operation.as_str().into(),
+                        status: status.into(),
+                        outcome: decision.outcome.as_str().into(),
+                        reason: decision.reason.map(|r| r.as_str().to_string()),
+                        tier: decision.tier.as_str().into(),
+                        risk_score: decision.risk_score,
+                        decision: serde_json::to_string(decision).unwrap_or_default(),
+                        body: body.clone(),
+                        estimated: total,
+                        day: periods.day.clone(),
+                        month: periods.month.clone(),
+                        fingerprint: fingerprint.clone(),
+                        idempotency_key: idempotency_key.clone(),
+                        created_at: now,
+                        updated_at: now,
+                    },
+                )?;
+                audit::record(
+                    conn,
+                    &ctx,
+                    Entry {
+                        action: "request.decided",
+                        subject_type: "request",
+                        subject_id: Some(&id),
+                        details: json!({
+                            "project": project.public_id,
+                            "agent": agent.as_ref().map(|a| a.public_id.clone()),
+                            "provider": provider,
+                            "model": model,
+                            "operation": operation.as_str(),
+                            "outcome": decision.outcome.as_str(),
+                            "reason": decision.reason.map(|r| r.as_str()),
+                            "tier": decision.tier.as_str(),
+                            "risk_score": decision.risk_score,
+                            "estimated": total,
+                        }),
+                        result: if status == "rejected" { AuditResult::Denied } else { AuditResult::Success },
+                    },
+                )?;
+                if status == "executing" {
+                    open_payment(conn, &ctx, &row, now)?;
+                }
+                Ok::<_, ServiceError>(row)
+            };
+            if let (true, Some(a)) = (new_agent, agent.as_ref()) {
+                counters::agent_seen(conn, project.id, a.id, &counters::day_key(now))?;
+            }
+            if status != "rejected" {
+                // Recorded first, then the rows other calls wait for (the rate-limit places, the
+                // money, the hour's count) last, right before the commit; a refusal of a place
+                // or of the money keeps nothing of it.
+                let money = (status == "executing").then_some((user_id, &periods, total, id.as_str()));
+                let held = hold(conn, project.id, limits, money, now, Some(&hour), |c| {
+                    record(c, &decision, status)
+                })?;
+                match held {
+                    Ok(row) => return Ok(Recorded::Done(Box::new(row))),
+                    Err(Held::Rate(window)) => refuse_at_rate_limit(&mut decision, window, limits),
+                    Err(Held::Money(refusal)) => refuse_at_reservation(&mut decision, refusal),
+                }
+            }
+            record(conn, &decision, "rejected")?;
+            counters::decided(conn, project.id, &hour, true)?;
+            let reason = decision.reason.unwrap_or(Reason::InvalidRequest);
+            Ok(Recorded::Refused(reason, decision.reason_text.clone(), id.clone()))
+        })
+        .await?;
+        match recorded {
+            Recorded::Refused(reason, message, request) => {
+                Err(ServiceError::Refused { reason, message, request })
+            }
+            Recorded::Done(row) => Ok(*row),
+        }
+    }
+}
+
+/// Why [`hold`] refused.
+pub(super) enum Held {
+    /// A rate-limit window is full.
+    Rate(counters::Window),
+    /// The balance or a budget does not cover the amount.
+    Money(Refusal),
+}
+
+/// Inside a savepoint: runs `first` (writes no other call waits for), then takes the project's
+/// places in its rate-limit windows (when `limits` has any), reserves `money` = `(user, periods,
+/// amount, reference)` (when given) and counts the admission in `hour` (when given) — the rows
+/// other calls of the project wait for, locked as late as possible. A refusal part-way leaves
+/// nothing behind, `first`'s writes included.
+pub(super) fn hold<T>(
+    conn: &mut DbConnection,
+    project_id: i64,
+    limits: RateLimits,
+    money: Option<(i64, &Periods, i64, &str)>,
+    now: NaiveDateTime,
+    hour: Option<&str>,
+    first: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
+) -> Result<Result<T, Held>, ServiceError> {
+    enum Out {
+        Refused(Held),
+        Failed(ServiceError),
+    }
+    impl From<repositories::DieselError> for Out {
+        fn from(e: repositories::DieselError) -> Self {
+            Out::Failed(repositories::RepoError::from(e).into())
+        }
+    }
+    let db = |e: repositories::RepoError| Out::Failed(e.into());
+    // Nested in the caller's transaction, `write_tx` is a savepoint.
+    let result = repositories::write_tx(conn, |c| {
+        let done = first(c).map_err(Out::Failed)?;
+        if let Some(w) = counters::take_rate(c, project_id, limits, now).map_err(db)? {
+            return Err(Out::Refused(Held::Rate(w)));
+        }
+        if let Some((user_id, periods, amount, reference)) = money {
+            if let Err(refusal) =
+                reservations::reserve(c, user_id, project_id, periods, amount, reference, now).map_err(db)?
+            {
+                return Err(Out::Refused(Held::Money(refusal)));
+            }
+        }
+        if let Some(hour) = hour {
+            counters::decided(c, project_id, hour, false).map_err(db)?;
+        }
+        Ok(done)
+    });
+    match result {
+        Ok(done) => Ok(Ok(done)),
+        Err(Out::Refused(r)) => Ok(Err(r)),
+        Err(Out::Failed(e)) => Err(e),
+    }
+}
+
+/// A decision refused because a rate-limit window is full.
+pub(super) fn refuse_at_rate_limit(decision: &mut Decision, window: counters::Window, limits: RateLimits) {
+    let limit = match window {
+        counters::Window::Minute => limits.per_minute,
+        counters::Window::Hour => limits.per_hour,
+        counters::Window::Day => limits.per_day,
+    };
+    decision.outcome = Outcome::Rejected;
+    decision.reason = Some(Reason::RateLimitExceeded);
+    decision.reason_text = format!("{limit} requests per {} reached", window.as_str());
+    decision.policies_checked.push("rate_limit_reservation");
+}
+
+pub(super) fn refusal_reason(r: Refusal) -> Reason {
+    match r {
+        Refusal::Balance => Reason::InsufficientBalance,
+        Refusal::Daily => Reason::DailyBudgetExceeded,
+        Refusal::Monthly => Reason::MonthlyBudgetExceeded,
+        Refusal::SystemDaily => Reason::ExceedsSystemLimit,
+    }
+}
+
+pub(super) fn refusal_text(r: Refusal) -> &'static str {
+    match r {
+        Refusal::Balance => "the available balance does not cover the cost",
+        Refusal::Daily => "the project's daily budget is used up",
+        Refusal::Monthly => "the project's monthly budget is used up",
+        Refusal::SystemDaily => "above the platform's daily cap",
+    }
+}
+
+/// A decision the rules approved, refused when the atomic reservation found the money gone.
+pub(super) fn refuse_at_reservation(decision: &mut Decision, refusal: Refusal) {
+    decision.outcome = Outcome::Rejected;
+    decision.reason = Some(refusal_reason(refusal));
+    decision.reason_text = refusal_text(refusal).into();
+    decision.policies_checked.push("reservation");
+}
+
+pub(super) fn open_payment(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    row: &AiRequest,
+    now: NaiveDateTime,
+) -> Result<(), ServiceError> {
+    let pay = ordered_id("pay");
+    repo::insert_payment(conn, &pay, row.id, row.user_id, "reserved", row.estimated, now)?;
+    audit::record_success(
+        conn,
+        ctx,
+        "payment.reserved",
+        "request",
+        &row.public_id,
+        json!({"payment": pay, "amount": row.estimated}),
+    )?;
+    Ok(())
+}
+
+/// The key's scope wins; a different name in the body or headers is refused. The project must
+/// be the caller's own, and the agent one of the project's. Returns them with the project's
+/// [`admission::Snapshot`] for the call at `now`.
+pub(super) fn resolve(
+    conn: &mut DbConnection,
+    caller: &Principal,
+    scope: &Scope,
+    now: NaiveDateTime,
+) -> Result<(Project, Option<Agent>, admission::Snapshot), ServiceError> {
+    let pick = |key: &Option<String>, named: &Option<String>, what: &str| match (key, named) {
+        (Some(k), Some(n)) if k != n => {
+            Err(ServiceError::Forbidden(format!("this key is scoped to {what} {k}")))
+        }
+        (Some(k), _) => Ok(Some(k.clone())),
+        (None, n) => Ok(n.clone()),
+    };
+    let project_id = match pick(&caller.project, &scope.project, "project")? {
+        Some(p) => p,
+        None => only_project(conn, caller.user_id)?.ok_or_else(|| {
+            ServiceError::invalid(
+                "project",
+                "is required: send the X-Steward-Project header or a \"project\" field, or use a key \
+                 scoped to a project (a user with a single project may leave it out)",
+            )
+        })?,
+    };
+    let (day, month) = (now.format("%Y-%m-%d").to_string(), now.format("%Y-%m").to_string());
+    let snapshot = admission::snapshot(conn, &project_id, caller.user_id, &day, &month)?
+        .filter(|s| s.project_owner == caller.user_id)
+        .ok_or(ServiceError::NotFound("project"))?;
+    let project = snapshot.project();
+    let agent = match pick(&caller.agent, &scope.agent, "agent")? {
+        None => None,
+        Some(a) => match project_repo::agent_by_public_id(conn, &a) {
+            Ok(agent) if agent.project_id == project.id => Some(agent),
+            Ok(_) | Err(repositories::RepoError::NotFound) => return Err(ServiceError::NotFound("agent")),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    Ok((project, agent, snapshot))
+}
+
+/// The user's project when they have exactly one (so a key and a base URL are all an OpenAI SDK
+/// needs).
+pub(super) fn only_project(conn: &mut DbConnection, user_id: i64) -> Result<Option<String>, ServiceError> {
+    let mut mine = project_repo::list(conn, Some(user_id), Page { limit: 2, before: None })?;
+    Ok(if mine.len() == 1 { mine.pop().map(|p| p.public_id) } else { None })
+}
+
+pub(super) fn periods_for(
+    conn: &mut DbConnection,
+    project_id: i64,
+    now: NaiveDateTime,
+) -> Result<Periods, ServiceError> {
+    let d = Budget::default();
+    let (_, daily, monthly) =
+        project_repo::budget(conn, project_id)?.unwrap_or((d.per_request, d.daily, d.monthly));
+    let system = parse_system(project_repo::system_policy(conn)?);
+    Ok(periods_of(now, daily, monthly, &system))
+}
+
+pub(super) fn periods_of(now: NaiveDateTime, daily: i64, monthly: i64, system: &SystemPolicy) -> Periods {
+    Periods {
+        day: now.format("%Y-%m-%d").to_string(),
+        month: now.format("%Y-%m").to_string(),
+        daily_limit: daily,
+        monthly_limit: monthly,
+        user_daily_limit: system.max_daily,
+    }
+}
+
+/// An admission decided and ready to record.
+pub(super) struct Prepared {
+    project: Project,
+    agent: Option<Agent>,
+    decision: Decision,
+    periods: Periods,
+    limits: RateLimits,
+    new_agent: bool,
+    provider: String,
+    model: String,
+    body: String,
+    fingerprint: String,
+    operation: Operation,
+}
+
+/// What [`load`] read besides the decision's input.
+pub(super) struct Loaded {
+    input: DecisionInput,
+    periods: Periods,
+    stored: Stored,
+    /// The usage rows of the periods are missing (the first call of a day or month).
+    periods_missing: bool,
+    /// The agent has made no request before.
+    new_agent: bool,
+}
+
+/// Loads everything the pipeline reads, in a bounded number of small reads whatever the
+/// project's history: running totals instead of scans of `ai_requests`. An unknown model is a
+/// 404 (never a substitute).
+pub(super) fn load(
+    conn: &mut DbConnection,
+    snapshot: &admission::Snapshot,
+    project: &Project,
+    agent: Option<&Agent>,
+    call: CallRequest,
+    now: NaiveDateTime,
+) -> Result<Loaded, ServiceError> {
+    let (provider, model) = call.names();
+    let price = if provider.is_empty() || model.is_empty() {
+        Price::default()
+    } else {
+        crate::model_catalogue::price_of(&crate::model_catalogue::resolve(conn, &provider, &model)?)
+    };
+    let policy = parse_policy(snapshot.policy.clone());
+    let system = parse_system(snapshot.system.clone());
+    let d = Budget::default();
+    let per_request = snapshot.per_request.unwrap_or(d.per_request);
+    let daily = snapshot.daily.unwrap_or(d.daily);
+    let monthly = snapshot.monthly.unwrap_or(d.monthly);
+    let periods = periods_of(now, daily, monthly, &system);
+    let periods_missing =
+        snapshot.used_day.is_none() || snapshot.used_month.is_none() || snapshot.user_used_day.is_none();
+    let budget = Budget {
+        per_request,
+        daily,
+        monthly,
+        used_today: snapshot.used_day.unwrap_or(0),
+        used_month: snapshot.used_month.unwrap_or(0),
+        user_used_today: snapshot.user_used_day.unwrap_or(0),
+    };
+    // The last 24 hours by the hour (at most 25 rows), the 30 days' totals and what the project
+    // used in them: one statement over the running totals.
+    let since = counters::day_key(now - Span::days(30));
+    let history = admission::history(conn, project.id, &counters::hour_key(now - Span::hours(24)), &since)?;
+    let this_hour = counters::hour_key(now);
+    let last_hour = counters::hour_key(now - Span::hours(1));
+    let share_of_last = 1.0 - f64::from(now.minute()) / 60.0;
+    let hourly = history.hours.iter().fold(0.0, |acc, (h, admitted, _)| {
+        if *h == this_hour {
+            acc + *admitted as f64
+        } else if *h == last_hour {
+            acc + *admitted as f64 * share_of_last
+        } else {
+            acc
+        }
+    });
+    let usage = RecentUse {
+        last_minute: 0,
+        last_hour: 0,
+        last_day: 0,
+        recent_rejections: u32::try_from(history.hours.iter().map(|h| h.2).sum::<i64>()).unwrap_or(u32::MAX),
+        hourly: hourly.round() as u32,
+    };
+    let seen = &history.seen;
+    let new_agent = agent.is_some_and(|a| {
+        let id = a.id.to_string();
+        !seen.iter().any(|(kind, value)| kind == "agent" && *value == id)
+    });
+    let baseline = baseline(history.executed, history.charged, history.charged_sq, seen, !new_agent);
+    let input = DecisionInput {
+        request: SpendRequest {
+            provider: provider.clone(),
+            model: model.clone(),
+            operation: call.operation,
+            input_chars: call.input_chars(),
+            max_tokens: call.max_tokens(),
+            choices: call.choices(),
+        },
+        account: Account {
+            active: snapshot.user_status == "active",
+            verified: snapshot.user_verified,
+            balance: snapshot.user_balance,
+            reserved: snapshot.user_reserved,
+        },
+        policy,
+        budget,
+        usage,
+        price,
+        baseline,
+        system: system.clone(),
+    };
+    Ok(Loaded {
+        input,
+        periods,
+        stored: Stored { call, price, fee_bps: system.fee_bps },
+        periods_missing,
+        new_agent,
+    })
+}
+
+/// The 30-day baseline: the request count, cost mean and deviation and hourly rate from the
+/// daily totals of executed requests; the providers, models and hours the project used in those
+/// days.
+pub(super) fn baseline(
+    executed: i64,
+    charged: i64,
+    charged_sq: f64,
+    seen: &[(String, String)],
+    agent_known: bool,
+) -> Baseline {
+    let n = executed.max(0) as f64;
+    let mean = if n > 0.0 { charged as f64 / n } else { 0.0 };
+    let var = if n > 0.0 { (charged_sq / n - mean * mean).max(0.0) } else { 0.0 };
+    let of = |kind: &str| -> Vec<String> {
+        let mut v: Vec<String> = seen.iter().filter(|(k, _)| k == kind).map(|(_, v)| v.clone()).collect();
+        v.sort();
+        v
+    };
+    let mut hours: Vec<u32> = of("hour").iter().filter_map(|h| h.parse().ok()).collect();
+    hours.sort_unstable();
+    Baseline {
+        requests: u32::try_from(executed).unwrap_or(u32::MAX),
+        mean_cost: mean,
+        stddev_cost: var.sqrt(),
+        hourly_rate: executed as f64 / (30.0 * 24.0),
+        providers: of("provider"),
+        models: of("model"),
+        hours,
+        agent_known,
+    }
+}

@@ -1,0 +1,252 @@
+//! The provider call and its settlement: charge what the usage cost (at most the reservation),
+//! release the rest, audit, keep the totals, and raise the alerts a settlement crossed.
+
+use std::time::Instant;
+
+use chrono::{Duration as Span, NaiveDateTime};
+use models::rows_spend::{AiRequest, RequestPayment};
+use models::AuditResult;
+use repositories::admission;
+use repositories::counters;
+use repositories::reservations::{self, Periods};
+use repositories::{requests as repo, DbConnection};
+use serde_json::json;
+
+use crate::audit::{self, AuditContext, Entry};
+
+use super::*;
+use crate::ports::ModelCall;
+use crate::spend::cost_of;
+use crate::{alerts, in_tx, ServiceError};
+
+impl Gateway {
+    /// Calls the provider for an `executing` request and settles it.
+    pub(super) async fn run(&self, ctx: AuditContext, row: AiRequest) -> Result<RequestRecord, ServiceError> {
+        let stored = stored_of(&row)?;
+        let call = ModelCall {
+            model: row.model.clone(),
+            operation: stored.call.operation,
+            body: stored.call.body.clone(),
+        };
+        let started = Instant::now();
+        let result = match self.provider(&row.provider) {
+            None => Err(Failure::Unavailable),
+            Some(p) => match tokio::time::timeout(self.timeout, p.call(&call)).await {
+                Ok(Ok(reply)) => Ok(reply),
+                Ok(Err(e)) => Err(Failure::Error(e)),
+                Err(_) => Err(Failure::Timeout),
+            },
+        };
+        let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        match result {
+            Ok(reply) => {
+                let usage = (reply.input_tokens, reply.output_tokens);
+                let settled = self.settle_ok(ctx, &row, usage, latency, reply.body.to_string(), None).await?;
+                match settled {
+                    Some(record) => Ok(record),
+                    None => Err(ServiceError::ProviderFailed {
+                        timeout: true,
+                        message: "released as stale before the answer came".into(),
+                        request: row.public_id.clone(),
+                        upstream_code: None,
+                    }),
+                }
+            }
+            Err(failure) => Err(self.settle_failed(ctx, &row, &failure, latency).await?),
+        }
+    }
+
+    /// Settles an answered call: `executing → executed`, charge actual + fee (at most the
+    /// reservation), release the rest, evaluate alerts. `None` when the request was released
+    /// meanwhile (nothing is charged then). `error` notes a stream cut short.
+    pub(super) async fn settle_ok(
+        &self,
+        ctx: AuditContext,
+        row: &AiRequest,
+        (input_tokens, output_tokens): (u64, u64),
+        latency: i64,
+        response: String,
+        error: Option<String>,
+    ) -> Result<Option<RequestRecord>, ServiceError> {
+        let stored = stored_of(row)?;
+        let chars = if stored.price.per_million_chars > 0 { stored.call.input_chars() } else { 0 };
+        let (cost, fee) = cost_of(input_tokens, output_tokens, chars, &stored.price, stored.fee_bps);
+        // What the provider's reported usage costs; the charge stops at the reservation, and
+        // anything above it is recorded as (negative) variance and alerted.
+        let actual = cost.saturating_add(fee);
+        let charged = actual.min(row.estimated);
+        let now = self.clock.now();
+        let row = row.clone();
+        let settled = self
+            .db
+            .grouped::<_, ServiceError, _>(row.user_id.unsigned_abs(), move |conn| {
+                let id = row.id;
+                let finish = repo::Finish {
+                    charged,
+                    input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
+                    output_tokens: i64::try_from(output_tokens).unwrap_or(i64::MAX),
+                    latency_ms: Some(latency),
+                    response: Some(&response),
+                    error: error.as_deref(),
+                };
+                let finished = repo::finish(conn, id, "executed", &finish, now)?;
+                if !finished {
+                    tracing::warn!(request = %row.public_id, "request was released before it settled");
+                    return Ok(None);
+                }
+                audit::record_success(
+                    conn,
+                    &ctx,
+                    "request.executed",
+                    "request",
+                    &row.public_id,
+                    json!({
+                        "charged": charged,
+                        "cost": cost,
+                        "fee": fee,
+                        "actual": actual,
+                        "variance": row.estimated - actual,
+                        "input_tokens": input_tokens,
+                        "output_tokens": output_tokens,
+                        "latency_ms": latency,
+                        "note": error,
+                    }),
+                )?;
+                if actual > row.estimated {
+                    alerts::overrun(
+                        conn,
+                        row.user_id,
+                        row.project_id,
+                        &row.public_id,
+                        row.estimated,
+                        actual,
+                        now,
+                    )?;
+                }
+                // The rows other calls wait for (the user's balance, the usage, the totals) last.
+                let payment = settle(conn, &row, charged, actual, "committed", now)?;
+                counters::executed(
+                    conn,
+                    row.project_id,
+                    row.user_id,
+                    row.created_at,
+                    &row.provider,
+                    &row.model,
+                    charged,
+                )?;
+                // What the receipt names and the alert thresholds look at, read back in one statement.
+                let view = admission::settled(
+                    conn,
+                    row.user_id,
+                    row.project_id,
+                    row.agent_id,
+                    &row.day,
+                    &row.month,
+                    &counters::hour_key(now),
+                    &counters::hour_key(now - Span::hours(24)),
+                )?
+                .ok_or(ServiceError::NotFound("project"))?;
+                // The row as the update left it (no read back).
+                let request = AiRequest {
+                    status: "executed".into(),
+                    charged,
+                    input_tokens: finish.input_tokens,
+                    output_tokens: finish.output_tokens,
+                    latency_ms: finish.latency_ms,
+                    response: finish.response.map(str::to_string),
+                    error: finish.error.map(str::to_string),
+                    updated_at: now,
+                    ..row.clone()
+                };
+                let due = alerts::due(&view, now);
+                let record = RequestRecord { request, project: view.project, agent: view.agent, payment };
+                Ok(Some((record, due)))
+            })
+            .await?;
+        // An alert crossed is stored after the settlement commits, in a transaction of its own;
+        // a failure is logged and the settlement stands.
+        let Some((record, due)) = settled else { return Ok(None) };
+        if !due.is_empty() {
+            let user = record.request.user_id;
+            if let Err(e) = in_tx(&self.db, move |conn| alerts::raise_due(conn, user, due, now)).await {
+                tracing::warn!(request = %record.request.public_id, error = %e, "evaluating alerts failed");
+            }
+        }
+        Ok(Some(record))
+    }
+
+    /// Settles a failed call: `executing → failed`, release everything. Returns the error to
+    /// give the client.
+    pub(super) async fn settle_failed(
+        &self,
+        ctx: AuditContext,
+        row: &AiRequest,
+        failure: &Failure,
+        latency: i64,
+    ) -> Result<ServiceError, ServiceError> {
+        let text = failure.text();
+        let timeout = matches!(failure, Failure::Timeout);
+        tracing::warn!(request = %row.public_id, provider = %row.provider, error = %text, "provider call failed");
+        let now = self.clock.now();
+        let (row, message) = (row.clone(), text.clone());
+        let request = row.public_id.clone();
+        self.db
+            .grouped::<_, ServiceError, _>(row.user_id.unsigned_abs(), move |conn| {
+                let f = repo::Finish { latency_ms: Some(latency), error: Some(&text), ..Default::default() };
+                if repo::finish(conn, row.id, "failed", &f, now)? {
+                    settle(conn, &row, 0, 0, "failed", now)?;
+                    audit::record(
+                        conn,
+                        &ctx,
+                        Entry {
+                            action: "request.failed",
+                            subject_type: "request",
+                            subject_id: Some(&row.public_id),
+                            details: json!({"error": text, "released": row.estimated}),
+                            result: AuditResult::Failure,
+                        },
+                    )?;
+                }
+                Ok(())
+            })
+            .await?;
+        let upstream_code = match failure {
+            Failure::Error(e) => e.code.clone(),
+            _ => None,
+        };
+        Ok(ServiceError::ProviderFailed { timeout, message, request, upstream_code })
+    }
+}
+
+/// Charges `charged` of the request's reservation and releases the rest; marks the payment
+/// with what the provider's usage cost (`actual`, which may exceed the reservation).
+pub(super) fn settle(
+    conn: &mut DbConnection,
+    row: &AiRequest,
+    charged: i64,
+    actual: i64,
+    status: &str,
+    now: NaiveDateTime,
+) -> Result<Option<RequestPayment>, ServiceError> {
+    let periods = Periods {
+        day: row.day.clone(),
+        month: row.month.clone(),
+        daily_limit: 0,
+        monthly_limit: 0,
+        user_daily_limit: 0,
+    };
+    let reference = (charged > 0).then(|| format!("ledger:{}", row.public_id));
+    let payment = repo::settle_payment(conn, row.id, status, charged, actual, reference.as_deref(), now)?;
+    // The user's row, which the user's other calls wait for, last.
+    reservations::settle(
+        conn,
+        row.user_id,
+        row.project_id,
+        &periods,
+        row.estimated,
+        charged,
+        &row.public_id,
+        now,
+    )?;
+    Ok(payment)
+}
