@@ -31,8 +31,55 @@ both_backends!(
     check_constraints_hold,
     concurrent_writers_wait_instead_of_failing,
     timestamps_round_trip,
-    rate_rings_allow_exactly_the_limit_in_any_window
+    rate_rings_allow_exactly_the_limit_in_any_window,
+    grouped_writes_commit_together_and_fail_alone
 );
+
+/// 200 grouped writes from 16 tasks on 3 keys: every one that succeeds is committed, every one
+/// that fails (a duplicate email, after a first write of its own) leaves nothing, and several
+/// share a commit.
+async fn grouped_writes_commit_together_and_fail_alone(t: TestDb) {
+    let mut handles = Vec::new();
+    for w in 0..16u64 {
+        let db = t.db.clone();
+        handles.push(tokio::spawn(async move {
+            let mut failed = 0;
+            for i in 0..13 {
+                let result = db
+                    .grouped(w % 3, move |c| {
+                        let id = format!("usr_{w}_{i}");
+                        repositories::users::insert(c, &new_user(&id, &format!("{w}.{i}@x.com")))?;
+                        if i % 4 == 3 {
+                            // A second row whose email is taken: this part fails as a whole.
+                            let again = format!("usr_{w}_{i}_again");
+                            repositories::users::insert(c, &new_user(&again, &format!("{w}.{i}@x.com")))?;
+                        }
+                        Ok::<_, RepoError>(())
+                    })
+                    .await;
+                match result {
+                    Ok(()) => {}
+                    Err(RepoError::UniqueViolation { .. }) => failed += 1,
+                    Err(e) => panic!("unexpected error: {e}"),
+                }
+            }
+            failed
+        }));
+    }
+    let mut failed = 0;
+    for h in handles {
+        failed += h.await.unwrap();
+    }
+    assert_eq!(failed, 16 * 3, "i = 3, 7, 11 fail for every task");
+    let n: i64 = t.db.run(|c| Ok(users::table.count().get_result(c)?)).await.unwrap();
+    assert_eq!(n, 16 * 10, "every part that succeeded is committed, and nothing of those that failed");
+    let (batches, writes, _) = t.db.group_commits();
+    assert_eq!(writes, 16 * 13);
+    assert!(
+        batches < writes,
+        "parts should share commits under load ({batches} batches for {writes} writes)"
+    );
+}
 
 /// The rate ring admits at most N in any window and names the full window: 2 a minute and 3 an
 /// hour, on a clock of our own.
