@@ -10,8 +10,8 @@
 //! committed), so the lock, the commit (and on PostgreSQL its `fsync`) and the rows every call of
 //! a project touches are paid once per batch; at one caller a batch is one closure and nothing
 //! waits. SQLite has one lane (it allows one writer anyway); PostgreSQL has several, and a
-//! caller's key (the project) picks its lane so that calls that would wait on the same rows queue
-//! in memory rather than on row locks.
+//! caller's key (the gateway uses the owner's user id) picks its lane, so that calls that would
+//! wait on the same rows queue in memory rather than on row locks.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
