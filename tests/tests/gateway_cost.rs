@@ -13,7 +13,7 @@ use system_tests::spend::{call, open_policy, set_price, spender, Spender, CALL};
 use system_tests::{system_test, TestApp};
 
 /// The most statements one approved, executed and settled call may run.
-const STATEMENTS_PER_CALL: u64 = 36;
+const STATEMENTS_PER_CALL: u64 = 32;
 
 /// The statements of one call: the counter before and after, once it has settled (work that
 /// finishes after the response is counted too).

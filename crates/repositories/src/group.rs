@@ -2,7 +2,7 @@
 //!
 //! A caller hands [`Db::grouped`](crate::Db::grouped) a closure; a writer thread (a *lane*)
 //! collects whatever closures are waiting, opens one write transaction, runs each in a savepoint
-//! of its own and commits once. A closure that fails rolls back to its savepoint and only its
+//! of its own (a closure alone in its batch runs directly in the transaction) and commits once. A closure that fails rolls back to its savepoint and only its
 //! caller sees the error; a commit that fails fails every caller of the batch. Results reach the
 //! callers only after the commit, so a caller never acts on a write that may yet be lost.
 //!
@@ -24,9 +24,20 @@ use crate::RepoError;
 /// What a closure's caller is told once the batch's commit is known.
 pub(crate) type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 
-/// A caller's work: given the batch's connection (or why there is none), runs in a savepoint and
-/// returns how to deliver its result.
-pub(crate) type Job = Box<dyn FnOnce(Result<&mut DbConnection, String>) -> Deliver + Send>;
+/// Where a caller's work runs.
+pub(crate) enum Slot<'a> {
+    /// In a batch with others: in a savepoint of its own.
+    Shared(&'a mut DbConnection),
+    /// Alone in its batch: directly in the transaction (which its failure rolls back), saving
+    /// the savepoint's two statements.
+    Alone(&'a mut DbConnection),
+    /// There is no connection, for this reason.
+    Missing(String),
+}
+
+/// A caller's work: runs in its [`Slot`] and returns how to deliver its result, and whether it
+/// succeeded.
+pub(crate) type Job = Box<dyn FnOnce(Slot<'_>) -> (Deliver, bool) + Send>;
 
 /// The most closures one batch takes (a bound on how long one commit keeps the others waiting).
 const MAX_BATCH: usize = 64;
@@ -106,7 +117,7 @@ fn run_batch(pool: &r2d2::Pool<ConnectionManager>, jobs: Vec<Job>, checkout: Dur
         Err(e) => {
             let why = format!("database unavailable: {e}");
             for job in jobs {
-                job(Err(why.clone()))(Err(why.clone()));
+                job(Slot::Missing(why.clone())).0(Err(why.clone()));
             }
             return;
         }
@@ -116,10 +127,19 @@ fn run_batch(pool: &r2d2::Pool<ConnectionManager>, jobs: Vec<Job>, checkout: Dur
     // delivered see their channel closed, and the connection is not reused.
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
         write_tx(&mut conn, |c| {
+            let alone = jobs.len() == 1;
+            let mut failed = false;
             for job in jobs {
-                delivers.push(job(Ok(&mut *c)));
+                let (deliver, ok) = job(if alone { Slot::Alone(&mut *c) } else { Slot::Shared(&mut *c) });
+                failed |= !ok;
+                delivers.push(deliver);
             }
-            Ok::<_, diesel::result::Error>(())
+            // A batch of one is an ordinary transaction: its failure rolls it back.
+            if alone && failed {
+                Err(diesel::result::Error::RollbackTransaction)
+            } else {
+                Ok(())
+            }
         })
     }));
     let outcome = match ran {

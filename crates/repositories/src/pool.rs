@@ -277,20 +277,24 @@ impl Db {
     {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let span = tracing::Span::current();
-        let job: crate::group::Job = Box::new(move |conn| {
-            let result = match conn {
-                Err(why) => Err(E::from(RepoError::Unavailable(why))),
+        let job: crate::group::Job = Box::new(move |slot| {
+            use crate::group::Slot;
+            let result = match slot {
+                Slot::Missing(why) => Err(E::from(RepoError::Unavailable(why))),
                 // Inside the batch's transaction this is a savepoint.
-                Ok(c) => span.in_scope(|| c.transaction(f)),
+                Slot::Shared(c) => span.in_scope(|| c.transaction(f)),
+                Slot::Alone(c) => span.in_scope(|| f(c)),
             };
-            Box::new(move |commit| {
+            let ok = result.is_ok();
+            let deliver: crate::group::Deliver = Box::new(move |commit| {
                 let out = match (result, commit) {
                     (Ok(v), Ok(())) => Ok(v),
                     (Err(e), _) => Err(e),
                     (Ok(_), Err(why)) => Err(E::from(RepoError::Unavailable(why))),
                 };
                 let _ = tx.send(out);
-            })
+            });
+            (deliver, ok)
         });
         let lanes = self.lanes.get_or_init(|| {
             let count = match self.backend {

@@ -39,6 +39,17 @@ both_backends!(
 /// that fails (a duplicate email, after a first write of its own) leaves nothing, and several
 /// share a commit.
 async fn grouped_writes_commit_together_and_fail_alone(t: TestDb) {
+    // Alone in its batch (nothing else is waiting), a failing part rolls the transaction back.
+    let alone =
+        t.db.grouped(0, |c| {
+            repositories::users::insert(c, &new_user("usr_alone", "alone@x.com"))?;
+            repositories::users::insert(c, &new_user("usr_alone_again", "alone@x.com"))?;
+            Ok::<_, RepoError>(())
+        })
+        .await;
+    assert!(matches!(alone, Err(RepoError::UniqueViolation { .. })), "{alone:?}");
+    let n: i64 = t.db.run(|c| Ok(users::table.count().get_result(c)?)).await.unwrap();
+    assert_eq!(n, 0, "the lone part's first write was rolled back");
     let mut handles = Vec::new();
     for w in 0..16u64 {
         let db = t.db.clone();
@@ -74,7 +85,7 @@ async fn grouped_writes_commit_together_and_fail_alone(t: TestDb) {
     let n: i64 = t.db.run(|c| Ok(users::table.count().get_result(c)?)).await.unwrap();
     assert_eq!(n, 16 * 10, "every part that succeeded is committed, and nothing of those that failed");
     let (batches, writes, _) = t.db.group_commits();
-    assert_eq!(writes, 16 * 13);
+    assert_eq!(writes, 16 * 13 + 1);
     assert!(
         batches < writes,
         "parts should share commits under load ({batches} batches for {writes} writes)"
