@@ -93,6 +93,28 @@ pub(super) enum Failure {
     Error(crate::ports::PortError),
 }
 
+/// The provider call a recorded request makes, from what it stored.
+pub(super) fn model_call(row: &AiRequest) -> Result<crate::ports::ModelCall, ServiceError> {
+    let stored = stored_of(row)?;
+    Ok(crate::ports::ModelCall {
+        model: row.model.clone(),
+        operation: stored.call.operation,
+        body: stored.call.body,
+    })
+}
+
+/// Awaits a provider's answer within `timeout`, naming how it failed.
+pub(super) async fn within<T>(
+    timeout: Duration,
+    answer: impl std::future::Future<Output = Result<T, crate::ports::PortError>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(e)) => Err(Failure::Error(e)),
+        Err(_) => Err(Failure::Timeout),
+    }
+}
+
 impl Failure {
     fn text(&self) -> String {
         match self {

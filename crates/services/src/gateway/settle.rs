@@ -15,27 +15,17 @@ use serde_json::json;
 use crate::audit::{self, AuditContext, Entry};
 
 use super::*;
-use crate::ports::ModelCall;
 use crate::spend::cost_of;
 use crate::{alerts, in_tx, ServiceError};
 
 impl Gateway {
     /// Calls the provider for an `executing` request and settles it.
     pub(super) async fn run(&self, ctx: AuditContext, row: AiRequest) -> Result<RequestRecord, ServiceError> {
-        let stored = stored_of(&row)?;
-        let call = ModelCall {
-            model: row.model.clone(),
-            operation: stored.call.operation,
-            body: stored.call.body.clone(),
-        };
+        let call = model_call(&row)?;
         let started = Instant::now();
         let result = match self.provider(&row.provider) {
             None => Err(Failure::Unavailable),
-            Some(p) => match tokio::time::timeout(self.timeout, p.call(&call)).await {
-                Ok(Ok(reply)) => Ok(reply),
-                Ok(Err(e)) => Err(Failure::Error(e)),
-                Err(_) => Err(Failure::Timeout),
-            },
+            Some(p) => within(self.timeout, p.call(&call)).await,
         };
         let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         match result {

@@ -10,7 +10,7 @@ use crate::audit::AuditContext;
 use futures_util::StreamExt;
 
 use super::*;
-use crate::ports::{ModelCall, StreamEvent};
+use crate::ports::StreamEvent;
 use crate::{Principal, ServiceError};
 
 impl Gateway {
@@ -30,20 +30,11 @@ impl Gateway {
         if row.status == "pending" {
             return Err(ServiceError::AwaitingReview { request: row.public_id });
         }
-        let stored = stored_of(&row)?;
-        let call = ModelCall {
-            model: row.model.clone(),
-            operation: stored.call.operation,
-            body: stored.call.body.clone(),
-        };
+        let call = model_call(&row)?;
         let started = Instant::now();
         let opened = match self.provider(&row.provider) {
             None => Err(Failure::Unavailable),
-            Some(p) => match tokio::time::timeout(self.timeout, p.stream(&call)).await {
-                Ok(Ok(s)) => Ok(s),
-                Ok(Err(e)) => Err(Failure::Error(e)),
-                Err(_) => Err(Failure::Timeout),
-            },
+            Some(p) => within(self.timeout, p.stream(&call)).await,
         };
         let inner = match opened {
             Ok(s) => s,
