@@ -119,7 +119,7 @@ pub struct NewAiRequest {
 }
 
 /// The payment of one AI request (`pay_…`).
-#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[derive(Clone, Debug, PartialEq, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = request_payments)]
 pub struct RequestPayment {
     /// Internal key.

@@ -2,36 +2,13 @@
 //! (the project, its owner's account, policy, budget and usage; the recent totals), whatever the
 //! project's history.
 
-use std::borrow::Cow;
-
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text, Timestamp};
 use models::rows::Project;
 
+use crate::stmt::Stmt;
 use crate::{DbConnection, RepoError};
-
-/// `sql` written with `?` placeholders, as the connection's backend wants them (`$1, $2, …` on
-/// PostgreSQL).
-pub(crate) fn placeholders<'a>(conn: &DbConnection, sql: &'a str) -> Cow<'a, str> {
-    match conn {
-        DbConnection::Sqlite(_) => Cow::Borrowed(sql),
-        DbConnection::Postgresql(_) => {
-            let mut out = String::with_capacity(sql.len() + 16);
-            let mut n = 0;
-            for ch in sql.chars() {
-                if ch == '?' {
-                    n += 1;
-                    out.push('$');
-                    out.push_str(&n.to_string());
-                } else {
-                    out.push(ch);
-                }
-            }
-            Cow::Owned(out)
-        }
-    }
-}
 
 /// A project with its owner's account, its policy, budget and this period's usage, and the
 /// platform's policy: everything a decision reads besides the price and the recent totals.
@@ -131,15 +108,7 @@ pub fn snapshot(
         LEFT JOIN project_usage um ON um.project_id = p.id AND um.period = ? \
         LEFT JOIN user_usage uu ON uu.user_id = u.id AND uu.period = ? \
         WHERE p.public_id = ?";
-    let sql = placeholders(conn, SQL);
-    Ok(diesel::sql_query(sql.as_ref())
-        .bind::<BigInt, _>(user_id)
-        .bind::<Text, _>(day)
-        .bind::<Text, _>(month)
-        .bind::<Text, _>(day)
-        .bind::<Text, _>(project)
-        .get_result(conn)
-        .optional()?)
+    Ok(Stmt::new(SQL).int(user_id).text(day).text(month).text(day).text(project).first(conn)?)
 }
 
 /// One row of [`history`]: `tag` says which total it is.
@@ -190,14 +159,13 @@ pub fn history(
         FROM project_days WHERE project_id = ? AND day >= ? \
         UNION ALL SELECT 's', kind, value, CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS DOUBLE PRECISION) \
         FROM project_seen WHERE project_id = ? AND (last_day >= ? OR kind = 'agent')";
-    let sql = placeholders(conn, SQL);
-    let rows: Vec<HistoryRow> = diesel::sql_query(sql.as_ref())
-        .bind::<BigInt, _>(project_id)
-        .bind::<Text, _>(since_hour)
-        .bind::<BigInt, _>(project_id)
-        .bind::<Text, _>(since_day)
-        .bind::<BigInt, _>(project_id)
-        .bind::<Text, _>(since_day)
+    let rows: Vec<HistoryRow> = Stmt::new(SQL)
+        .int(project_id)
+        .text(since_hour)
+        .int(project_id)
+        .text(since_day)
+        .int(project_id)
+        .text(since_day)
         .load(conn)?;
     let mut out = History::default();
     for r in rows {
@@ -280,16 +248,14 @@ pub fn settled(
         LEFT JOIN project_usage ud ON ud.project_id = p.id AND ud.period = ? \
         LEFT JOIN project_usage um ON um.project_id = p.id AND um.period = ? \
         WHERE p.id = ?";
-    let sql = placeholders(conn, SQL);
-    Ok(diesel::sql_query(sql.as_ref())
-        .bind::<Nullable<BigInt>, _>(agent_id)
-        .bind::<Text, _>(hour)
-        .bind::<Text, _>(day_before)
-        .bind::<Text, _>(hour)
-        .bind::<BigInt, _>(user_id)
-        .bind::<Text, _>(day)
-        .bind::<Text, _>(month)
-        .bind::<BigInt, _>(project_id)
-        .get_result(conn)
-        .optional()?)
+    Ok(Stmt::new(SQL)
+        .maybe_int(agent_id)
+        .text(hour)
+        .text(day_before)
+        .text(hour)
+        .int(user_id)
+        .text(day)
+        .text(month)
+        .int(project_id)
+        .first(conn)?)
 }

@@ -9,11 +9,26 @@ use diesel::prelude::*;
 use models::rows::{AuditEvent, NewAuditEvent};
 use models::schema::{audit_chain_head, audit_events};
 
+use crate::stmt::Stmt;
 use crate::{DbConnection, Page, RepoError};
 
 /// Inserts an event (not yet chained).
 pub fn insert(conn: &mut DbConnection, new: &NewAuditEvent<'_>) -> Result<(), RepoError> {
-    diesel::insert_into(audit_events::table).values(new).execute(conn)?;
+    Stmt::new(
+        "INSERT INTO audit_events (event_id, occurred_at, actor_type, actor_id, action, subject_type, subject_id, \
+         request_id, details, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .text(new.event_id)
+    .time(new.occurred_at)
+    .text(new.actor_type)
+    .maybe_text(new.actor_id)
+    .text(new.action)
+    .text(new.subject_type)
+    .maybe_text(new.subject_id)
+    .maybe_text(new.request_id)
+    .text(new.details)
+    .text(new.result)
+    .execute(conn)?;
     Ok(())
 }
 

@@ -11,20 +11,11 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Timestamp};
-use models::schema::{project_days, project_hours, project_seen, rate_heads, rate_slots, user_hours};
+use diesel::sql_types::BigInt;
+use models::schema::rate_slots;
 
+use crate::stmt::Stmt;
 use crate::{DbConnection, RepoError};
-
-/// The same statement on either backend (for the upserts `MultiConnection` cannot express).
-macro_rules! on_each {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            DbConnection::Postgresql($c) => $body,
-            DbConnection::Sqlite($c) => $body,
-        }
-    };
-}
 
 /// A project's rate limits; 0 leaves a window unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,24 +76,18 @@ pub fn take_rate(
     let now = chrono::Timelike::with_nanosecond(&now, chrono::Timelike::nanosecond(&now) / 1000 * 1000)
         .unwrap_or(now);
     let bump = |conn: &mut DbConnection| -> Result<Vec<Head>, diesel::result::Error> {
-        let sql = match conn {
-            DbConnection::Postgresql(_) => {
-                "UPDATE rate_heads SET minute_next = minute_next + 1, hour_next = hour_next + 1, \
-                 day_next = day_next + 1 WHERE project_id = $1 RETURNING minute_next, hour_next, day_next"
-            }
-            DbConnection::Sqlite(_) => {
-                "UPDATE rate_heads SET minute_next = minute_next + 1, hour_next = hour_next + 1, \
-                 day_next = day_next + 1 WHERE project_id = ? RETURNING minute_next, hour_next, day_next"
-            }
-        };
-        diesel::sql_query(sql).bind::<BigInt, _>(project_id).load(conn)
+        Stmt::new(
+            "UPDATE rate_heads SET minute_next = minute_next + 1, hour_next = hour_next + 1, \
+             day_next = day_next + 1 WHERE project_id = ? RETURNING minute_next, hour_next, day_next",
+        )
+        .int(project_id)
+        .load(conn)
     };
     let mut heads = bump(conn)?;
     if heads.is_empty() {
-        on_each!(conn, |c| diesel::insert_into(rate_heads::table)
-            .values(rate_heads::project_id.eq(project_id))
-            .on_conflict_do_nothing()
-            .execute(c))?;
+        Stmt::new("INSERT INTO rate_heads (project_id) VALUES (?) ON CONFLICT DO NOTHING")
+            .int(project_id)
+            .execute(conn)?;
         heads = bump(conn)?;
     }
     let Some(head) = heads.pop() else { return Err(RepoError::NotFound) };
@@ -113,41 +98,23 @@ pub fn take_rate(
         .filter(|((_, limit), _)| *limit > 0)
         .map(|((w, limit), next)| (w, (next - 1).rem_euclid(i64::from(limit))))
         .collect();
-    let pg = matches!(conn, DbConnection::Postgresql(_));
-    let rows: Vec<String> = (0..wanted.len())
-        .map(|i| {
-            if pg {
-                let b = i * 3;
-                format!("($1, ${}, ${}, $2, ${})", b + 3, b + 4, b + 5)
-            } else {
-                "(?, ?, ?, ?, ?)".to_string()
-            }
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO rate_slots (project_id, window_secs, slot, taken_at, free_at) VALUES {} \
-         ON CONFLICT (project_id, window_secs, slot) DO UPDATE SET taken_at = {x}.taken_at, free_at = {x}.free_at \
-         WHERE rate_slots.free_at <= {x}.taken_at",
-        rows.join(", "),
-        x = if pg { "EXCLUDED" } else { "excluded" },
-    );
-    let mut query = diesel::sql_query(sql).into_boxed();
-    if pg {
-        query = query.bind::<BigInt, _>(project_id).bind::<Timestamp, _>(now);
-        for (w, slot) in &wanted {
-            let free = now + chrono::Duration::seconds(i64::from(w.secs()));
-            query = query.bind::<Integer, _>(w.secs()).bind::<BigInt, _>(*slot).bind::<Timestamp, _>(free);
-        }
-    } else {
-        for (w, slot) in &wanted {
-            let free = now + chrono::Duration::seconds(i64::from(w.secs()));
-            query = query
-                .bind::<BigInt, _>(project_id)
-                .bind::<Integer, _>(w.secs())
-                .bind::<BigInt, _>(*slot)
-                .bind::<Timestamp, _>(now)
-                .bind::<Timestamp, _>(free);
-        }
+    // One of seven texts (which windows are limited), each prepared once per connection.
+    const UPSERT: [&str; 4] = [
+        "",
+        "INSERT INTO rate_slots (project_id, window_secs, slot, taken_at, free_at) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (project_id, window_secs, slot) DO UPDATE SET taken_at = excluded.taken_at, \
+         free_at = excluded.free_at WHERE rate_slots.free_at <= excluded.taken_at",
+        "INSERT INTO rate_slots (project_id, window_secs, slot, taken_at, free_at) VALUES (?, ?, ?, ?, ?), \
+         (?, ?, ?, ?, ?) ON CONFLICT (project_id, window_secs, slot) DO UPDATE SET taken_at = excluded.taken_at, \
+         free_at = excluded.free_at WHERE rate_slots.free_at <= excluded.taken_at",
+        "INSERT INTO rate_slots (project_id, window_secs, slot, taken_at, free_at) VALUES (?, ?, ?, ?, ?), \
+         (?, ?, ?, ?, ?), (?, ?, ?, ?, ?) ON CONFLICT (project_id, window_secs, slot) DO UPDATE SET \
+         taken_at = excluded.taken_at, free_at = excluded.free_at WHERE rate_slots.free_at <= excluded.taken_at",
+    ];
+    let mut query = Stmt::new(UPSERT[wanted.len()]);
+    for (w, slot) in &wanted {
+        let free = now + chrono::Duration::seconds(i64::from(w.secs()));
+        query = query.int(project_id).int4(w.secs()).int(*slot).time(now).time(free);
     }
     let taken = query.execute(conn)?;
     if taken == wanted.len() {
@@ -194,20 +161,16 @@ pub fn decided(
     rejected: bool,
 ) -> Result<(), RepoError> {
     let (a, r) = if rejected { (0_i64, 1_i64) } else { (1, 0) };
-    on_each!(conn, |c| diesel::insert_into(project_hours::table)
-        .values((
-            project_hours::project_id.eq(project_id),
-            project_hours::hour.eq(hour),
-            project_hours::admitted.eq(a),
-            project_hours::rejected.eq(r),
-        ))
-        .on_conflict((project_hours::project_id, project_hours::hour))
-        .do_update()
-        .set((
-            project_hours::admitted.eq(project_hours::admitted + a),
-            project_hours::rejected.eq(project_hours::rejected + r),
-        ))
-        .execute(c))?;
+    Stmt::new(
+        "INSERT INTO project_hours (project_id, hour, admitted, rejected) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (project_id, hour) DO UPDATE SET admitted = project_hours.admitted + excluded.admitted, \
+         rejected = project_hours.rejected + excluded.rejected",
+    )
+    .int(project_id)
+    .text(hour)
+    .int(a)
+    .int(r)
+    .execute(conn)?;
     Ok(())
 }
 
@@ -225,54 +188,42 @@ pub fn executed(
     let day = day_key(created_at);
     let hour = hour_key(created_at);
     let sq = (charged as f64) * (charged as f64);
-    on_each!(conn, |c| diesel::insert_into(project_days::table)
-        .values((
-            project_days::project_id.eq(project_id),
-            project_days::day.eq(&day),
-            project_days::executed.eq(1_i64),
-            project_days::charged.eq(charged),
-            project_days::charged_sq.eq(sq),
-        ))
-        .on_conflict((project_days::project_id, project_days::day))
-        .do_update()
-        .set((
-            project_days::executed.eq(project_days::executed + 1_i64),
-            project_days::charged.eq(project_days::charged + charged),
-            project_days::charged_sq.eq(project_days::charged_sq + sq),
-        ))
-        .execute(c))?;
-    on_each!(conn, |c| diesel::insert_into(user_hours::table)
-        .values((
-            user_hours::user_id.eq(user_id),
-            user_hours::hour.eq(&hour),
-            user_hours::charged.eq(charged)
-        ))
-        .on_conflict((user_hours::user_id, user_hours::hour))
-        .do_update()
-        .set(user_hours::charged.eq(user_hours::charged + charged))
-        .execute(c))?;
+    Stmt::new(
+        "INSERT INTO project_days (project_id, day, executed, charged, charged_sq) VALUES (?, ?, 1, ?, ?) \
+         ON CONFLICT (project_id, day) DO UPDATE SET executed = project_days.executed + 1, \
+         charged = project_days.charged + excluded.charged, charged_sq = project_days.charged_sq + excluded.charged_sq",
+    )
+    .int(project_id)
+    .text(&day)
+    .int(charged)
+    .float(sq)
+    .execute(conn)?;
+    Stmt::new(
+        "INSERT INTO user_hours (user_id, hour, charged) VALUES (?, ?, ?) \
+         ON CONFLICT (user_id, hour) DO UPDATE SET charged = user_hours.charged + excluded.charged",
+    )
+    .int(user_id)
+    .text(&hour)
+    .int(charged)
+    .execute(conn)?;
     let provider = provider.trim().to_ascii_lowercase();
     let model = format!("{provider}/{}", model.trim().to_ascii_lowercase());
     let hour_of_day = chrono::Timelike::hour(&created_at).to_string();
-    let rows = [("provider", provider), ("model", model), ("hour", hour_of_day)];
-    let values: Vec<_> = rows
-        .iter()
-        .map(|(kind, value)| {
-            (
-                project_seen::project_id.eq(project_id),
-                project_seen::kind.eq(*kind),
-                project_seen::value.eq(value.as_str()),
-                project_seen::last_day.eq(day.as_str()),
-            )
-        })
-        .collect();
-    use diesel::upsert::excluded;
-    on_each!(conn, |c| diesel::insert_into(project_seen::table)
-        .values(&values)
-        .on_conflict((project_seen::project_id, project_seen::kind, project_seen::value))
-        .do_update()
-        .set(project_seen::last_day.eq(excluded(project_seen::last_day)))
-        .execute(c))?;
+    Stmt::new(
+        "INSERT INTO project_seen (project_id, kind, value, last_day) VALUES (?, 'provider', ?, ?), \
+         (?, 'model', ?, ?), (?, 'hour', ?, ?) \
+         ON CONFLICT (project_id, kind, value) DO UPDATE SET last_day = excluded.last_day",
+    )
+    .int(project_id)
+    .text(provider)
+    .text(&day)
+    .int(project_id)
+    .text(model)
+    .text(&day)
+    .int(project_id)
+    .text(hour_of_day)
+    .text(&day)
+    .execute(conn)?;
     Ok(())
 }
 
@@ -283,16 +234,13 @@ pub fn agent_seen(
     agent_id: i64,
     day: &str,
 ) -> Result<(), RepoError> {
-    on_each!(conn, |c| diesel::insert_into(project_seen::table)
-        .values((
-            project_seen::project_id.eq(project_id),
-            project_seen::kind.eq("agent"),
-            project_seen::value.eq(agent_id.to_string()),
-            project_seen::last_day.eq(day),
-        ))
-        .on_conflict((project_seen::project_id, project_seen::kind, project_seen::value))
-        .do_update()
-        .set(project_seen::last_day.eq(day))
-        .execute(c))?;
+    Stmt::new(
+        "INSERT INTO project_seen (project_id, kind, value, last_day) VALUES (?, 'agent', ?, ?) \
+         ON CONFLICT (project_id, kind, value) DO UPDATE SET last_day = excluded.last_day",
+    )
+    .int(project_id)
+    .text(agent_id.to_string())
+    .text(day)
+    .execute(conn)?;
     Ok(())
 }

@@ -3,11 +3,11 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::IntoSql;
 use models::ids::ordered_id;
 use models::rows::{LedgerEntry, NewLedgerEntry};
 use models::schema::{ledger_entries, users};
 
+use crate::stmt::Stmt;
 use crate::{DbConnection, Page, RepoError};
 
 /// Kinds whose amounts change the balance (reserve and release change the reserved amount).
@@ -64,32 +64,53 @@ pub fn record(
     now: NaiveDateTime,
 ) -> Result<(), RepoError> {
     // One statement: the entry takes the balances after the movement from the user's row.
-    let row = users::table.find(user_id).select((
-        ordered_id("led").into_sql::<diesel::sql_types::Text>(),
-        users::id,
-        kind.into_sql::<diesel::sql_types::Text>(),
-        amount.into_sql::<diesel::sql_types::BigInt>(),
-        users::balance,
-        users::reserved,
-        Some(reference).into_sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(),
-        "".into_sql::<diesel::sql_types::Text>(),
-        now.into_sql::<diesel::sql_types::Timestamp>(),
-    ));
-    let n = diesel::insert_into(ledger_entries::table)
-        .values(row)
-        .into_columns((
-            ledger_entries::public_id,
-            ledger_entries::user_id,
-            ledger_entries::kind,
-            ledger_entries::amount,
-            ledger_entries::balance_after,
-            ledger_entries::reserved_after,
-            ledger_entries::reference,
-            ledger_entries::note,
-            ledger_entries::created_at,
-        ))
-        .execute(conn)?;
+    let n = Stmt::new(
+        "INSERT INTO ledger_entries (public_id, user_id, kind, amount, balance_after, reserved_after, \
+         reference, note, created_at) SELECT ?, id, ?, ?, balance, reserved, ?, '', ? FROM users WHERE id = ?",
+    )
+    .text(ordered_id("led"))
+    .text(kind)
+    .int(amount)
+    .text(reference)
+    .time(now)
+    .int(user_id)
+    .execute(conn)?;
     if n == 0 {
+        return Err(RepoError::NotFound);
+    }
+    Ok(())
+}
+
+/// Records two movements made by one conditional update (a settlement's `release` and
+/// `charge`), in that order, in one statement; both take the balances after it.
+pub fn record_pair(
+    conn: &mut DbConnection,
+    user_id: i64,
+    (first_kind, first_amount): (&str, i64),
+    (second_kind, second_amount): (&str, i64),
+    reference: &str,
+    now: NaiveDateTime,
+) -> Result<(), RepoError> {
+    let n = Stmt::new(
+        "INSERT INTO ledger_entries (public_id, user_id, kind, amount, balance_after, reserved_after, \
+         reference, note, created_at) \
+         SELECT ?, id, ?, ?, balance, reserved, ?, '', ? FROM users WHERE id = ? \
+         UNION ALL SELECT ?, id, ?, ?, balance, reserved, ?, '', ? FROM users WHERE id = ?",
+    )
+    .text(ordered_id("led"))
+    .text(first_kind)
+    .int(first_amount)
+    .text(reference)
+    .time(now)
+    .int(user_id)
+    .text(ordered_id("led"))
+    .text(second_kind)
+    .int(second_amount)
+    .text(reference)
+    .time(now)
+    .int(user_id)
+    .execute(conn)?;
+    if n != 2 {
         return Err(RepoError::NotFound);
     }
     Ok(())

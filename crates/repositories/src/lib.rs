@@ -26,6 +26,7 @@ mod pool;
 pub mod projects;
 pub mod requests;
 pub mod reservations;
+pub mod stmt;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod users;

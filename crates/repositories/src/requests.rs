@@ -8,16 +8,76 @@ use models::schema::{
     ai_requests, alerts, projects, request_payments, webhook_deliveries, webhook_endpoints,
 };
 
+use crate::stmt::Stmt;
 use crate::{DbConnection, Page, RepoError};
 
-/// Inserts a request.
+/// Inserts a request; returns it as stored (the fields the insert leaves out at their
+/// defaults: nothing charged, no tokens, no answer yet).
 pub fn insert(conn: &mut DbConnection, new: &NewAiRequest) -> Result<AiRequest, RepoError> {
-    // `RETURNING` is per backend (`MultiConnection` cannot select it).
-    let insert = diesel::insert_into(ai_requests::table).values(new);
-    Ok(match conn {
-        DbConnection::Postgresql(c) => insert.returning(AiRequest::as_returning()).get_result(c)?,
-        DbConnection::Sqlite(c) => insert.returning(AiRequest::as_returning()).get_result(c)?,
+    let ids: Vec<IdRow> = Stmt::new(
+        "INSERT INTO ai_requests (public_id, user_id, project_id, agent_id, provider, model, operation, status, \
+         outcome, reason, tier, risk_score, decision, body, estimated, day, month, fingerprint, idempotency_key, \
+         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .text(&new.public_id)
+    .int(new.user_id)
+    .int(new.project_id)
+    .maybe_int(new.agent_id)
+    .text(&new.provider)
+    .text(&new.model)
+    .text(&new.operation)
+    .text(&new.status)
+    .text(&new.outcome)
+    .maybe_text(new.reason.as_deref())
+    .text(&new.tier)
+    .float(new.risk_score)
+    .text(&new.decision)
+    .text(&new.body)
+    .int(new.estimated)
+    .text(&new.day)
+    .text(&new.month)
+    .text(&new.fingerprint)
+    .maybe_text(new.idempotency_key.as_deref())
+    .time(new.created_at)
+    .time(new.updated_at)
+    .load(conn)?;
+    let id = ids.first().map(|r| r.id).ok_or(RepoError::NotFound)?;
+    Ok(AiRequest {
+        id,
+        public_id: new.public_id.clone(),
+        user_id: new.user_id,
+        project_id: new.project_id,
+        agent_id: new.agent_id,
+        provider: new.provider.clone(),
+        model: new.model.clone(),
+        operation: new.operation.clone(),
+        status: new.status.clone(),
+        outcome: new.outcome.clone(),
+        reason: new.reason.clone(),
+        tier: new.tier.clone(),
+        risk_score: new.risk_score,
+        decision: new.decision.clone(),
+        body: new.body.clone(),
+        estimated: new.estimated,
+        charged: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        latency_ms: None,
+        response: None,
+        error: None,
+        day: new.day.clone(),
+        month: new.month.clone(),
+        fingerprint: new.fingerprint.clone(),
+        idempotency_key: new.idempotency_key.clone(),
+        created_at: new.created_at,
+        updated_at: new.updated_at,
     })
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
 }
 
 /// The request with this public id.
@@ -93,18 +153,20 @@ pub fn finish(
     f: &Finish<'_>,
     now: NaiveDateTime,
 ) -> Result<bool, RepoError> {
-    let n = diesel::update(ai_requests::table.find(id).filter(ai_requests::status.eq("executing")))
-        .set((
-            ai_requests::status.eq(to),
-            ai_requests::charged.eq(f.charged),
-            ai_requests::input_tokens.eq(f.input_tokens),
-            ai_requests::output_tokens.eq(f.output_tokens),
-            ai_requests::latency_ms.eq(f.latency_ms),
-            ai_requests::response.eq(f.response),
-            ai_requests::error.eq(f.error),
-            ai_requests::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+    let n = Stmt::new(
+        "UPDATE ai_requests SET status = ?, charged = ?, input_tokens = ?, output_tokens = ?, latency_ms = ?, \
+         response = ?, error = ?, updated_at = ? WHERE id = ? AND status = 'executing'",
+    )
+    .text(to)
+    .int(f.charged)
+    .int(f.input_tokens)
+    .int(f.output_tokens)
+    .maybe_int(f.latency_ms)
+    .maybe_text(f.response)
+    .maybe_text(f.error)
+    .time(now)
+    .int(id)
+    .execute(conn)?;
     Ok(n == 1)
 }
 
@@ -199,17 +261,18 @@ pub fn insert_payment(
     estimated: i64,
     now: NaiveDateTime,
 ) -> Result<(), RepoError> {
-    diesel::insert_into(request_payments::table)
-        .values((
-            request_payments::public_id.eq(public_id),
-            request_payments::request_id.eq(request_id),
-            request_payments::user_id.eq(user_id),
-            request_payments::status.eq(status),
-            request_payments::estimated.eq(estimated),
-            request_payments::created_at.eq(now),
-            request_payments::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+    Stmt::new(
+        "INSERT INTO request_payments (public_id, request_id, user_id, status, estimated, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .text(public_id)
+    .int(request_id)
+    .int(user_id)
+    .text(status)
+    .int(estimated)
+    .time(now)
+    .time(now)
+    .execute(conn)?;
     Ok(())
 }
 
@@ -225,21 +288,18 @@ pub fn settle_payment(
     tx_reference: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Option<RequestPayment>, RepoError> {
-    let update = diesel::update(request_payments::table.filter(request_payments::request_id.eq(request_id)))
-        .set((
-            request_payments::status.eq(status),
-            request_payments::amount.eq(amount),
-            request_payments::actual.eq(actual),
-            request_payments::variance.eq(request_payments::estimated - actual),
-            request_payments::tx_reference.eq(tx_reference),
-            request_payments::updated_at.eq(now),
-        ));
-    // `RETURNING` is per backend (`MultiConnection` cannot select it).
-    Ok(match conn {
-        DbConnection::Postgresql(c) => update.returning(RequestPayment::as_returning()).get_result(c),
-        DbConnection::Sqlite(c) => update.returning(RequestPayment::as_returning()).get_result(c),
-    }
-    .optional()?)
+    Ok(Stmt::new(
+        "UPDATE request_payments SET status = ?, amount = ?, actual = ?, variance = estimated - ?, \
+         tx_reference = ?, updated_at = ? WHERE request_id = ? RETURNING *",
+    )
+    .text(status)
+    .int(amount)
+    .int(actual)
+    .int(actual)
+    .maybe_text(tx_reference)
+    .time(now)
+    .int(request_id)
+    .first(conn)?)
 }
 
 /// The payment of a request, if it has one.

@@ -7,8 +7,9 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use models::schema::{project_usage, user_usage, users};
+use models::schema::{project_usage, user_usage};
 
+use crate::stmt::Stmt;
 use crate::{ledger, DbConnection, RepoError};
 
 /// Why a reservation was refused.
@@ -92,26 +93,9 @@ pub fn ensure_periods(
     Ok(())
 }
 
-fn add_usage(
-    conn: &mut DbConnection,
-    project_id: i64,
-    period: &str,
-    amount: i64,
-    limit: i64,
-) -> Result<bool, RepoError> {
-    let n = diesel::update(
-        project_usage::table
-            .filter(project_usage::project_id.eq(project_id))
-            .filter(project_usage::period.eq(period))
-            .filter((project_usage::used + amount).le(limit)),
-    )
-    .set(project_usage::used.eq(project_usage::used + amount))
-    .execute(conn)?;
-    Ok(n == 1)
-}
-
 /// Reserves `amount` for a request; `Ok(Err(refusal))` when the balance or a budget does not
-/// cover it (the caller rolls back its transaction). Writes a `reserve` ledger row.
+/// cover it (the caller rolls back its transaction). Writes a `reserve` ledger row. Four
+/// statements, each prepared once per connection.
 pub fn reserve(
     conn: &mut DbConnection,
     user_id: i64,
@@ -121,31 +105,52 @@ pub fn reserve(
     reference: &str,
     now: NaiveDateTime,
 ) -> Result<Result<(), Refusal>, RepoError> {
-    let n = diesel::update(users::table.find(user_id).filter((users::balance - users::reserved).ge(amount)))
-        .set(users::reserved.eq(users::reserved + amount))
+    let n = Stmt::new("UPDATE users SET reserved = reserved + ? WHERE id = ? AND balance - reserved >= ?")
+        .int(amount)
+        .int(user_id)
+        .int(amount)
         .execute(conn)?;
     if n == 0 {
         return Ok(Err(Refusal::Balance));
     }
-    if !add_usage(conn, project_id, &periods.day, amount, periods.daily_limit)? {
+    // The day and the month in one statement; the periods it moved tell which limit refused.
+    let moved: Vec<PeriodRow> = Stmt::new(
+        "UPDATE project_usage SET used = used + ? WHERE project_id = ? \
+         AND ((period = ? AND used + ? <= ?) OR (period = ? AND used + ? <= ?)) RETURNING period",
+    )
+    .int(amount)
+    .int(project_id)
+    .text(&periods.day)
+    .int(amount)
+    .int(periods.daily_limit)
+    .text(&periods.month)
+    .int(amount)
+    .int(periods.monthly_limit)
+    .load(conn)?;
+    if !moved.iter().any(|m| m.period == periods.day) {
         return Ok(Err(Refusal::Daily));
     }
-    if !add_usage(conn, project_id, &periods.month, amount, periods.monthly_limit)? {
+    if !moved.iter().any(|m| m.period == periods.month) {
         return Ok(Err(Refusal::Monthly));
     }
-    let n = diesel::update(
-        user_usage::table
-            .filter(user_usage::user_id.eq(user_id))
-            .filter(user_usage::period.eq(&periods.day))
-            .filter((user_usage::used + amount).le(periods.user_daily_limit)),
-    )
-    .set(user_usage::used.eq(user_usage::used + amount))
-    .execute(conn)?;
+    let n = Stmt::new("UPDATE user_usage SET used = used + ? WHERE user_id = ? AND period = ? AND used + ? <= ?")
+        .int(amount)
+        .int(user_id)
+        .text(&periods.day)
+        .int(amount)
+        .int(periods.user_daily_limit)
+        .execute(conn)?;
     if n == 0 {
         return Ok(Err(Refusal::SystemDaily));
     }
     ledger::record(conn, user_id, "reserve", amount, reference, now)?;
     Ok(Ok(()))
+}
+
+#[derive(QueryableByName)]
+struct PeriodRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    period: String,
 }
 
 /// Settles a reservation: charges `actual` (≤ reserved) and releases the rest from the user's
@@ -162,36 +167,37 @@ pub fn settle(
     now: NaiveDateTime,
 ) -> Result<(), RepoError> {
     let actual = actual.clamp(0, reserved);
-    let n = diesel::update(
-        users::table.find(user_id).filter(users::reserved.ge(reserved)).filter(users::balance.ge(actual)),
+    let n = Stmt::new(
+        "UPDATE users SET reserved = reserved - ?, balance = balance - ? \
+         WHERE id = ? AND reserved >= ? AND balance >= ?",
     )
-    .set((users::reserved.eq(users::reserved - reserved), users::balance.eq(users::balance - actual)))
+    .int(reserved)
+    .int(actual)
+    .int(user_id)
+    .int(reserved)
+    .int(actual)
     .execute(conn)?;
     if n == 0 {
         return Err(RepoError::CheckViolation("the reservation is not held".into()));
     }
     let unused = reserved - actual;
     if unused > 0 {
-        for period in [&periods.day, &periods.month] {
-            diesel::update(
-                project_usage::table
-                    .filter(project_usage::project_id.eq(project_id))
-                    .filter(project_usage::period.eq(period)),
-            )
-            .set(project_usage::used.eq(project_usage::used - unused))
+        Stmt::new("UPDATE project_usage SET used = used - ? WHERE project_id = ? AND period IN (?, ?)")
+            .int(unused)
+            .int(project_id)
+            .text(&periods.day)
+            .text(&periods.month)
             .execute(conn)?;
-        }
-        diesel::update(
-            user_usage::table
-                .filter(user_usage::user_id.eq(user_id))
-                .filter(user_usage::period.eq(&periods.day)),
-        )
-        .set(user_usage::used.eq(user_usage::used - unused))
-        .execute(conn)?;
+        Stmt::new("UPDATE user_usage SET used = used - ? WHERE user_id = ? AND period = ?")
+            .int(unused)
+            .int(user_id)
+            .text(&periods.day)
+            .execute(conn)?;
     }
-    ledger::record(conn, user_id, "release", -reserved, reference, now)?;
     if actual > 0 {
-        ledger::record(conn, user_id, "charge", -actual, reference, now)?;
+        ledger::record_pair(conn, user_id, ("release", -reserved), ("charge", -actual), reference, now)?;
+    } else {
+        ledger::record(conn, user_id, "release", -reserved, reference, now)?;
     }
     Ok(())
 }

@@ -32,7 +32,8 @@ both_backends!(
     concurrent_writers_wait_instead_of_failing,
     timestamps_round_trip,
     rate_rings_allow_exactly_the_limit_in_any_window,
-    grouped_writes_commit_together_and_fail_alone
+    grouped_writes_commit_together_and_fail_alone,
+    fixed_statements_are_prepared_once
 );
 
 /// 200 grouped writes from 16 tasks on 3 keys: every one that succeeds is committed, every one
@@ -497,4 +498,64 @@ mod reservations_race {
         let used = t.db.run(move |c| reservations::used(c, project, "2026-11-22")).await.unwrap();
         assert_eq!(used, 10 * AMOUNT, "refused reservations left no usage behind");
     }
+}
+
+/// A [`Stmt`] is prepared on a connection's first use and reused after (diesel re-prepares an
+/// `UPDATE` or a `sql_query` every time); its binds and rows read back right.
+async fn fixed_statements_are_prepared_once(t: TestDb) {
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use repositories::stmt::Stmt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        t: Option<String>,
+    }
+    fn counter(prepared: &Arc<AtomicUsize>) -> impl Instrumentation {
+        let prepared = prepared.clone();
+        move |e: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { .. } = e {
+                prepared.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    let mut conn = t.db.conn().unwrap();
+    let prepared = Arc::new(AtomicUsize::new(0));
+    match &mut **conn {
+        repositories::DbConnection::Postgresql(c) => c.set_instrumentation(counter(&prepared)),
+        repositories::DbConnection::Sqlite(c) => c.set_instrumentation(counter(&prepared)),
+    }
+    diesel::insert_into(users::table).values(&new_user("usr_stmt", "stmt@example.com")).execute(&mut **conn).unwrap();
+    // (Diesel caches that insert on SQLite but not on PostgreSQL.)
+    let before = prepared.load(Ordering::Relaxed);
+    for i in 0..3_i64 {
+        let n = Stmt::new("UPDATE users SET name = ? WHERE public_id = ? AND id > ?")
+            .text(format!("name {i}"))
+            .text("usr_stmt")
+            .int(-1)
+            .execute(&mut conn)
+            .unwrap();
+        assert_eq!(n, 1);
+        let rows: Vec<Row> = Stmt::new("SELECT CAST(? AS BIGINT) + 1 AS n, CAST(? AS TEXT) AS t")
+            .int(41 + i)
+            .maybe_text(if i == 0 { None } else { Some("x") })
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!((rows[0].n, rows[0].t.is_some()), (42 + i, i > 0));
+    }
+    // Two texts, each prepared once; a `sql_query` is never cached.
+    assert_eq!(prepared.load(Ordering::Relaxed) - before, 2);
+    for _ in 0..2 {
+        match &mut **conn {
+            repositories::DbConnection::Postgresql(c) => diesel::sql_query("SELECT 1").execute(c).unwrap(),
+            repositories::DbConnection::Sqlite(c) => diesel::sql_query("SELECT 1").execute(c).unwrap(),
+        };
+    }
+    assert_eq!(prepared.load(Ordering::Relaxed) - before, 2);
+    let name: String = users::table.filter(users::public_id.eq("usr_stmt")).select(users::name).first(&mut **conn).unwrap();
+    assert_eq!(name, "name 2");
 }
