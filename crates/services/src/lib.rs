@@ -51,25 +51,6 @@ where
     .await
 }
 
-/// Runs `read` on a pool connection (outside any write lock), then `write` with what it read as
-/// one part of a group commit on the lane of `key` ([`Db::grouped`]): the hot path's writes, whose
-/// lock and commit many calls share.
-pub(crate) async fn read_then_grouped<R, T, F, G>(
-    db: &Db,
-    key: i64,
-    read: F,
-    write: G,
-) -> Result<T, ServiceError>
-where
-    R: Send + 'static,
-    T: Send + 'static,
-    F: FnOnce(&mut DbConnection) -> Result<R, ServiceError> + Send + 'static,
-    G: FnOnce(&mut DbConnection, R) -> Result<T, ServiceError> + Send + 'static,
-{
-    let got = with_conn(db, read).await?;
-    db.grouped(key.unsigned_abs(), move |conn| write(conn, got)).await
-}
-
 /// Runs `f` in one write transaction ([`write_tx`]) on the blocking pool; a commit is counted
 /// ([`Db::note_write`]) so caches of reads know their data may have changed.
 pub(crate) async fn in_tx<T, F>(db: &Db, f: F) -> Result<T, ServiceError>

@@ -21,7 +21,7 @@ use crate::spend::{
     decide, Account, Baseline, Budget, Decision, DecisionInput, Operation, Outcome, Price, Reason, RecentUse,
     SpendRequest, SystemPolicy,
 };
-use crate::{read_then_grouped, Principal, ServiceError};
+use crate::{with_conn, Principal, ServiceError};
 
 impl Gateway {
     /// Steps 1–12: authorises, decides and, for an approval, reserves; records the request.
@@ -81,113 +81,173 @@ impl Gateway {
                 operation,
             })
         };
-        let recorded = read_then_grouped(&self.db, user_id, read, move |conn, prepared| {
-            let Prepared {
-                project,
-                agent,
-                decision,
-                periods,
-                limits,
-                new_agent,
-                provider,
-                model,
-                body,
-                fingerprint,
-                operation,
-            } = prepared;
-            let id = ordered_id("req");
-            let mut decision = decision;
-            let total = decision.estimate.map_or(0, |e| e.total);
-            let status = match decision.outcome {
-                Outcome::Approved => "executing",
-                Outcome::RequiresReview => "pending",
-                Outcome::Rejected | Outcome::Error => "rejected",
-            };
-            let hour = counters::hour_key(now);
-            // The request row, its decision's audit event and (for an approval) its payment.
-            let record = |conn: &mut DbConnection, decision: &Decision, status: &str| {
-                let row = repo::insert(
-                    conn,
-                    &NewAiRequest {
-                        public_id: id.clone(),
-                        user_id,
-                        project_id: project.id,
-                        agent_id: agent.as_ref().map(|a| a.id),
-                        provider: provider.clone(),
-                        model: model.clone(),
-                        operation: operation.as_str().into(),
-                        status: status.into(),
-                        outcome: decision.outcome.as_str().into(),
-                        reason: decision.reason.map(|r| r.as_str().to_string()),
-                        tier: decision.tier.as_str().into(),
-                        risk_score: decision.risk_score,
-                        decision: serde_json::to_string(decision).unwrap_or_default(),
-                        body: body.clone(),
-                        estimated: total,
-                        day: periods.day.clone(),
-                        month: periods.month.clone(),
-                        fingerprint: fingerprint.clone(),
-                        idempotency_key: idempotency_key.clone(),
-                        created_at: now,
-                        updated_at: now,
-                    },
-                )?;
-                audit::record(
-                    conn,
-                    &ctx,
-                    Entry {
-                        action: "request.decided",
-                        subject_type: "request",
-                        subject_id: Some(&id),
-                        details: json!({
-                            "project": project.public_id,
-                            "agent": agent.as_ref().map(|a| a.public_id.clone()),
-                            "provider": provider,
-                            "model": model,
-                            "operation": operation.as_str(),
-                            "outcome": decision.outcome.as_str(),
-                            "reason": decision.reason.map(|r| r.as_str()),
-                            "tier": decision.tier.as_str(),
-                            "risk_score": decision.risk_score,
-                            "estimated": total,
-                        }),
-                        result: if status == "rejected" { AuditResult::Denied } else { AuditResult::Success },
-                    },
-                )?;
-                if status == "executing" {
-                    open_payment(conn, &ctx, &row, now)?;
-                }
-                Ok::<_, ServiceError>(row)
-            };
-            if let (true, Some(a)) = (new_agent, agent.as_ref()) {
-                counters::agent_seen(conn, project.id, a.id, &counters::day_key(now))?;
+        let prepared = with_conn(&self.db, read).await?;
+        let id = ordered_id("req");
+        let admission = Admission { prepared, ctx, idempotency_key, id, now, user_id };
+        let key = user_id.unsigned_abs();
+        // Recorded and held in one part of a group commit; a refusal of a rate-limit place or of
+        // the money undoes the part, and the refusal is recorded in a second one.
+        let refused = match self.db.grouped::<_, Short, _>(key, move |conn| admission.record_held(conn)).await {
+            Ok(Recorded::Done(row)) => return Ok(*row),
+            Ok(Recorded::Refused(reason, message, request)) => {
+                return Err(ServiceError::Refused { reason, message, request })
             }
-            if status != "rejected" {
-                // Recorded first, then the rows other calls wait for (the rate-limit places, the
-                // money, the hour's count) last, right before the commit; a refusal of a place
-                // or of the money keeps nothing of it.
-                let money = (status == "executing").then_some((user_id, &periods, total, id.as_str()));
-                let held = hold(conn, project.id, limits, money, now, Some(&hour), |c| {
-                    record(c, &decision, status)
-                })?;
+            Err(Short::Failed(e)) => return Err(e),
+            Err(Short::Held(held, mut admission)) => {
+                let limits = admission.prepared.limits;
                 match held {
-                    Ok(row) => return Ok(Recorded::Done(Box::new(row))),
-                    Err(Held::Rate(window)) => refuse_at_rate_limit(&mut decision, window, limits),
-                    Err(Held::Money(refusal)) => refuse_at_reservation(&mut decision, refusal),
+                    Held::Rate(window) => refuse_at_rate_limit(&mut admission.prepared.decision, window, limits),
+                    Held::Money(refusal) => refuse_at_reservation(&mut admission.prepared.decision, refusal),
                 }
+                admission
             }
-            record(conn, &decision, "rejected")?;
-            counters::decided(conn, project.id, &hour, true)?;
-            let reason = decision.reason.unwrap_or(Reason::InvalidRequest);
-            Ok(Recorded::Refused(reason, decision.reason_text.clone(), id.clone()))
-        })
-        .await?;
-        match recorded {
-            Recorded::Refused(reason, message, request) => {
-                Err(ServiceError::Refused { reason, message, request })
-            }
-            Recorded::Done(row) => Ok(*row),
+        };
+        let (reason, message, request) = self
+            .db
+            .grouped::<_, ServiceError, _>(key, move |conn| refused.record_refused(conn))
+            .await?;
+        Err(ServiceError::Refused { reason, message, request })
+    }
+}
+
+/// A decided admission on its way to the database.
+pub(super) struct Admission {
+    prepared: Prepared,
+    ctx: AuditContext,
+    idempotency_key: Option<String>,
+    /// The request's public id.
+    id: String,
+    now: NaiveDateTime,
+    user_id: i64,
+}
+
+/// Why [`Admission::record_held`] recorded nothing.
+pub(super) enum Short {
+    /// A rate-limit window or the money refused: the admission comes back to be recorded as
+    /// refused.
+    Held(Held, Box<Admission>),
+    /// The database failed.
+    Failed(ServiceError),
+}
+
+impl From<repositories::RepoError> for Short {
+    fn from(e: repositories::RepoError) -> Self {
+        Short::Failed(e.into())
+    }
+}
+
+impl From<repositories::DieselError> for Short {
+    fn from(e: repositories::DieselError) -> Self {
+        Short::Failed(repositories::RepoError::from(e).into())
+    }
+}
+
+impl From<ServiceError> for Short {
+    fn from(e: ServiceError) -> Self {
+        Short::Failed(e)
+    }
+}
+
+impl Admission {
+    /// The request's status for its decision.
+    fn status(&self) -> &'static str {
+        match self.prepared.decision.outcome {
+            Outcome::Approved => "executing",
+            Outcome::RequiresReview => "pending",
+            Outcome::Rejected | Outcome::Error => "rejected",
         }
+    }
+
+    /// Records an approved or pending admission and takes what it holds: its rate-limit places,
+    /// (approved) its money, its hour's count: the rows other calls of the project wait for,
+    /// last, right before the commit. A refusal returns the admission, and the group commit
+    /// undoes whatever the part wrote. A decision refused by the rules is recorded as refused.
+    fn record_held(self, conn: &mut DbConnection) -> Result<Recorded, Short> {
+        let status = self.status();
+        if status == "rejected" {
+            let (reason, message, request) = self.record_refused(conn)?;
+            return Ok(Recorded::Refused(reason, message, request));
+        }
+        let row = self.record(conn, status)?;
+        let p = &self.prepared;
+        let total = p.decision.estimate.map_or(0, |e| e.total);
+        let money = (status == "executing").then_some((self.user_id, &p.periods, total, self.id.as_str()));
+        let hour = counters::hour_key(self.now);
+        match take(conn, p.project.id, p.limits, money, self.now, Some(&hour))? {
+            Ok(()) => Ok(Recorded::Done(Box::new(row))),
+            Err(held) => Err(Short::Held(held, Box::new(self))),
+        }
+    }
+
+    /// Records the admission as refused (its decision's reason) and counts it in its hour.
+    fn record_refused(self, conn: &mut DbConnection) -> Result<(Reason, String, String), ServiceError> {
+        self.record(conn, "rejected")?;
+        counters::decided(conn, self.prepared.project.id, &counters::hour_key(self.now), true)?;
+        let d = &self.prepared.decision;
+        Ok((d.reason.unwrap_or(Reason::InvalidRequest), d.reason_text.clone(), self.id))
+    }
+
+    /// The request row, its decision's audit event, (an approval) its payment, and (an agent's
+    /// first request) the agent as seen.
+    fn record(&self, conn: &mut DbConnection, status: &str) -> Result<AiRequest, ServiceError> {
+        let p = &self.prepared;
+        let decision = &p.decision;
+        let total = decision.estimate.map_or(0, |e| e.total);
+        if let (true, Some(a)) = (p.new_agent, p.agent.as_ref()) {
+            counters::agent_seen(conn, p.project.id, a.id, &counters::day_key(self.now))?;
+        }
+        let row = repo::insert(
+            conn,
+            &NewAiRequest {
+                public_id: self.id.clone(),
+                user_id: self.user_id,
+                project_id: p.project.id,
+                agent_id: p.agent.as_ref().map(|a| a.id),
+                provider: p.provider.clone(),
+                model: p.model.clone(),
+                operation: p.operation.as_str().into(),
+                status: status.into(),
+                outcome: decision.outcome.as_str().into(),
+                reason: decision.reason.map(|r| r.as_str().to_string()),
+                tier: decision.tier.as_str().into(),
+                risk_score: decision.risk_score,
+                decision: serde_json::to_string(decision).unwrap_or_default(),
+                body: p.body.clone(),
+                estimated: total,
+                day: p.periods.day.clone(),
+                month: p.periods.month.clone(),
+                fingerprint: p.fingerprint.clone(),
+                idempotency_key: self.idempotency_key.clone(),
+                created_at: self.now,
+                updated_at: self.now,
+            },
+        )?;
+        audit::record(
+            conn,
+            &self.ctx,
+            Entry {
+                action: "request.decided",
+                subject_type: "request",
+                subject_id: Some(&self.id),
+                details: json!({
+                    "project": p.project.public_id,
+                    "agent": p.agent.as_ref().map(|a| a.public_id.clone()),
+                    "provider": p.provider,
+                    "model": p.model,
+                    "operation": p.operation.as_str(),
+                    "outcome": decision.outcome.as_str(),
+                    "reason": decision.reason.map(|r| r.as_str()),
+                    "tier": decision.tier.as_str(),
+                    "risk_score": decision.risk_score,
+                    "estimated": total,
+                }),
+                result: if status == "rejected" { AuditResult::Denied } else { AuditResult::Success },
+            },
+        )?;
+        if status == "executing" {
+            open_payment(conn, &self.ctx, &row, self.now)?;
+        }
+        Ok(row)
     }
 }
 
@@ -199,11 +259,34 @@ pub(super) enum Held {
     Money(Refusal),
 }
 
-/// Inside a savepoint: runs `first` (writes no other call waits for), then takes the project's
-/// places in its rate-limit windows (when `limits` has any), reserves `money` = `(user, periods,
-/// amount, reference)` (when given) and counts the admission in `hour` (when given) — the rows
-/// other calls of the project wait for, locked as late as possible. A refusal part-way leaves
-/// nothing behind, `first`'s writes included.
+/// Takes the project's places in its rate-limit windows (when `limits` has any), reserves
+/// `money` = `(user, periods, amount, reference)` (when given) and counts the admission in `hour`
+/// (when given): the rows other calls of the project wait for. A refusal part-way leaves its
+/// earlier writes for the caller to undo (a savepoint, or the failed part of a group commit).
+pub(super) fn take(
+    conn: &mut DbConnection,
+    project_id: i64,
+    limits: RateLimits,
+    money: Option<(i64, &Periods, i64, &str)>,
+    now: NaiveDateTime,
+    hour: Option<&str>,
+) -> Result<Result<(), Held>, ServiceError> {
+    if let Some(w) = counters::take_rate(conn, project_id, limits, now)? {
+        return Ok(Err(Held::Rate(w)));
+    }
+    if let Some((user_id, periods, amount, reference)) = money {
+        if let Err(refusal) = reservations::reserve(conn, user_id, project_id, periods, amount, reference, now)? {
+            return Ok(Err(Held::Money(refusal)));
+        }
+    }
+    if let Some(hour) = hour {
+        counters::decided(conn, project_id, hour, false)?;
+    }
+    Ok(Ok(()))
+}
+
+/// [`take`] in a savepoint, after `first` (writes no other call waits for): a refusal part-way
+/// leaves nothing behind, `first`'s writes included.
 pub(super) fn hold<T>(
     conn: &mut DbConnection,
     project_id: i64,
@@ -222,24 +305,13 @@ pub(super) fn hold<T>(
             Out::Failed(repositories::RepoError::from(e).into())
         }
     }
-    let db = |e: repositories::RepoError| Out::Failed(e.into());
     // Nested in the caller's transaction, `write_tx` is a savepoint.
     let result = repositories::write_tx(conn, |c| {
         let done = first(c).map_err(Out::Failed)?;
-        if let Some(w) = counters::take_rate(c, project_id, limits, now).map_err(db)? {
-            return Err(Out::Refused(Held::Rate(w)));
+        match take(c, project_id, limits, money, now, hour).map_err(Out::Failed)? {
+            Ok(()) => Ok(done),
+            Err(held) => Err(Out::Refused(held)),
         }
-        if let Some((user_id, periods, amount, reference)) = money {
-            if let Err(refusal) =
-                reservations::reserve(c, user_id, project_id, periods, amount, reference, now).map_err(db)?
-            {
-                return Err(Out::Refused(Held::Money(refusal)));
-            }
-        }
-        if let Some(hour) = hour {
-            counters::decided(c, project_id, hour, false).map_err(db)?;
-        }
-        Ok(done)
     });
     match result {
         Ok(done) => Ok(Ok(done)),
