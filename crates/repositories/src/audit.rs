@@ -14,21 +14,50 @@ use crate::{DbConnection, Page, RepoError};
 
 /// Inserts an event (not yet chained).
 pub fn insert(conn: &mut DbConnection, new: &NewAuditEvent<'_>) -> Result<(), RepoError> {
-    Stmt::new(
-        "INSERT INTO audit_events (event_id, occurred_at, actor_type, actor_id, action, subject_type, subject_id, \
-         request_id, details, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .text(new.event_id)
-    .time(new.occurred_at)
-    .text(new.actor_type)
-    .maybe_text(new.actor_id)
-    .text(new.action)
-    .text(new.subject_type)
-    .maybe_text(new.subject_id)
-    .maybe_text(new.request_id)
-    .text(new.details)
-    .text(new.result)
-    .execute(conn)?;
+    insert_all(conn, std::slice::from_ref(new))
+}
+
+/// Inserts up to three events (not yet chained) in one statement, in order.
+pub fn insert_all(conn: &mut DbConnection, events: &[NewAuditEvent<'_>]) -> Result<(), RepoError> {
+    // One text per count, each prepared once per connection.
+    let sql = match events.len() {
+        0 => return Ok(()),
+        1 => {
+            "INSERT INTO audit_events (event_id, occurred_at, actor_type, actor_id, action, subject_type, \
+         subject_id, request_id, details, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        }
+        2 => {
+            "INSERT INTO audit_events (event_id, occurred_at, actor_type, actor_id, action, subject_type, \
+         subject_id, request_id, details, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), \
+              (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        }
+        3 => {
+            "INSERT INTO audit_events (event_id, occurred_at, actor_type, actor_id, action, subject_type, \
+         subject_id, request_id, details, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), \
+              (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        }
+        _ => {
+            for chunk in events.chunks(3) {
+                insert_all(conn, chunk)?;
+            }
+            return Ok(());
+        }
+    };
+    let mut stmt = Stmt::new(sql);
+    for new in events {
+        stmt = stmt
+            .text(new.event_id)
+            .time(new.occurred_at)
+            .text(new.actor_type)
+            .maybe_text(new.actor_id)
+            .text(new.action)
+            .text(new.subject_type)
+            .maybe_text(new.subject_id)
+            .maybe_text(new.request_id)
+            .text(new.details)
+            .text(new.result);
+    }
+    stmt.execute(conn)?;
     Ok(())
 }
 

@@ -150,7 +150,11 @@ macro_rules! walk {
                 Some(Bind::MaybeText(v)) => $out.push_bind_param::<Nullable<Text>, _>(v)?,
                 Some(Bind::MaybeInt(v)) => $out.push_bind_param::<Nullable<BigInt>, _>(v)?,
                 Some(Bind::Time(v)) => $out.push_bind_param::<Timestamp, _>(v)?,
-                None => return Err(diesel::result::Error::QueryBuilderError("a placeholder without a bind".into())),
+                None => {
+                    return Err(diesel::result::Error::QueryBuilderError(
+                        "a placeholder without a bind".into(),
+                    ))
+                }
             }
             $out.push_sql(piece);
         }

@@ -529,7 +529,10 @@ async fn fixed_statements_are_prepared_once(t: TestDb) {
         repositories::DbConnection::Postgresql(c) => c.set_instrumentation(counter(&prepared)),
         repositories::DbConnection::Sqlite(c) => c.set_instrumentation(counter(&prepared)),
     }
-    diesel::insert_into(users::table).values(&new_user("usr_stmt", "stmt@example.com")).execute(&mut **conn).unwrap();
+    diesel::insert_into(users::table)
+        .values(&new_user("usr_stmt", "stmt@example.com"))
+        .execute(&mut **conn)
+        .unwrap();
     // (Diesel caches that insert on SQLite but not on PostgreSQL.)
     let before = prepared.load(Ordering::Relaxed);
     for i in 0..3_i64 {
@@ -556,6 +559,7 @@ async fn fixed_statements_are_prepared_once(t: TestDb) {
         };
     }
     assert_eq!(prepared.load(Ordering::Relaxed) - before, 2);
-    let name: String = users::table.filter(users::public_id.eq("usr_stmt")).select(users::name).first(&mut **conn).unwrap();
+    let name: String =
+        users::table.filter(users::public_id.eq("usr_stmt")).select(users::name).first(&mut **conn).unwrap();
     assert_eq!(name, "name 2");
 }

@@ -68,25 +68,40 @@ pub struct Entry<'a> {
 
 /// Records an event **in the caller's open transaction**: it commits or rolls back with the change.
 pub fn record(conn: &mut DbConnection, ctx: &AuditContext, entry: Entry<'_>) -> Result<(), RepoError> {
-    let mut details = entry.details;
-    mask_personal_data(&mut details);
-    let details = canonical_json(&details);
-    let event_id = ordered_id(prefix::AUDIT_EVENT);
-    repo::insert(
-        conn,
-        &NewAuditEvent {
-            event_id: &event_id,
-            occurred_at: models::time::now(),
+    record_all(conn, ctx, [entry])
+}
+
+/// Records several events in the caller's open transaction, in order, in one statement.
+pub fn record_all<'a, const N: usize>(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    entries: [Entry<'a>; N],
+) -> Result<(), RepoError> {
+    let at = models::time::now();
+    let stored: Vec<(String, String, Entry<'a>)> = entries
+        .into_iter()
+        .map(|mut entry| {
+            let mut details = std::mem::take(&mut entry.details);
+            mask_personal_data(&mut details);
+            (ordered_id(prefix::AUDIT_EVENT), canonical_json(&details), entry)
+        })
+        .collect();
+    let events: Vec<NewAuditEvent<'_>> = stored
+        .iter()
+        .map(|(event_id, details, entry)| NewAuditEvent {
+            event_id,
+            occurred_at: at,
             actor_type: ctx.actor.kind.as_str(),
             actor_id: ctx.actor.id.as_deref(),
             action: entry.action,
             subject_type: entry.subject_type,
             subject_id: entry.subject_id,
             request_id: ctx.request_id.as_deref(),
-            details: &details,
+            details,
             result: entry.result.as_str(),
-        },
-    )
+        })
+        .collect();
+    repo::insert_all(conn, &events)
 }
 
 /// Records a successful action on a subject, in the caller's transaction (see [`record`]).

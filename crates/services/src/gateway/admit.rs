@@ -87,7 +87,8 @@ impl Gateway {
         let key = user_id.unsigned_abs();
         // Recorded and held in one part of a group commit; a refusal of a rate-limit place or of
         // the money undoes the part, and the refusal is recorded in a second one.
-        let refused = match self.db.grouped::<_, Short, _>(key, move |conn| admission.record_held(conn)).await {
+        let refused = match self.db.grouped::<_, Short, _>(key, move |conn| admission.record_held(conn)).await
+        {
             Ok(Recorded::Done(row)) => return Ok(*row),
             Ok(Recorded::Refused(reason, message, request)) => {
                 return Err(ServiceError::Refused { reason, message, request })
@@ -96,16 +97,16 @@ impl Gateway {
             Err(Short::Held(held, mut admission)) => {
                 let limits = admission.prepared.limits;
                 match held {
-                    Held::Rate(window) => refuse_at_rate_limit(&mut admission.prepared.decision, window, limits),
+                    Held::Rate(window) => {
+                        refuse_at_rate_limit(&mut admission.prepared.decision, window, limits)
+                    }
                     Held::Money(refusal) => refuse_at_reservation(&mut admission.prepared.decision, refusal),
                 }
                 admission
             }
         };
-        let (reason, message, request) = self
-            .db
-            .grouped::<_, ServiceError, _>(key, move |conn| refused.record_refused(conn))
-            .await?;
+        let (reason, message, request) =
+            self.db.grouped::<_, ServiceError, _>(key, move |conn| refused.record_refused(conn)).await?;
         Err(ServiceError::Refused { reason, message, request })
     }
 }
@@ -222,30 +223,38 @@ impl Admission {
                 updated_at: self.now,
             },
         )?;
-        audit::record(
-            conn,
-            &self.ctx,
-            Entry {
-                action: "request.decided",
+        let decided = Entry {
+            action: "request.decided",
+            subject_type: "request",
+            subject_id: Some(&self.id),
+            details: json!({
+                "project": p.project.public_id,
+                "agent": p.agent.as_ref().map(|a| a.public_id.clone()),
+                "provider": p.provider,
+                "model": p.model,
+                "operation": p.operation.as_str(),
+                "outcome": decision.outcome.as_str(),
+                "reason": decision.reason.map(|r| r.as_str()),
+                "tier": decision.tier.as_str(),
+                "risk_score": decision.risk_score,
+                "estimated": total,
+            }),
+            result: if status == "rejected" { AuditResult::Denied } else { AuditResult::Success },
+        };
+        if status == "executing" {
+            // The payment, and both events in one statement.
+            let pay = ordered_id("pay");
+            repo::insert_payment(conn, &pay, row.id, row.user_id, "reserved", row.estimated, self.now)?;
+            let reserved = Entry {
+                action: "payment.reserved",
                 subject_type: "request",
                 subject_id: Some(&self.id),
-                details: json!({
-                    "project": p.project.public_id,
-                    "agent": p.agent.as_ref().map(|a| a.public_id.clone()),
-                    "provider": p.provider,
-                    "model": p.model,
-                    "operation": p.operation.as_str(),
-                    "outcome": decision.outcome.as_str(),
-                    "reason": decision.reason.map(|r| r.as_str()),
-                    "tier": decision.tier.as_str(),
-                    "risk_score": decision.risk_score,
-                    "estimated": total,
-                }),
-                result: if status == "rejected" { AuditResult::Denied } else { AuditResult::Success },
-            },
-        )?;
-        if status == "executing" {
-            open_payment(conn, &self.ctx, &row, self.now)?;
+                details: json!({"payment": pay, "amount": row.estimated}),
+                result: AuditResult::Success,
+            };
+            audit::record_all(conn, &self.ctx, [decided, reserved])?;
+        } else {
+            audit::record(conn, &self.ctx, decided)?;
         }
         Ok(row)
     }
@@ -275,7 +284,9 @@ pub(super) fn take(
         return Ok(Err(Held::Rate(w)));
     }
     if let Some((user_id, periods, amount, reference)) = money {
-        if let Err(refusal) = reservations::reserve(conn, user_id, project_id, periods, amount, reference, now)? {
+        if let Err(refusal) =
+            reservations::reserve(conn, user_id, project_id, periods, amount, reference, now)?
+        {
             return Ok(Err(Held::Money(refusal)));
         }
     }
