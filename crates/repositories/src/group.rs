@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
+
 use crate::pool::{write_tx, ConnectionManager, DbConnection};
 use crate::RepoError;
 
@@ -26,7 +28,8 @@ pub(crate) type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// Where a caller's work runs.
 pub(crate) enum Slot<'a> {
-    /// In a batch with others: in a savepoint of its own.
+    /// In a batch with others: in a savepoint of its own, which the batch sets before and rolls
+    /// back to should the work fail.
     Shared(&'a mut DbConnection),
     /// Alone in its batch: directly in the transaction (which its failure rolls back), saving
     /// the savepoint's two statements.
@@ -129,10 +132,20 @@ fn run_batch(pool: &r2d2::Pool<ConnectionManager>, jobs: Vec<Job>, checkout: Dur
         write_tx(&mut conn, |c| {
             let alone = jobs.len() == 1;
             let mut failed = false;
-            for job in jobs {
+            for (i, job) in jobs.into_iter().enumerate() {
+                if !alone {
+                    // One round trip per part: the previous part's savepoint released and this
+                    // part's set (the commit releases the last).
+                    c.batch_execute(if i == 0 { "SAVEPOINT part" } else { "RELEASE SAVEPOINT part; SAVEPOINT part" })?;
+                }
                 let (deliver, ok) = job(if alone { Slot::Alone(&mut *c) } else { Slot::Shared(&mut *c) });
-                failed |= !ok;
                 delivers.push(deliver);
+                if !ok {
+                    failed = true;
+                    if !alone {
+                        c.batch_execute("ROLLBACK TO SAVEPOINT part")?;
+                    }
+                }
             }
             // A batch of one is an ordinary transaction: its failure rolls it back.
             if alone && failed {

@@ -281,8 +281,8 @@ impl Db {
             use crate::group::Slot;
             let result = match slot {
                 Slot::Missing(why) => Err(E::from(RepoError::Unavailable(why))),
-                // Inside the batch's transaction this is a savepoint.
-                Slot::Shared(c) => span.in_scope(|| c.transaction(f)),
+                // The batch has set a savepoint for it.
+                Slot::Shared(c) => span.in_scope(|| f(c)),
                 Slot::Alone(c) => span.in_scope(|| f(c)),
             };
             let ok = result.is_ok();
