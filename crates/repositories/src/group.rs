@@ -136,7 +136,11 @@ fn run_batch(pool: &r2d2::Pool<ConnectionManager>, jobs: Vec<Job>, checkout: Dur
                 if !alone {
                     // One round trip per part: the previous part's savepoint released and this
                     // part's set (the commit releases the last).
-                    c.batch_execute(if i == 0 { "SAVEPOINT part" } else { "RELEASE SAVEPOINT part; SAVEPOINT part" })?;
+                    c.batch_execute(if i == 0 {
+                        "SAVEPOINT part"
+                    } else {
+                        "RELEASE SAVEPOINT part; SAVEPOINT part"
+                    })?;
                 }
                 let (deliver, ok) = job(if alone { Slot::Alone(&mut *c) } else { Slot::Shared(&mut *c) });
                 delivers.push(deliver);
