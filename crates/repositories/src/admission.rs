@@ -7,8 +7,14 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text, Timestamp};
 use models::rows::Project;
 
+use models::ids::ordered_id;
+use models::rows::NewAuditEvent;
+use models::rows_spend::{AiRequest, NewAiRequest};
+
+use crate::counters::{self, RateLimits, Window};
+use crate::reservations::{self, Periods, Refusal};
 use crate::stmt::Stmt;
-use crate::{DbConnection, RepoError};
+use crate::{audit, requests, DbConnection, RepoError};
 
 /// A project with its owner's account, its policy, budget and this period's usage, and the
 /// platform's policy: everything a decision reads besides the price and the recent totals.
@@ -65,6 +71,9 @@ pub struct Snapshot {
     /// What the caller used of the platform's daily cap today (`None`: the row is missing).
     #[diesel(sql_type = Nullable<BigInt>)]
     pub user_used_day: Option<i64>,
+    /// Whether the project's rate-limit head row exists (made on its first limited call).
+    #[diesel(sql_type = Bool)]
+    pub rate_head: bool,
 }
 
 impl Snapshot {
@@ -99,7 +108,8 @@ pub fn snapshot(
         u.balance AS user_balance, u.reserved AS user_reserved, pp.document AS policy, \
         (SELECT s.document FROM system_policy s WHERE s.id = 1) AS system, \
         b.per_request AS per_request, b.daily AS daily, b.monthly AS monthly, \
-        ud.used AS used_day, um.used AS used_month, uu.used AS user_used_day \
+        ud.used AS used_day, um.used AS used_month, uu.used AS user_used_day, \
+        EXISTS (SELECT 1 FROM rate_heads rh WHERE rh.project_id = p.id) AS rate_head \
         FROM projects p \
         JOIN users u ON u.id = ? \
         LEFT JOIN project_policies pp ON pp.project_id = p.id \
@@ -258,4 +268,207 @@ pub fn settled(
         .text(month)
         .int(project_id)
         .first(conn)?)
+}
+
+/// An approved call's admission, ready to write: its request row, payment, audit events, and
+/// what it takes (rate-limit places, money, the hour's count).
+#[derive(Debug)]
+pub struct Approved<'a> {
+    /// The request row (status `executing`).
+    pub request: &'a NewAiRequest,
+    /// The payment's public id (`pay_…`); the payment reserves the request's `estimated`.
+    pub payment: &'a str,
+    /// The decision's and the reservation's audit events, in order.
+    pub events: &'a [NewAuditEvent<'a>; 2],
+    /// The project's rate limits.
+    pub limits: RateLimits,
+    /// The periods and limits the money counts against.
+    pub periods: &'a Periods,
+    /// The hour (`YYYY-MM-DDTHH`) whose admitted count it adds to.
+    pub hour: &'a str,
+    /// When.
+    pub now: NaiveDateTime,
+}
+
+/// Why [`record_approved`] recorded nothing: what refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// A rate-limit window is full.
+    Rate(Window),
+    /// The balance or a budget does not cover the amount.
+    Money(Refusal),
+}
+
+/// Records an approved admission and takes what it holds, in the caller's transaction: the
+/// request, its payment and audit events, then, last, the rows other calls of the project wait
+/// for (the rate-limit places, the money, the hour's count). `Ok(Err(held))` when a rate-limit
+/// window or the money refused: the caller must roll back what was written. On PostgreSQL all of
+/// it is one statement (one round trip); on SQLite the statements run one by one.
+pub fn record_approved(conn: &mut DbConnection, a: &Approved<'_>) -> Result<Result<AiRequest, Held>, RepoError> {
+    if let DbConnection::Postgresql(_) = conn {
+        return record_approved_in_one(conn, a);
+    }
+    let r = a.request;
+    let row = requests::insert(conn, r)?;
+    requests::insert_payment(conn, a.payment, row.id, r.user_id, "reserved", r.estimated, a.now)?;
+    audit::insert_all(conn, a.events)?;
+    if let Some(w) = counters::take_rate(conn, r.project_id, a.limits, a.now)? {
+        return Ok(Err(Held::Rate(w)));
+    }
+    if let Err(refusal) =
+        reservations::reserve(conn, r.user_id, r.project_id, a.periods, r.estimated, &r.public_id, a.now)?
+    {
+        return Ok(Err(Held::Money(refusal)));
+    }
+    counters::decided(conn, r.project_id, a.hour, false)?;
+    Ok(Ok(row))
+}
+
+/// [`record_approved`] as one statement of data-modifying `WITH` queries (PostgreSQL). What each
+/// conditional part matched names the refusal, in the order of the statements one by one.
+fn record_approved_in_one(
+    conn: &mut DbConnection,
+    a: &Approved<'_>,
+) -> Result<Result<AiRequest, Held>, RepoError> {
+    let r = a.request;
+    let now = counters::to_micros(a.now);
+    let amount = r.estimated;
+    let limited = [a.limits.per_minute, a.limits.per_hour, a.limits.per_day];
+    let mut stmt = Stmt::new(
+        "WITH h AS (UPDATE rate_heads SET minute_next = minute_next + 1, hour_next = hour_next + 1, \
+         day_next = day_next + 1 WHERE project_id = ? AND ? RETURNING minute_next, hour_next, day_next), \
+         s AS (INSERT INTO rate_slots (project_id, window_secs, slot, taken_at, free_at) \
+         SELECT ?, w.secs, (CASE w.secs WHEN 60 THEN h.minute_next WHEN 3600 THEN h.hour_next \
+         ELSE h.day_next END - 1) % w.lim, ?, ? + w.secs * INTERVAL '1 second' \
+         FROM h CROSS JOIN (VALUES (60, ?), (3600, ?), (86400, ?)) AS w (secs, lim) WHERE w.lim > 0 \
+         ON CONFLICT (project_id, window_secs, slot) DO UPDATE SET taken_at = excluded.taken_at, \
+         free_at = excluded.free_at WHERE rate_slots.free_at <= excluded.taken_at RETURNING window_secs), \
+         u AS (UPDATE users SET reserved = reserved + ? WHERE id = ? AND balance - reserved >= ? \
+         RETURNING id, balance, reserved), \
+         p AS (UPDATE project_usage SET used = used + ? WHERE project_id = ? \
+         AND ((period = ? AND used + ? <= ?) OR (period = ? AND used + ? <= ?)) RETURNING period), \
+         d AS (UPDATE user_usage SET used = used + ? WHERE user_id = ? AND period = ? AND used + ? <= ? RETURNING 1), \
+         l AS (INSERT INTO ledger_entries (public_id, user_id, kind, amount, balance_after, reserved_after, \
+         reference, note, created_at) SELECT ?, id, 'reserve', ?, balance, reserved, ?, '', ? FROM u RETURNING 1), \
+         c AS (INSERT INTO project_hours (project_id, hour, admitted, rejected) VALUES (?, ?, 1, 0) \
+         ON CONFLICT (project_id, hour) DO UPDATE SET admitted = project_hours.admitted + 1 RETURNING 1), \
+         r AS (INSERT INTO ai_requests (public_id, user_id, project_id, agent_id, provider, model, operation, \
+         status, outcome, reason, tier, risk_score, decision, body, estimated, day, month, fingerprint, \
+         idempotency_key, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id), \
+         m AS (INSERT INTO request_payments (public_id, request_id, user_id, status, estimated, created_at, \
+         updated_at) SELECT ?, id, ?, 'reserved', ?, ?, ? FROM r RETURNING 1), \
+         e AS (INSERT INTO audit_events (event_id, occurred_at, actor_type, actor_id, action, subject_type, \
+         subject_id, request_id, details, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), \
+         (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING 1) \
+         SELECT (SELECT id FROM r) AS id, (SELECT count(*) FROM h) AS heads, \
+         (SELECT count(*) FROM s WHERE window_secs = 60) AS minute, \
+         (SELECT count(*) FROM s WHERE window_secs = 3600) AS hour, \
+         (SELECT count(*) FROM s WHERE window_secs = 86400) AS day, \
+         (SELECT count(*) FROM u) AS users, (SELECT count(*) FROM p WHERE period = ?) AS day_usage, \
+         (SELECT count(*) FROM p WHERE period = ?) AS month_usage, (SELECT count(*) FROM d) AS user_day, \
+         (SELECT count(*) FROM l) + (SELECT count(*) FROM c) + (SELECT count(*) FROM m) \
+         + (SELECT count(*) FROM e) AS written",
+    )
+    // The rate-limit places.
+    .int(r.project_id)
+    .flag(limited.iter().any(|l| *l > 0))
+    .int(r.project_id)
+    .time(now)
+    .time(now)
+    .int(i64::from(a.limits.per_minute))
+    .int(i64::from(a.limits.per_hour))
+    .int(i64::from(a.limits.per_day))
+    // The money.
+    .int(amount)
+    .int(r.user_id)
+    .int(amount)
+    .int(amount)
+    .int(r.project_id)
+    .text(&a.periods.day)
+    .int(amount)
+    .int(a.periods.daily_limit)
+    .text(&a.periods.month)
+    .int(amount)
+    .int(a.periods.monthly_limit)
+    .int(amount)
+    .int(r.user_id)
+    .text(&a.periods.day)
+    .int(amount)
+    .int(a.periods.user_daily_limit)
+    .text(ordered_id("led"))
+    .int(amount)
+    .text(&r.public_id)
+    .time(a.now)
+    // The hour's count.
+    .int(r.project_id)
+    .text(a.hour);
+    // The request, its payment and its events.
+    stmt = requests::bind_new(stmt, r)
+        .text(a.payment)
+        .int(r.user_id)
+        .int(amount)
+        .time(a.now)
+        .time(a.now);
+    for event in a.events {
+        stmt = audit::bind_new(stmt, event);
+    }
+    let got: Option<InOne> = stmt.text(&a.periods.day).text(&a.periods.month).first(conn)?;
+    let Some(got) = got else { return Err(RepoError::NotFound) };
+    let wanted = limited.iter().filter(|l| **l > 0).count();
+    if wanted > 0 && got.heads == 0 {
+        // The head row is made before the call (`counters::ensure_head`); without it nothing was
+        // taken.
+        return Err(RepoError::NotFound);
+    }
+    for (window, limit, taken) in [
+        (Window::Minute, a.limits.per_minute, got.minute),
+        (Window::Hour, a.limits.per_hour, got.hour),
+        (Window::Day, a.limits.per_day, got.day),
+    ] {
+        if limit > 0 && taken == 0 {
+            return Ok(Err(Held::Rate(window)));
+        }
+    }
+    let refusal = if got.users == 0 {
+        Some(Refusal::Balance)
+    } else if got.day_usage == 0 {
+        Some(Refusal::Daily)
+    } else if got.month_usage == 0 {
+        Some(Refusal::Monthly)
+    } else if got.user_day == 0 {
+        Some(Refusal::SystemDaily)
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        return Ok(Err(Held::Money(refusal)));
+    }
+    let (Some(id), 5) = (got.id, got.written) else { return Err(RepoError::NotFound) };
+    Ok(Ok(requests::stored(id, r)))
+}
+
+/// What [`record_approved_in_one`] matched and wrote.
+#[derive(QueryableByName)]
+struct InOne {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    id: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    heads: i64,
+    #[diesel(sql_type = BigInt)]
+    minute: i64,
+    #[diesel(sql_type = BigInt)]
+    hour: i64,
+    #[diesel(sql_type = BigInt)]
+    day: i64,
+    #[diesel(sql_type = BigInt)]
+    users: i64,
+    #[diesel(sql_type = BigInt)]
+    day_usage: i64,
+    #[diesel(sql_type = BigInt)]
+    month_usage: i64,
+    #[diesel(sql_type = BigInt)]
+    user_day: i64,
+    #[diesel(sql_type = BigInt)]
+    written: i64,
 }

@@ -45,20 +45,24 @@ pub fn insert_all(conn: &mut DbConnection, events: &[NewAuditEvent<'_>]) -> Resu
     };
     let mut stmt = Stmt::new(sql);
     for new in events {
-        stmt = stmt
-            .text(new.event_id)
-            .time(new.occurred_at)
-            .text(new.actor_type)
-            .maybe_text(new.actor_id)
-            .text(new.action)
-            .text(new.subject_type)
-            .maybe_text(new.subject_id)
-            .maybe_text(new.request_id)
-            .text(new.details)
-            .text(new.result);
+        stmt = bind_new(stmt, new);
     }
     stmt.execute(conn)?;
     Ok(())
+}
+
+/// Binds the ten columns of a new event, in the order of [`insert_all`]'s column list.
+pub(crate) fn bind_new(stmt: Stmt, new: &NewAuditEvent<'_>) -> Stmt {
+    stmt.text(new.event_id)
+        .time(new.occurred_at)
+        .text(new.actor_type)
+        .maybe_text(new.actor_id)
+        .text(new.action)
+        .text(new.subject_type)
+        .maybe_text(new.subject_id)
+        .maybe_text(new.request_id)
+        .text(new.details)
+        .text(new.result)
 }
 
 /// Every event about one of `subjects` (`(subject_type, subject_id)`), oldest first, at most

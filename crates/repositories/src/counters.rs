@@ -72,9 +72,7 @@ pub fn take_rate(
     if windows.iter().all(|(_, n)| *n == 0) {
         return Ok(None);
     }
-    // Microseconds, as PostgreSQL keeps them, so a slot's time reads back equal.
-    let now = chrono::Timelike::with_nanosecond(&now, chrono::Timelike::nanosecond(&now) / 1000 * 1000)
-        .unwrap_or(now);
+    let now = to_micros(now);
     let bump = |conn: &mut DbConnection| -> Result<Vec<Head>, diesel::result::Error> {
         Stmt::new(
             "UPDATE rate_heads SET minute_next = minute_next + 1, hour_next = hour_next + 1, \
@@ -130,6 +128,20 @@ pub fn take_rate(
         }
     }
     Ok(wanted.first().map(|(w, _)| *w))
+}
+
+/// `t` to the microsecond, as PostgreSQL keeps it, so a slot's time reads back equal.
+pub(crate) fn to_micros(t: NaiveDateTime) -> NaiveDateTime {
+    chrono::Timelike::with_nanosecond(&t, chrono::Timelike::nanosecond(&t) / 1000 * 1000).unwrap_or(t)
+}
+
+/// Makes the project's rate-limit head row if it is missing (idempotent; outside a transaction,
+/// before a call that takes places in one statement).
+pub fn ensure_head(conn: &mut DbConnection, project_id: i64) -> Result<(), RepoError> {
+    Stmt::new("INSERT INTO rate_heads (project_id) VALUES (?) ON CONFLICT DO NOTHING")
+        .int(project_id)
+        .execute(conn)?;
+    Ok(())
 }
 
 #[derive(diesel::QueryableByName)]

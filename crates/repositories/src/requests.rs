@@ -14,35 +14,47 @@ use crate::{DbConnection, Page, RepoError};
 /// Inserts a request; returns it as stored (the fields the insert leaves out at their
 /// defaults: nothing charged, no tokens, no answer yet).
 pub fn insert(conn: &mut DbConnection, new: &NewAiRequest) -> Result<AiRequest, RepoError> {
-    let ids: Vec<IdRow> = Stmt::new(
-        "INSERT INTO ai_requests (public_id, user_id, project_id, agent_id, provider, model, operation, status, \
-         outcome, reason, tier, risk_score, decision, body, estimated, day, month, fingerprint, idempotency_key, \
-         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    let ids: Vec<IdRow> = bind_new(
+        Stmt::new(
+            "INSERT INTO ai_requests (public_id, user_id, project_id, agent_id, provider, model, operation, status, \
+             outcome, reason, tier, risk_score, decision, body, estimated, day, month, fingerprint, idempotency_key, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        ),
+        new,
     )
-    .text(&new.public_id)
-    .int(new.user_id)
-    .int(new.project_id)
-    .maybe_int(new.agent_id)
-    .text(&new.provider)
-    .text(&new.model)
-    .text(&new.operation)
-    .text(&new.status)
-    .text(&new.outcome)
-    .maybe_text(new.reason.as_deref())
-    .text(&new.tier)
-    .float(new.risk_score)
-    .text(&new.decision)
-    .text(&new.body)
-    .int(new.estimated)
-    .text(&new.day)
-    .text(&new.month)
-    .text(&new.fingerprint)
-    .maybe_text(new.idempotency_key.as_deref())
-    .time(new.created_at)
-    .time(new.updated_at)
     .load(conn)?;
     let id = ids.first().map(|r| r.id).ok_or(RepoError::NotFound)?;
-    Ok(AiRequest {
+    Ok(stored(id, new))
+}
+
+/// Binds the 21 columns of a new request, in the order of [`insert`]'s column list.
+pub(crate) fn bind_new(stmt: Stmt, new: &NewAiRequest) -> Stmt {
+    stmt.text(&new.public_id)
+        .int(new.user_id)
+        .int(new.project_id)
+        .maybe_int(new.agent_id)
+        .text(&new.provider)
+        .text(&new.model)
+        .text(&new.operation)
+        .text(&new.status)
+        .text(&new.outcome)
+        .maybe_text(new.reason.as_deref())
+        .text(&new.tier)
+        .float(new.risk_score)
+        .text(&new.decision)
+        .text(&new.body)
+        .int(new.estimated)
+        .text(&new.day)
+        .text(&new.month)
+        .text(&new.fingerprint)
+        .maybe_text(new.idempotency_key.as_deref())
+        .time(new.created_at)
+        .time(new.updated_at)
+}
+
+/// The request `new` as stored under `id`: nothing charged, no tokens, no answer yet.
+pub(crate) fn stored(id: i64, new: &NewAiRequest) -> AiRequest {
+    AiRequest {
         id,
         public_id: new.public_id.clone(),
         user_id: new.user_id,
@@ -71,7 +83,7 @@ pub fn insert(conn: &mut DbConnection, new: &NewAiRequest) -> Result<AiRequest, 
         idempotency_key: new.idempotency_key.clone(),
         created_at: new.created_at,
         updated_at: new.updated_at,
-    })
+    }
 }
 
 #[derive(QueryableByName)]

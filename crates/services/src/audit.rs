@@ -72,36 +72,53 @@ pub fn record(conn: &mut DbConnection, ctx: &AuditContext, entry: Entry<'_>) -> 
 }
 
 /// Records several events in the caller's open transaction, in order, in one statement.
-pub fn record_all<'a, const N: usize>(
+pub fn record_all<const N: usize>(
     conn: &mut DbConnection,
     ctx: &AuditContext,
-    entries: [Entry<'a>; N],
+    entries: [Entry<'_>; N],
 ) -> Result<(), RepoError> {
-    let at = models::time::now();
-    let stored: Vec<(String, String, Entry<'a>)> = entries
-        .into_iter()
-        .map(|mut entry| {
-            let mut details = std::mem::take(&mut entry.details);
-            mask_personal_data(&mut details);
-            (ordered_id(prefix::AUDIT_EVENT), canonical_json(&details), entry)
-        })
-        .collect();
-    let events: Vec<NewAuditEvent<'_>> = stored
-        .iter()
-        .map(|(event_id, details, entry)| NewAuditEvent {
-            event_id,
-            occurred_at: at,
+    let ready = entries.map(Ready::new);
+    let events: Vec<NewAuditEvent<'_>> = ready.iter().map(|r| r.event(ctx)).collect();
+    repo::insert_all(conn, &events)
+}
+
+/// An event ready to store: its id, its time and its details masked and in canonical form.
+#[derive(Debug)]
+pub struct Ready<'a> {
+    event_id: String,
+    occurred_at: NaiveDateTime,
+    details: String,
+    entry: Entry<'a>,
+}
+
+impl<'a> Ready<'a> {
+    /// Masks and serialises `entry`'s details and names the event.
+    pub fn new(mut entry: Entry<'a>) -> Self {
+        let mut details = std::mem::take(&mut entry.details);
+        mask_personal_data(&mut details);
+        Self {
+            event_id: ordered_id(prefix::AUDIT_EVENT),
+            occurred_at: models::time::now(),
+            details: canonical_json(&details),
+            entry,
+        }
+    }
+
+    /// The row to insert for the actor and request of `ctx`.
+    pub fn event<'b>(&'b self, ctx: &'b AuditContext) -> NewAuditEvent<'b> {
+        NewAuditEvent {
+            event_id: &self.event_id,
+            occurred_at: self.occurred_at,
             actor_type: ctx.actor.kind.as_str(),
             actor_id: ctx.actor.id.as_deref(),
-            action: entry.action,
-            subject_type: entry.subject_type,
-            subject_id: entry.subject_id,
+            action: self.entry.action,
+            subject_type: self.entry.subject_type,
+            subject_id: self.entry.subject_id,
             request_id: ctx.request_id.as_deref(),
-            details,
-            result: entry.result.as_str(),
-        })
-        .collect();
-    repo::insert_all(conn, &events)
+            details: &self.details,
+            result: self.entry.result.as_str(),
+        }
+    }
 }
 
 /// Records a successful action on a subject, in the caller's transaction (see [`record`]).

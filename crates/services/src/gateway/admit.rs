@@ -7,6 +7,7 @@ use models::rows::{Agent, Project};
 use models::rows_spend::{AiRequest, NewAiRequest};
 use models::AuditResult;
 use repositories::admission;
+pub(super) use repositories::admission::Held;
 use repositories::counters::{self, RateLimits};
 use repositories::reservations::{self, Periods, Refusal};
 use repositories::{projects as project_repo, requests as repo, DbConnection, Page};
@@ -61,6 +62,9 @@ impl Gateway {
                 per_hour: input.policy.rate_per_hour,
                 per_day: input.policy.rate_per_day,
             };
+            if !snapshot.rate_head && (limits.per_minute > 0 || limits.per_hour > 0 || limits.per_day > 0) {
+                counters::ensure_head(conn, project.id)?;
+            }
             let decision = decide(&input, now.and_utc(), pro.as_ref());
             let (provider, model) = stored.call.names();
             let body = serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -169,12 +173,40 @@ impl Admission {
             let (reason, message, request) = self.record_refused(conn)?;
             return Ok(Recorded::Refused(reason, message, request));
         }
-        let row = self.record(conn, status)?;
         let p = &self.prepared;
-        let total = p.decision.estimate.map_or(0, |e| e.total);
-        let money = (status == "executing").then_some((self.user_id, &p.periods, total, self.id.as_str()));
         let hour = counters::hour_key(self.now);
-        match take(conn, p.project.id, p.limits, money, self.now, Some(&hour))? {
+        if status == "executing" {
+            // Recorded and held by the repository (one statement on PostgreSQL).
+            self.agent_seen(conn)?;
+            let new = self.new_request(status);
+            let pay = ordered_id("pay");
+            let ready = [
+                audit::Ready::new(self.decided(status)),
+                audit::Ready::new(Entry {
+                    action: "payment.reserved",
+                    subject_type: "request",
+                    subject_id: Some(&self.id),
+                    details: json!({"payment": pay, "amount": new.estimated}),
+                    result: AuditResult::Success,
+                }),
+            ];
+            let events = [ready[0].event(&self.ctx), ready[1].event(&self.ctx)];
+            let approved = admission::Approved {
+                request: &new,
+                payment: &pay,
+                events: &events,
+                limits: p.limits,
+                periods: &p.periods,
+                hour: &hour,
+                now: self.now,
+            };
+            return match admission::record_approved(conn, &approved)? {
+                Ok(row) => Ok(Recorded::Done(Box::new(row))),
+                Err(held) => Err(Short::Held(held, Box::new(self))),
+            };
+        }
+        let row = self.record(conn, status)?;
+        match take(conn, p.project.id, p.limits, None, self.now, Some(&hour))? {
             Ok(()) => Ok(Recorded::Done(Box::new(row))),
             Err(held) => Err(Short::Held(held, Box::new(self))),
         }
@@ -188,42 +220,58 @@ impl Admission {
         Ok((d.reason.unwrap_or(Reason::InvalidRequest), d.reason_text.clone(), self.id))
     }
 
-    /// The request row, its decision's audit event, (an approval) its payment, and (an agent's
-    /// first request) the agent as seen.
+    /// The request row and its decision's audit event, and (an agent's first request) the agent
+    /// as seen: a refused or pending admission (an approved one is [`Admission::record_held`]'s).
     fn record(&self, conn: &mut DbConnection, status: &str) -> Result<AiRequest, ServiceError> {
+        self.agent_seen(conn)?;
+        let row = repo::insert(conn, &self.new_request(status))?;
+        audit::record(conn, &self.ctx, self.decided(status))?;
+        Ok(row)
+    }
+
+    /// Notes the agent as seen on its first request.
+    fn agent_seen(&self, conn: &mut DbConnection) -> Result<(), ServiceError> {
         let p = &self.prepared;
-        let decision = &p.decision;
-        let total = decision.estimate.map_or(0, |e| e.total);
         if let (true, Some(a)) = (p.new_agent, p.agent.as_ref()) {
             counters::agent_seen(conn, p.project.id, a.id, &counters::day_key(self.now))?;
         }
-        let row = repo::insert(
-            conn,
-            &NewAiRequest {
-                public_id: self.id.clone(),
-                user_id: self.user_id,
-                project_id: p.project.id,
-                agent_id: p.agent.as_ref().map(|a| a.id),
-                provider: p.provider.clone(),
-                model: p.model.clone(),
-                operation: p.operation.as_str().into(),
-                status: status.into(),
-                outcome: decision.outcome.as_str().into(),
-                reason: decision.reason.map(|r| r.as_str().to_string()),
-                tier: decision.tier.as_str().into(),
-                risk_score: decision.risk_score,
-                decision: serde_json::to_string(decision).unwrap_or_default(),
-                body: p.body.clone(),
-                estimated: total,
-                day: p.periods.day.clone(),
-                month: p.periods.month.clone(),
-                fingerprint: p.fingerprint.clone(),
-                idempotency_key: self.idempotency_key.clone(),
-                created_at: self.now,
-                updated_at: self.now,
-            },
-        )?;
-        let decided = Entry {
+        Ok(())
+    }
+
+    /// The request row with `status`.
+    fn new_request(&self, status: &str) -> NewAiRequest {
+        let p = &self.prepared;
+        let decision = &p.decision;
+        NewAiRequest {
+            public_id: self.id.clone(),
+            user_id: self.user_id,
+            project_id: p.project.id,
+            agent_id: p.agent.as_ref().map(|a| a.id),
+            provider: p.provider.clone(),
+            model: p.model.clone(),
+            operation: p.operation.as_str().into(),
+            status: status.into(),
+            outcome: decision.outcome.as_str().into(),
+            reason: decision.reason.map(|r| r.as_str().to_string()),
+            tier: decision.tier.as_str().into(),
+            risk_score: decision.risk_score,
+            decision: serde_json::to_string(decision).unwrap_or_default(),
+            body: p.body.clone(),
+            estimated: decision.estimate.map_or(0, |e| e.total),
+            day: p.periods.day.clone(),
+            month: p.periods.month.clone(),
+            fingerprint: p.fingerprint.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
+
+    /// The decision's audit event for a request recorded with `status`.
+    fn decided(&self, status: &str) -> Entry<'_> {
+        let p = &self.prepared;
+        let decision = &p.decision;
+        Entry {
             action: "request.decided",
             subject_type: "request",
             subject_id: Some(&self.id),
@@ -237,35 +285,11 @@ impl Admission {
                 "reason": decision.reason.map(|r| r.as_str()),
                 "tier": decision.tier.as_str(),
                 "risk_score": decision.risk_score,
-                "estimated": total,
+                "estimated": decision.estimate.map_or(0, |e| e.total),
             }),
             result: if status == "rejected" { AuditResult::Denied } else { AuditResult::Success },
-        };
-        if status == "executing" {
-            // The payment, and both events in one statement.
-            let pay = ordered_id("pay");
-            repo::insert_payment(conn, &pay, row.id, row.user_id, "reserved", row.estimated, self.now)?;
-            let reserved = Entry {
-                action: "payment.reserved",
-                subject_type: "request",
-                subject_id: Some(&self.id),
-                details: json!({"payment": pay, "amount": row.estimated}),
-                result: AuditResult::Success,
-            };
-            audit::record_all(conn, &self.ctx, [decided, reserved])?;
-        } else {
-            audit::record(conn, &self.ctx, decided)?;
         }
-        Ok(row)
     }
-}
-
-/// Why [`hold`] refused.
-pub(super) enum Held {
-    /// A rate-limit window is full.
-    Rate(counters::Window),
-    /// The balance or a budget does not cover the amount.
-    Money(Refusal),
 }
 
 /// Takes the project's places in its rate-limit windows (when `limits` has any), reserves
