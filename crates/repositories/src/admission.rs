@@ -9,7 +9,7 @@ use models::rows::Project;
 
 use models::ids::ordered_id;
 use models::rows::NewAuditEvent;
-use models::rows_spend::{AiRequest, NewAiRequest};
+use models::rows_spend::{AiRequest, NewAiRequest, RequestPayment};
 
 use crate::counters::{self, RateLimits, Window};
 use crate::reservations::{self, Periods, Refusal};
@@ -471,4 +471,223 @@ struct InOne {
     user_day: i64,
     #[diesel(sql_type = BigInt)]
     written: i64,
+}
+
+/// An answered call's settlement, ready to write.
+#[derive(Debug)]
+pub struct Executed<'a> {
+    /// The request as admitted (`executing`).
+    pub request: &'a AiRequest,
+    /// What the provider call produced (`charged` is what the settlement charges).
+    pub finish: &'a requests::Finish<'a>,
+    /// What the provider's usage cost (may exceed the reservation; the charge stops at it).
+    pub actual: i64,
+    /// The settlement's audit event.
+    pub event: &'a NewAuditEvent<'a>,
+    /// When.
+    pub now: NaiveDateTime,
+}
+
+/// How [`record_executed`] ended.
+#[derive(Debug)]
+pub enum Settlement {
+    /// Settled: `executing → executed`, the money charged and released, the totals kept; the
+    /// request's payment as settled.
+    Settled(Option<RequestPayment>),
+    /// The request was no longer executing (released meanwhile): nothing was written.
+    Released,
+}
+
+/// Settles an answered call in the caller's transaction: finishes the request
+/// (`executing → executed`), audits it, settles its payment, charges `finish.charged` of the
+/// reservation and releases the rest, and adds it to the running totals (the project's day, the
+/// user's hour, what the project used). On PostgreSQL one statement (one round trip); on SQLite
+/// the statements one by one.
+pub fn record_executed(conn: &mut DbConnection, x: &Executed<'_>) -> Result<Settlement, RepoError> {
+    let r = x.request;
+    let charged = x.finish.charged.clamp(0, r.estimated);
+    let reference = (charged > 0).then(|| format!("ledger:{}", r.public_id));
+    let periods = Periods {
+        day: r.day.clone(),
+        month: r.month.clone(),
+        daily_limit: 0,
+        monthly_limit: 0,
+        user_daily_limit: 0,
+    };
+    if let DbConnection::Sqlite(_) = conn {
+        if !requests::finish(conn, r.id, "executed", x.finish, x.now)? {
+            return Ok(Settlement::Released);
+        }
+        audit::insert_all(conn, std::slice::from_ref(x.event))?;
+        let payment =
+            requests::settle_payment(conn, r.id, "committed", charged, x.actual, reference.as_deref(), x.now)?;
+        reservations::settle(conn, r.user_id, r.project_id, &periods, r.estimated, charged, &r.public_id, x.now)?;
+        counters::executed(conn, r.project_id, r.user_id, r.created_at, &r.provider, &r.model, charged)?;
+        return Ok(Settlement::Settled(payment));
+    }
+    let unused = r.estimated - charged;
+    let (seen, day, hour) = counters::seen_of(r.created_at, &r.provider, &r.model);
+    let mut stmt = Stmt::new(
+        "WITH f AS (UPDATE ai_requests SET status = 'executed', charged = ?, input_tokens = ?, output_tokens = ?, \
+         latency_ms = ?, response = ?, error = ?, updated_at = ? WHERE id = ? AND status = 'executing' RETURNING id), \
+         e AS (INSERT INTO audit_events (event_id, occurred_at, actor_type, actor_id, action, subject_type, \
+         subject_id, request_id, details, result) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM f RETURNING 1), \
+         m AS (UPDATE request_payments SET status = 'committed', amount = ?, actual = ?, variance = estimated - ?, \
+         tx_reference = ?, updated_at = ? WHERE request_id IN (SELECT id FROM f) RETURNING *), \
+         u AS (UPDATE users SET reserved = reserved - ?, balance = balance - ? \
+         WHERE id = ? AND reserved >= ? AND balance >= ? AND EXISTS (SELECT 1 FROM f) RETURNING id, balance, reserved), \
+         p AS (UPDATE project_usage SET used = used - ? WHERE ? > 0 AND project_id = ? AND period IN (?, ?) \
+         AND EXISTS (SELECT 1 FROM u) RETURNING 1), \
+         d AS (UPDATE user_usage SET used = used - ? WHERE ? > 0 AND user_id = ? AND period = ? \
+         AND EXISTS (SELECT 1 FROM u) RETURNING 1), \
+         l AS (INSERT INTO ledger_entries (public_id, user_id, kind, amount, balance_after, reserved_after, \
+         reference, note, created_at) \
+         SELECT ?, id, 'release', ?, balance, reserved, ?, '', ? FROM u \
+         UNION ALL SELECT ?, id, 'charge', ?, balance, reserved, ?, '', ? FROM u WHERE ? > 0 RETURNING 1), \
+         t AS (INSERT INTO project_days (project_id, day, executed, charged, charged_sq) \
+         SELECT ?, ?, 1, ?, ? FROM f ON CONFLICT (project_id, day) DO UPDATE SET \
+         executed = project_days.executed + 1, charged = project_days.charged + excluded.charged, \
+         charged_sq = project_days.charged_sq + excluded.charged_sq RETURNING 1), \
+         h AS (INSERT INTO user_hours (user_id, hour, charged) SELECT ?, ?, ? FROM f \
+         ON CONFLICT (user_id, hour) DO UPDATE SET charged = user_hours.charged + excluded.charged RETURNING 1), \
+         s AS (INSERT INTO project_seen (project_id, kind, value, last_day) \
+         SELECT ?, v.kind, v.value, ? FROM f CROSS JOIN (VALUES ('provider', ?), ('model', ?), ('hour', ?)) \
+         AS v (kind, value) ON CONFLICT (project_id, kind, value) DO UPDATE SET last_day = excluded.last_day \
+         RETURNING 1) \
+         SELECT (SELECT count(*) FROM f) AS finished, (SELECT count(*) FROM u) AS users, \
+         (SELECT count(*) FROM l) AS ledger, (SELECT count(*) FROM e) + (SELECT count(*) FROM t) \
+         + (SELECT count(*) FROM h) + (SELECT count(*) FROM s) AS totals, \
+         m.id, m.public_id, m.request_id, m.user_id, m.amount, m.currency, m.rail, m.tx_reference, m.status, \
+         m.estimated, m.actual, m.variance, m.created_at, m.updated_at \
+         FROM (SELECT 1 AS one) AS one LEFT JOIN m ON TRUE",
+    )
+    // Finish.
+    .int(charged)
+    .int(x.finish.input_tokens)
+    .int(x.finish.output_tokens)
+    .maybe_int(x.finish.latency_ms)
+    .maybe_text(x.finish.response)
+    .maybe_text(x.finish.error)
+    .time(x.now)
+    .int(r.id);
+    stmt = audit::bind_new(stmt, x.event)
+        // The payment.
+        .int(charged)
+        .int(x.actual)
+        .int(x.actual)
+        .maybe_text(reference.as_deref())
+        .time(x.now)
+        // The money.
+        .int(r.estimated)
+        .int(charged)
+        .int(r.user_id)
+        .int(r.estimated)
+        .int(charged)
+        .int(unused)
+        .int(unused)
+        .int(r.project_id)
+        .text(&periods.day)
+        .text(&periods.month)
+        .int(unused)
+        .int(unused)
+        .int(r.user_id)
+        .text(&periods.day)
+        .text(ordered_id("led"))
+        .int(-r.estimated)
+        .text(&r.public_id)
+        .time(x.now)
+        .text(ordered_id("led"))
+        .int(-charged)
+        .text(&r.public_id)
+        .time(x.now)
+        .int(charged)
+        // The totals.
+        .int(r.project_id)
+        .text(&day)
+        .int(charged)
+        .float((charged as f64) * (charged as f64))
+        .int(r.user_id)
+        .text(&hour)
+        .int(charged)
+        .int(r.project_id)
+        .text(&day);
+    for value in seen {
+        stmt = stmt.text(value);
+    }
+    let Some(got) = stmt.first::<ExecutedInOne>(conn)? else { return Err(RepoError::NotFound) };
+    if got.finished == 0 {
+        return Ok(Settlement::Released);
+    }
+    let entries = if charged > 0 { 2 } else { 1 };
+    if got.users != 1 || got.ledger != entries {
+        return Err(RepoError::CheckViolation("the reservation is not held".into()));
+    }
+    // The event, the day, the hour, and the three things used.
+    if got.totals != 6 {
+        return Err(RepoError::NotFound);
+    }
+    Ok(Settlement::Settled(got.payment()))
+}
+
+/// What [`record_executed`]'s one statement matched and wrote, and the payment as settled.
+#[derive(QueryableByName)]
+struct ExecutedInOne {
+    #[diesel(sql_type = BigInt)]
+    finished: i64,
+    #[diesel(sql_type = BigInt)]
+    users: i64,
+    #[diesel(sql_type = BigInt)]
+    ledger: i64,
+    #[diesel(sql_type = BigInt)]
+    totals: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    public_id: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    request_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    user_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    amount: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    currency: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    rail: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    tx_reference: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    status: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    estimated: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    actual: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    variance: Option<i64>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    created_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    updated_at: Option<NaiveDateTime>,
+}
+
+impl ExecutedInOne {
+    /// The payment, when the request had one.
+    fn payment(self) -> Option<RequestPayment> {
+        Some(RequestPayment {
+            id: self.id?,
+            public_id: self.public_id?,
+            request_id: self.request_id?,
+            user_id: self.user_id?,
+            amount: self.amount?,
+            currency: self.currency?,
+            rail: self.rail?,
+            tx_reference: self.tx_reference,
+            status: self.status?,
+            estimated: self.estimated?,
+            actual: self.actual?,
+            variance: self.variance?,
+            created_at: self.created_at?,
+            updated_at: self.updated_at?,
+        })
+    }
 }

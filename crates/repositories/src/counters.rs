@@ -130,6 +130,15 @@ pub fn take_rate(
     Ok(wanted.first().map(|(w, _)| *w))
 }
 
+/// What an executed call created at `created_at` marks as used (its provider, `provider/model`
+/// and hour of the day, in that order), with its day and hour keys.
+pub(crate) fn seen_of(created_at: NaiveDateTime, provider: &str, model: &str) -> ([String; 3], String, String) {
+    let provider = provider.trim().to_ascii_lowercase();
+    let model = format!("{provider}/{}", model.trim().to_ascii_lowercase());
+    let hour_of_day = chrono::Timelike::hour(&created_at).to_string();
+    ([provider, model, hour_of_day], day_key(created_at), hour_key(created_at))
+}
+
 /// `t` to the microsecond, as PostgreSQL keeps it, so a slot's time reads back equal.
 pub(crate) fn to_micros(t: NaiveDateTime) -> NaiveDateTime {
     chrono::Timelike::with_nanosecond(&t, chrono::Timelike::nanosecond(&t) / 1000 * 1000).unwrap_or(t)
@@ -200,9 +209,7 @@ pub fn executed(
     let day = day_key(created_at);
     let hour = hour_key(created_at);
     let sq = (charged as f64) * (charged as f64);
-    let provider = provider.trim().to_ascii_lowercase();
-    let model = format!("{provider}/{}", model.trim().to_ascii_lowercase());
-    let hour_of_day = chrono::Timelike::hour(&created_at).to_string();
+    let ([provider, model, hour_of_day], _, _) = seen_of(created_at, provider, model);
     macro_rules! days_sql { () => { "INSERT INTO project_days (project_id, day, executed, charged, charged_sq) VALUES (?, ?, 1, ?, ?) \
          ON CONFLICT (project_id, day) DO UPDATE SET executed = project_days.executed + 1, \
          charged = project_days.charged + excluded.charged, charged_sq = project_days.charged_sq + excluded.charged_sq" }; }

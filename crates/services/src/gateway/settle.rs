@@ -70,7 +70,6 @@ impl Gateway {
         let settled = self
             .db
             .grouped::<_, ServiceError, _>(row.user_id.unsigned_abs(), move |conn| {
-                let id = row.id;
                 let finish = repo::Finish {
                     charged,
                     input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
@@ -79,18 +78,11 @@ impl Gateway {
                     response: Some(&response),
                     error: error.as_deref(),
                 };
-                let finished = repo::finish(conn, id, "executed", &finish, now)?;
-                if !finished {
-                    tracing::warn!(request = %row.public_id, "request was released before it settled");
-                    return Ok(None);
-                }
-                audit::record_success(
-                    conn,
-                    &ctx,
-                    "request.executed",
-                    "request",
-                    &row.public_id,
-                    json!({
+                let event = audit::Ready::new(Entry {
+                    action: "request.executed",
+                    subject_type: "request",
+                    subject_id: Some(&row.public_id),
+                    details: json!({
                         "charged": charged,
                         "cost": cost,
                         "fee": fee,
@@ -101,7 +93,23 @@ impl Gateway {
                         "latency_ms": latency,
                         "note": error,
                     }),
-                )?;
+                    result: AuditResult::Success,
+                });
+                let executed = admission::Executed {
+                    request: &row,
+                    finish: &finish,
+                    actual,
+                    event: &event.event(&ctx),
+                    now,
+                };
+                // The request, its payment, the money and the totals (one statement on PostgreSQL).
+                let payment = match admission::record_executed(conn, &executed)? {
+                    admission::Settlement::Settled(payment) => payment,
+                    admission::Settlement::Released => {
+                        tracing::warn!(request = %row.public_id, "request was released before it settled");
+                        return Ok(None);
+                    }
+                };
                 if actual > row.estimated {
                     alerts::overrun(
                         conn,
@@ -113,17 +121,6 @@ impl Gateway {
                         now,
                     )?;
                 }
-                // The rows other calls wait for (the user's balance, the usage, the totals) last.
-                let payment = settle(conn, &row, charged, actual, "committed", now)?;
-                counters::executed(
-                    conn,
-                    row.project_id,
-                    row.user_id,
-                    row.created_at,
-                    &row.provider,
-                    &row.model,
-                    charged,
-                )?;
                 // What the receipt names and the alert thresholds look at, read back in one statement.
                 let view = admission::settled(
                     conn,
