@@ -13,10 +13,9 @@ use system_tests::spend::{call, open_policy, set_price, spender, Spender, CALL};
 use system_tests::{system_test, TestApp};
 
 /// The most statements one approved, executed and settled call may run: on SQLite, and on
-/// PostgreSQL (where the reservation, the settlement's money and its totals are one statement
-/// each).
+/// PostgreSQL (where the admission's write and the settlement's are one statement each).
 const STATEMENTS_PER_CALL: u64 = 27;
-const STATEMENTS_PER_CALL_POSTGRES: u64 = 21;
+const STATEMENTS_PER_CALL_POSTGRES: u64 = 11;
 
 /// The statements of one call: the counter before and after, once it has settled (work that
 /// finishes after the response is counted too).

@@ -304,7 +304,10 @@ pub enum Held {
 /// for (the rate-limit places, the money, the hour's count). `Ok(Err(held))` when a rate-limit
 /// window or the money refused: the caller must roll back what was written. On PostgreSQL all of
 /// it is one statement (one round trip); on SQLite the statements run one by one.
-pub fn record_approved(conn: &mut DbConnection, a: &Approved<'_>) -> Result<Result<AiRequest, Held>, RepoError> {
+pub fn record_approved(
+    conn: &mut DbConnection,
+    a: &Approved<'_>,
+) -> Result<Result<AiRequest, Held>, RepoError> {
     if let DbConnection::Postgresql(_) = conn {
         return record_approved_in_one(conn, a);
     }
@@ -404,12 +407,7 @@ fn record_approved_in_one(
     .int(r.project_id)
     .text(a.hour);
     // The request, its payment and its events.
-    stmt = requests::bind_new(stmt, r)
-        .text(a.payment)
-        .int(r.user_id)
-        .int(amount)
-        .time(a.now)
-        .time(a.now);
+    stmt = requests::bind_new(stmt, r).text(a.payment).int(r.user_id).int(amount).time(a.now).time(a.now);
     for event in a.events {
         stmt = audit::bind_new(stmt, event);
     }
@@ -519,9 +517,25 @@ pub fn record_executed(conn: &mut DbConnection, x: &Executed<'_>) -> Result<Sett
             return Ok(Settlement::Released);
         }
         audit::insert_all(conn, std::slice::from_ref(x.event))?;
-        let payment =
-            requests::settle_payment(conn, r.id, "committed", charged, x.actual, reference.as_deref(), x.now)?;
-        reservations::settle(conn, r.user_id, r.project_id, &periods, r.estimated, charged, &r.public_id, x.now)?;
+        let payment = requests::settle_payment(
+            conn,
+            r.id,
+            "committed",
+            charged,
+            x.actual,
+            reference.as_deref(),
+            x.now,
+        )?;
+        reservations::settle(
+            conn,
+            r.user_id,
+            r.project_id,
+            &periods,
+            r.estimated,
+            charged,
+            &r.public_id,
+            x.now,
+        )?;
         counters::executed(conn, r.project_id, r.user_id, r.created_at, &r.provider, &r.model, charged)?;
         return Ok(Settlement::Settled(payment));
     }

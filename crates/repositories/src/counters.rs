@@ -132,7 +132,11 @@ pub fn take_rate(
 
 /// What an executed call created at `created_at` marks as used (its provider, `provider/model`
 /// and hour of the day, in that order), with its day and hour keys.
-pub(crate) fn seen_of(created_at: NaiveDateTime, provider: &str, model: &str) -> ([String; 3], String, String) {
+pub(crate) fn seen_of(
+    created_at: NaiveDateTime,
+    provider: &str,
+    model: &str,
+) -> ([String; 3], String, String) {
     let provider = provider.trim().to_ascii_lowercase();
     let model = format!("{provider}/{}", model.trim().to_ascii_lowercase());
     let hour_of_day = chrono::Timelike::hour(&created_at).to_string();
