@@ -201,6 +201,7 @@ pub fn decided(
 
 /// Counts an executed request: its project's day (executed, charged, charged²), its user's hour
 /// (charged), and what the project used (provider, model, hour of the day) as seen that day.
+/// (On PostgreSQL the settlement keeps them in its one statement, `admission::record_executed`.)
 pub fn executed(
     conn: &mut DbConnection,
     project_id: i64,
@@ -214,44 +215,39 @@ pub fn executed(
     let hour = hour_key(created_at);
     let sq = (charged as f64) * (charged as f64);
     let ([provider, model, hour_of_day], _, _) = seen_of(created_at, provider, model);
-    macro_rules! days_sql { () => { "INSERT INTO project_days (project_id, day, executed, charged, charged_sq) VALUES (?, ?, 1, ?, ?) \
+    Stmt::new(
+        "INSERT INTO project_days (project_id, day, executed, charged, charged_sq) VALUES (?, ?, 1, ?, ?) \
          ON CONFLICT (project_id, day) DO UPDATE SET executed = project_days.executed + 1, \
-         charged = project_days.charged + excluded.charged, charged_sq = project_days.charged_sq + excluded.charged_sq" }; }
-    macro_rules! hours_sql {
-        () => {
-            "INSERT INTO user_hours (user_id, hour, charged) VALUES (?, ?, ?) \
-         ON CONFLICT (user_id, hour) DO UPDATE SET charged = user_hours.charged + excluded.charged"
-        };
-    }
-    macro_rules! seen_sql {
-        () => {
-            "INSERT INTO project_seen (project_id, kind, value, last_day) VALUES (?, 'provider', ?, ?), \
+         charged = project_days.charged + excluded.charged, charged_sq = project_days.charged_sq + excluded.charged_sq",
+    )
+    .int(project_id)
+    .text(&day)
+    .int(charged)
+    .float(sq)
+    .execute(conn)?;
+    Stmt::new(
+        "INSERT INTO user_hours (user_id, hour, charged) VALUES (?, ?, ?) \
+         ON CONFLICT (user_id, hour) DO UPDATE SET charged = user_hours.charged + excluded.charged",
+    )
+    .int(user_id)
+    .text(&hour)
+    .int(charged)
+    .execute(conn)?;
+    Stmt::new(
+        "INSERT INTO project_seen (project_id, kind, value, last_day) VALUES (?, 'provider', ?, ?), \
          (?, 'model', ?, ?), (?, 'hour', ?, ?) \
-         ON CONFLICT (project_id, kind, value) DO UPDATE SET last_day = excluded.last_day"
-        };
-    }
-    // On PostgreSQL the three upserts are one statement (one round trip).
-    let days = |s: Stmt| s.int(project_id).text(&day).int(charged).float(sq);
-    let hours = |s: Stmt| s.int(user_id).text(&hour).int(charged);
-    let seen = |s: Stmt| {
-        s.int(project_id)
-            .text(&provider)
-            .text(&day)
-            .int(project_id)
-            .text(&model)
-            .text(&day)
-            .int(project_id)
-            .text(&hour_of_day)
-            .text(&day)
-    };
-    if let DbConnection::Postgresql(_) = conn {
-        let all = concat!("WITH d AS (", days_sql!(), "), h AS (", hours_sql!(), ") ", seen_sql!());
-        seen(hours(days(Stmt::new(all)))).execute(conn)?;
-    } else {
-        days(Stmt::new(days_sql!())).execute(conn)?;
-        hours(Stmt::new(hours_sql!())).execute(conn)?;
-        seen(Stmt::new(seen_sql!())).execute(conn)?;
-    }
+         ON CONFLICT (project_id, kind, value) DO UPDATE SET last_day = excluded.last_day",
+    )
+    .int(project_id)
+    .text(provider)
+    .text(&day)
+    .int(project_id)
+    .text(model)
+    .text(&day)
+    .int(project_id)
+    .text(hour_of_day)
+    .text(&day)
+    .execute(conn)?;
     Ok(())
 }
 

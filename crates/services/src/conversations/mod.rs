@@ -218,6 +218,10 @@ pub async fn send(
     let (conversation_id, message, mut taken) = in_tx(&desk.db, move |conn| {
         let channel = guest_repo::by_id(conn, guest_id)?.channel;
         let conversation = repo::ensure(conn, guest_id, &channel, &public_id("cnv"), now)?;
+        // The conversation's row is locked before the message takes its id, so that messages of
+        // one conversation commit in id order (on PostgreSQL two inserts racing could otherwise
+        // commit the later id first, and the turn would answer it first).
+        repo::touch_inbound(conn, conversation.id, now)?;
         let message = repo::insert_message(
             conn,
             &NewMessage {
@@ -241,7 +245,6 @@ pub async fn send(
             }
             other => other.into(),
         })?;
-        repo::touch_inbound(conn, conversation.id, now)?;
         let taken = repo::take_turn(conn, conversation.id, &o, until, now)?;
         Ok((conversation.id, message, taken))
     })
