@@ -1,6 +1,8 @@
-//! What the gateway reads to decide a call and to settle it, each in one statement of small rows
-//! (the project, its owner's account, policy, budget and usage; the recent totals), whatever the
-//! project's history.
+//! The gateway's hot path in the database. What it reads to decide a call and to settle it, each
+//! in one statement of small rows (the project, its owner's account, policy, budget and usage;
+//! the recent totals), whatever the project's history; and its two writes, the approved call's
+//! admission ([`record_approved`]) and the answered call's settlement ([`record_executed`]), each
+//! one statement on PostgreSQL.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;

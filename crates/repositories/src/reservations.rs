@@ -95,7 +95,8 @@ pub fn ensure_periods(
 
 /// Reserves `amount` for a request; `Ok(Err(refusal))` when the balance or a budget does not
 /// cover it (the caller rolls back its transaction). Writes a `reserve` ledger row. Four
-/// statements, each prepared once per connection.
+/// statements, each prepared once per connection: the path of an approved review (an approved
+/// call's admission reserves inside `admission::record_approved`, one statement on PostgreSQL).
 pub fn reserve(
     conn: &mut DbConnection,
     user_id: i64,
@@ -105,9 +106,6 @@ pub fn reserve(
     reference: &str,
     now: NaiveDateTime,
 ) -> Result<Result<(), Refusal>, RepoError> {
-    if let DbConnection::Postgresql(_) = conn {
-        return reserve_in_one(conn, user_id, project_id, periods, amount, reference, now);
-    }
     let n = Stmt::new("UPDATE users SET reserved = reserved + ? WHERE id = ? AND balance - reserved >= ?")
         .int(amount)
         .int(user_id)
@@ -151,86 +149,6 @@ pub fn reserve(
     Ok(Ok(()))
 }
 
-/// [`reserve`] in one round trip (PostgreSQL): every conditional update and the ledger row in
-/// one statement of data-modifying `WITH` queries; what each update matched names the refusal
-/// (in [`reserve`]'s order), and a refusal's writes are undone by the caller's rollback, as with
-/// the statements one by one.
-fn reserve_in_one(
-    conn: &mut DbConnection,
-    user_id: i64,
-    project_id: i64,
-    periods: &Periods,
-    amount: i64,
-    reference: &str,
-    now: NaiveDateTime,
-) -> Result<Result<(), Refusal>, RepoError> {
-    let matched: Option<Matched> = Stmt::new(
-        "WITH u AS (UPDATE users SET reserved = reserved + ? WHERE id = ? AND balance - reserved >= ? \
-         RETURNING id, balance, reserved), \
-         p AS (UPDATE project_usage SET used = used + ? WHERE project_id = ? \
-         AND ((period = ? AND used + ? <= ?) OR (period = ? AND used + ? <= ?)) RETURNING period), \
-         d AS (UPDATE user_usage SET used = used + ? WHERE user_id = ? AND period = ? AND used + ? <= ? RETURNING 1), \
-         l AS (INSERT INTO ledger_entries (public_id, user_id, kind, amount, balance_after, reserved_after, \
-         reference, note, created_at) SELECT ?, id, 'reserve', ?, balance, reserved, ?, '', ? FROM u RETURNING 1) \
-         SELECT (SELECT count(*) FROM u) AS users, (SELECT count(*) FROM p WHERE period = ?) AS day, \
-         (SELECT count(*) FROM p WHERE period = ?) AS month, (SELECT count(*) FROM d) AS user_day, \
-         (SELECT count(*) FROM l) AS ledger",
-    )
-    .int(amount)
-    .int(user_id)
-    .int(amount)
-    .int(amount)
-    .int(project_id)
-    .text(&periods.day)
-    .int(amount)
-    .int(periods.daily_limit)
-    .text(&periods.month)
-    .int(amount)
-    .int(periods.monthly_limit)
-    .int(amount)
-    .int(user_id)
-    .text(&periods.day)
-    .int(amount)
-    .int(periods.user_daily_limit)
-    .text(models::ids::ordered_id("led"))
-    .int(amount)
-    .text(reference)
-    .time(now)
-    .text(&periods.day)
-    .text(&periods.month)
-    .first(conn)?;
-    let Some(m) = matched else { return Err(RepoError::NotFound) };
-    if m.ledger != m.users {
-        return Err(RepoError::NotFound);
-    }
-    Ok(if m.users == 0 {
-        Err(Refusal::Balance)
-    } else if m.day == 0 {
-        Err(Refusal::Daily)
-    } else if m.month == 0 {
-        Err(Refusal::Monthly)
-    } else if m.user_day == 0 {
-        Err(Refusal::SystemDaily)
-    } else {
-        Ok(())
-    })
-}
-
-/// What each update of [`reserve_in_one`] matched.
-#[derive(QueryableByName)]
-struct Matched {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    users: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    day: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    month: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    user_day: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    ledger: i64,
-}
-
 #[derive(QueryableByName)]
 struct PeriodRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -239,6 +157,7 @@ struct PeriodRow {
 
 /// Settles a reservation: charges `actual` (≤ reserved) and releases the rest from the user's
 /// reserved amount and the project's usage. `actual = 0` releases everything (a failed call).
+/// (An answered call settles inside `admission::record_executed`, one statement on PostgreSQL.)
 #[allow(clippy::too_many_arguments)]
 pub fn settle(
     conn: &mut DbConnection,
@@ -251,9 +170,6 @@ pub fn settle(
     now: NaiveDateTime,
 ) -> Result<(), RepoError> {
     let actual = actual.clamp(0, reserved);
-    if let DbConnection::Postgresql(_) = conn {
-        return settle_in_one(conn, user_id, project_id, periods, reserved, actual, reference, now);
-    }
     let n = Stmt::new(
         "UPDATE users SET reserved = reserved - ?, balance = balance - ? \
          WHERE id = ? AND reserved >= ? AND balance >= ?",
@@ -287,74 +203,6 @@ pub fn settle(
         ledger::record(conn, user_id, "release", -reserved, reference, now)?;
     }
     Ok(())
-}
-
-/// [`settle`] in one round trip (PostgreSQL): the user's row, the releases of the usage and
-/// the ledger rows in one statement of data-modifying `WITH` queries. A reservation not held
-/// fails it (and the caller's rollback undoes the rest).
-#[allow(clippy::too_many_arguments)]
-fn settle_in_one(
-    conn: &mut DbConnection,
-    user_id: i64,
-    project_id: i64,
-    periods: &Periods,
-    reserved: i64,
-    actual: i64,
-    reference: &str,
-    now: NaiveDateTime,
-) -> Result<(), RepoError> {
-    let unused = reserved - actual;
-    let settled: Option<Settled> = Stmt::new(
-        "WITH u AS (UPDATE users SET reserved = reserved - ?, balance = balance - ? \
-         WHERE id = ? AND reserved >= ? AND balance >= ? RETURNING id, balance, reserved), \
-         p AS (UPDATE project_usage SET used = used - ? WHERE ? > 0 AND project_id = ? AND period IN (?, ?) \
-         AND EXISTS (SELECT 1 FROM u) RETURNING 1), \
-         d AS (UPDATE user_usage SET used = used - ? WHERE ? > 0 AND user_id = ? AND period = ? \
-         AND EXISTS (SELECT 1 FROM u) RETURNING 1), \
-         l AS (INSERT INTO ledger_entries (public_id, user_id, kind, amount, balance_after, reserved_after, \
-         reference, note, created_at) \
-         SELECT ?, id, 'release', ?, balance, reserved, ?, '', ? FROM u \
-         UNION ALL SELECT ?, id, 'charge', ?, balance, reserved, ?, '', ? FROM u WHERE ? > 0 RETURNING 1) \
-         SELECT (SELECT count(*) FROM u) AS users, (SELECT count(*) FROM l) AS ledger",
-    )
-    .int(reserved)
-    .int(actual)
-    .int(user_id)
-    .int(reserved)
-    .int(actual)
-    .int(unused)
-    .int(unused)
-    .int(project_id)
-    .text(&periods.day)
-    .text(&periods.month)
-    .int(unused)
-    .int(unused)
-    .int(user_id)
-    .text(&periods.day)
-    .text(models::ids::ordered_id("led"))
-    .int(-reserved)
-    .text(reference)
-    .time(now)
-    .text(models::ids::ordered_id("led"))
-    .int(-actual)
-    .text(reference)
-    .time(now)
-    .int(actual)
-    .first(conn)?;
-    let entries = if actual > 0 { 2 } else { 1 };
-    match settled {
-        Some(s) if s.users == 1 && s.ledger == entries => Ok(()),
-        _ => Err(RepoError::CheckViolation("the reservation is not held".into())),
-    }
-}
-
-/// What [`settle_in_one`] matched: the user's row, and the ledger rows it wrote.
-#[derive(QueryableByName)]
-struct Settled {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    users: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    ledger: i64,
 }
 
 /// Used amount of a project's period; `None` when its row is missing.
