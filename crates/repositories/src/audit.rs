@@ -117,18 +117,26 @@ pub fn unchained_count(conn: &mut DbConnection) -> Result<i64, RepoError> {
     Ok(audit_events::table.filter(audit_events::seq.is_null()).count().get_result(conn)?)
 }
 
-/// Links one event into the chain (only if it is still unlinked).
-pub fn link(
-    conn: &mut DbConnection,
-    id: i64,
-    seq: i64,
-    prev_hash: &str,
-    hash: &str,
-) -> Result<bool, RepoError> {
-    let n = diesel::update(audit_events::table.find(id).filter(audit_events::seq.is_null()))
-        .set((audit_events::seq.eq(seq), audit_events::prev_hash.eq(prev_hash), audit_events::hash.eq(hash)))
-        .execute(conn)?;
-    Ok(n == 1)
+/// Links events into the chain: `(id, seq, prev_hash, hash)` each, in chain order, only events
+/// still unlinked; one statement per 32. Returns how many it linked.
+pub fn link_all(conn: &mut DbConnection, links: &[(i64, i64, String, String)]) -> Result<usize, RepoError> {
+    const CHUNK: usize = 32;
+    let mut linked = 0;
+    for chunk in links.chunks(CHUNK) {
+        // The rows as a derived table (portable: a `VALUES` list cannot name its columns on SQLite).
+        let rows = std::iter::once("SELECT ? AS id, ? AS seq, ? AS prev_hash, ? AS hash")
+            .chain(std::iter::repeat_n(" UNION ALL SELECT ?, ?, ?, ?", chunk.len() - 1))
+            .collect::<String>();
+        let mut stmt = Stmt::built(format!(
+            "UPDATE audit_events SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash \
+             FROM ({rows}) AS v WHERE audit_events.id = v.id AND audit_events.seq IS NULL"
+        ));
+        for (id, seq, prev_hash, hash) in chunk {
+            stmt = stmt.int(*id).int(*seq).text(prev_hash).text(hash);
+        }
+        linked += stmt.execute(conn)?;
+    }
+    Ok(linked)
 }
 
 /// Chained events with `seq > after`, in chain order.

@@ -34,14 +34,21 @@ enum Bind {
 #[derive(Clone, Debug)]
 #[must_use = "a statement runs only when executed or loaded"]
 pub struct Stmt {
-    sql: &'static str,
+    sql: std::borrow::Cow<'static, str>,
     binds: Vec<Bind>,
 }
 
 impl Stmt {
     /// `sql` with `?` placeholders, bound in order by the builder methods.
     pub fn new(sql: &'static str) -> Self {
-        Self { sql, binds: Vec::with_capacity(sql.bytes().filter(|b| *b == b'?').count()) }
+        Self { sql: sql.into(), binds: Vec::with_capacity(sql.bytes().filter(|b| *b == b'?').count()) }
+    }
+
+    /// [`Stmt::new`] for a text built at run time: only from a small, fixed set of shapes (each
+    /// distinct text stays prepared on the connection).
+    pub fn built(sql: String) -> Self {
+        let binds = Vec::with_capacity(sql.bytes().filter(|b| *b == b'?').count());
+        Self { sql: sql.into(), binds }
     }
 
     /// Binds a `BIGINT`.

@@ -143,17 +143,21 @@ pub fn link_batch(conn: &mut DbConnection, batch_size: i64) -> Result<usize, Rep
     write_tx(conn, |conn| {
         let (mut seq, mut prev) = repo::lock_head(conn)?;
         let events = repo::unchained(conn, batch_size)?;
+        if events.is_empty() {
+            return Ok(0);
+        }
+        // Under the head's lock every event read is still unlinked: each takes the next place.
+        let mut links = Vec::with_capacity(events.len());
         for ev in &events {
             let next = seq + 1;
             let hash = event_hash(ev, next, &prev);
-            if repo::link(conn, ev.id, next, &prev, &hash)? {
-                seq = next;
-                prev = hash;
-            }
+            links.push((ev.id, next, std::mem::replace(&mut prev, hash.clone()), hash));
+            seq = next;
         }
-        if !events.is_empty() {
-            repo::set_head(conn, seq, &prev)?;
+        if repo::link_all(conn, &links)? != links.len() {
+            return Err(RepoError::CheckViolation("an event was linked by another chainer".into()));
         }
+        repo::set_head(conn, seq, &prev)?;
         Ok(events.len())
     })
 }
