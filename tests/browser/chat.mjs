@@ -4,7 +4,7 @@
 // screen, uploads a screenshot, and sees the admin's approval after a reload; a message and a property name
 // carrying markup render as text and run nothing; axe finds no serious or critical violation;
 // no console error, no failed request, no CSP violation.
-import { XSS, accessible, client, fail, open } from "./harness.mjs";
+import { XSS, accessible, client, fail, open, until } from "./harness.mjs";
 
 const [base, adminKey, shots] = process.argv.slice(2);
 const call = client(base);
@@ -47,7 +47,7 @@ await page.locator(".card h3", { hasText: XSS }).first().waitFor();
 if (await page.locator("#log img[src='x']").count()) fail("markup from a property name became an element");
 // A place with pictures shows its first one on its card (served by Steward: /pictures/…).
 await page.locator(".card img").first().waitFor();
-await page.waitForFunction(() => [...document.querySelectorAll(".card img")].every((i) => i.complete && i.naturalWidth > 0));
+await until(page, () => [...document.querySelectorAll(".card img")].every((i) => i.complete && i.naturalWidth > 0), "the pictures");
 if (await page.locator(".card", { hasText: XSS }).locator("img").count()) fail("a place without pictures shows one");
 
 // Choose a real farmhouse by its button, then answer the questions by clicking and typing.

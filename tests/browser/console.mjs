@@ -7,7 +7,7 @@
 // project's budget and alerts, pages and filters the audit trail and verifies the chain; the demo
 // owner signs in and sees bookings only. Markup from the guest stays text; no console error,
 // failed request or CSP violation; no serious or critical accessibility violation.
-import { XSS, accessible, client, fail, open } from "./harness.mjs";
+import { XSS, accessible, client, fail, open, until } from "./harness.mjs";
 
 const [base, adminKey, shots] = process.argv.slice(2);
 const call = client(base);
@@ -76,7 +76,7 @@ await page.locator("#conversation .msg.guest", { hasText: XSS }).waitFor();
 // Structured replies as the guest saw them: cards with the place's picture, buttons disabled.
 const picture = page.locator("#conversation .card img").first();
 await picture.waitFor();
-await page.waitForFunction(() => [...document.querySelectorAll("#conversation .card img")].every((i) => i.complete && i.naturalWidth > 0));
+await until(page, () => [...document.querySelectorAll("#conversation .card img")].every((i) => i.complete && i.naturalWidth > 0), "the pictures");
 if (!(await page.locator("#conversation .card button").first().isDisabled())) fail("a transcript button is live");
 await page.locator("#conversation").screenshot({ path: `${shots}/admin-conversation.png` });
 await page.getByRole("button", { name: "Take over" }).click();

@@ -16,6 +16,17 @@ export function fail(message) {
   process.exit(1);
 }
 
+// Waits until `predicate` (run in the page) holds, polling from here: `page.waitForFunction`
+// re-evaluates its predicate from a string once the first try fails, which the pages' CSP (no
+// 'unsafe-eval') refuses, so it failed whenever the condition was not already true.
+export async function until(page, predicate, what, ms = 10000) {
+  const end = Date.now() + ms;
+  while (!(await page.evaluate(predicate))) {
+    if (Date.now() > end) fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** `call(method, path, token, body)` against `base`; a non-2xx answer fails the test. */
 export function client(base) {
   return async function call(method, path, token, body) {
