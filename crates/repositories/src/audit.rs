@@ -118,10 +118,26 @@ pub fn unchained_count(conn: &mut DbConnection) -> Result<i64, RepoError> {
 }
 
 /// Links events into the chain: `(id, seq, prev_hash, hash)` each, in chain order, only events
-/// still unlinked; one statement per 32. Returns how many it linked.
+/// still unlinked; on PostgreSQL one statement (one round trip) per 32. Returns how many it
+/// linked.
 pub fn link_all(conn: &mut DbConnection, links: &[(i64, i64, String, String)]) -> Result<usize, RepoError> {
     const CHUNK: usize = 32;
     let mut linked = 0;
+    if let DbConnection::Sqlite(_) = conn {
+        // One prepared statement per event: no round trips on SQLite, and its planner may walk
+        // the unchained events for a joined update instead of the few rows given.
+        for (id, seq, prev_hash, hash) in links {
+            linked += Stmt::new(
+                "UPDATE audit_events SET seq = ?, prev_hash = ?, hash = ? WHERE id = ? AND seq IS NULL",
+            )
+            .int(*seq)
+            .text(prev_hash)
+            .text(hash)
+            .int(*id)
+            .execute(conn)?;
+        }
+        return Ok(linked);
+    }
     for chunk in links.chunks(CHUNK) {
         // The rows as a derived table (portable: a `VALUES` list cannot name its columns on SQLite).
         let rows = std::iter::once("SELECT ? AS id, ? AS seq, ? AS prev_hash, ? AS hash")
