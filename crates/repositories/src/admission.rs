@@ -317,16 +317,34 @@ pub fn record_approved(
     let row = requests::insert(conn, r)?;
     requests::insert_payment(conn, a.payment, row.id, r.user_id, "reserved", r.estimated, a.now)?;
     audit::insert_all(conn, a.events)?;
-    if let Some(w) = counters::take_rate(conn, r.project_id, a.limits, a.now)? {
+    let money = Some((r.user_id, a.periods, r.estimated, r.public_id.as_str()));
+    Ok(take(conn, r.project_id, a.limits, money, a.now, a.hour)?.map(|()| row))
+}
+
+/// Takes an admission's holds, statement by statement: the project's places in its rate-limit
+/// windows (when `limits` has any), `money` = `(user, periods, amount, reference)` reserved
+/// (when given) and the admission counted in `hour`. A refusal part-way leaves its earlier
+/// writes for the caller to roll back.
+pub fn take(
+    conn: &mut DbConnection,
+    project_id: i64,
+    limits: RateLimits,
+    money: Option<(i64, &Periods, i64, &str)>,
+    now: NaiveDateTime,
+    hour: &str,
+) -> Result<Result<(), Held>, RepoError> {
+    if let Some(w) = counters::take_rate(conn, project_id, limits, now)? {
         return Ok(Err(Held::Rate(w)));
     }
-    if let Err(refusal) =
-        reservations::reserve(conn, r.user_id, r.project_id, a.periods, r.estimated, &r.public_id, a.now)?
-    {
-        return Ok(Err(Held::Money(refusal)));
+    if let Some((user_id, periods, amount, reference)) = money {
+        if let Err(refusal) =
+            reservations::reserve(conn, user_id, project_id, periods, amount, reference, now)?
+        {
+            return Ok(Err(Held::Money(refusal)));
+        }
     }
-    counters::decided(conn, r.project_id, a.hour, false)?;
-    Ok(Ok(row))
+    counters::decided(conn, project_id, hour, false)?;
+    Ok(Ok(()))
 }
 
 /// [`record_approved`] as one statement of data-modifying `WITH` queries (PostgreSQL). What each

@@ -206,7 +206,7 @@ impl Admission {
             };
         }
         let row = self.record(conn, status)?;
-        match take(conn, p.project.id, p.limits, None, self.now, Some(&hour))? {
+        match admission::take(conn, p.project.id, p.limits, None, self.now, &hour)? {
             Ok(()) => Ok(Recorded::Done(Box::new(row))),
             Err(held) => Err(Short::Held(held, Box::new(self))),
         }
@@ -292,66 +292,38 @@ impl Admission {
     }
 }
 
-/// Takes the project's places in its rate-limit windows (when `limits` has any), reserves
-/// `money` = `(user, periods, amount, reference)` (when given) and counts the admission in `hour`
-/// (when given): the rows other calls of the project wait for. A refusal part-way leaves its
-/// earlier writes for the caller to undo (a savepoint, or the failed part of a group commit).
-pub(super) fn take(
+/// Reserves `amount` of the user's balance and the project's budgets for `reference`, in a
+/// savepoint: a refusal part-way leaves nothing behind.
+pub(super) fn reserve_or_undo(
     conn: &mut DbConnection,
-    project_id: i64,
-    limits: RateLimits,
-    money: Option<(i64, &Periods, i64, &str)>,
+    (user_id, project_id): (i64, i64),
+    periods: &Periods,
+    amount: i64,
+    reference: &str,
     now: NaiveDateTime,
-    hour: Option<&str>,
-) -> Result<Result<(), Held>, ServiceError> {
-    if let Some(w) = counters::take_rate(conn, project_id, limits, now)? {
-        return Ok(Err(Held::Rate(w)));
-    }
-    if let Some((user_id, periods, amount, reference)) = money {
-        if let Err(refusal) =
-            reservations::reserve(conn, user_id, project_id, periods, amount, reference, now)?
-        {
-            return Ok(Err(Held::Money(refusal)));
-        }
-    }
-    if let Some(hour) = hour {
-        counters::decided(conn, project_id, hour, false)?;
-    }
-    Ok(Ok(()))
-}
-
-/// [`take`] in a savepoint, after `first` (writes no other call waits for): a refusal part-way
-/// leaves nothing behind, `first`'s writes included.
-pub(super) fn hold<T>(
-    conn: &mut DbConnection,
-    project_id: i64,
-    limits: RateLimits,
-    money: Option<(i64, &Periods, i64, &str)>,
-    now: NaiveDateTime,
-    hour: Option<&str>,
-    first: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
-) -> Result<Result<T, Held>, ServiceError> {
+) -> Result<Result<(), Refusal>, ServiceError> {
     enum Out {
-        Refused(Held),
-        Failed(ServiceError),
+        Refused(Refusal),
+        Failed(repositories::RepoError),
     }
     impl From<repositories::DieselError> for Out {
         fn from(e: repositories::DieselError) -> Self {
-            Out::Failed(repositories::RepoError::from(e).into())
+            Out::Failed(e.into())
         }
     }
     // Nested in the caller's transaction, `write_tx` is a savepoint.
     let result = repositories::write_tx(conn, |c| {
-        let done = first(c).map_err(Out::Failed)?;
-        match take(c, project_id, limits, money, now, hour).map_err(Out::Failed)? {
-            Ok(()) => Ok(done),
-            Err(held) => Err(Out::Refused(held)),
+        match reservations::reserve(c, user_id, project_id, periods, amount, reference, now)
+            .map_err(Out::Failed)?
+        {
+            Ok(()) => Ok(()),
+            Err(refusal) => Err(Out::Refused(refusal)),
         }
     });
     match result {
-        Ok(done) => Ok(Ok(done)),
+        Ok(()) => Ok(Ok(())),
         Err(Out::Refused(r)) => Ok(Err(r)),
-        Err(Out::Failed(e)) => Err(e),
+        Err(Out::Failed(e)) => Err(e.into()),
     }
 }
 

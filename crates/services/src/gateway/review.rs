@@ -3,7 +3,7 @@
 
 use models::rows_spend::AiRequest;
 use models::AuditResult;
-use repositories::counters::{self, RateLimits};
+use repositories::counters;
 use repositories::reservations;
 use repositories::{requests as repo, DbConnection};
 use serde_json::{json, Value};
@@ -40,10 +40,9 @@ impl Gateway {
             }
             audit::record_success(conn, &ctx, "review.approved", "request", &row.public_id, json!({}))?;
             // The rate-limit places were taken when the request was queued; now the money.
-            let money = Some((row.user_id, &periods, row.estimated, row.public_id.as_str()));
-            match hold(conn, row.project_id, RateLimits::default(), money, now, None, |_| Ok(()))? {
-                Err(Held::Rate(_)) => Err(ServiceError::Internal("no rate limit was asked for".into())),
-                Err(Held::Money(refusal)) => {
+            let owner_project = (row.user_id, row.project_id);
+            match reserve_or_undo(conn, owner_project, &periods, row.estimated, &row.public_id, now)? {
+                Err(refusal) => {
                     let mut decision: Value = serde_json::from_str(&row.decision).unwrap_or_default();
                     let reason = refusal_reason(refusal);
                     let text = format!("approved by a reviewer, then refused: {}", refusal_text(refusal));
