@@ -51,6 +51,73 @@ pub fn insert_all(conn: &mut DbConnection, events: &[NewAuditEvent<'_>]) -> Resu
     Ok(())
 }
 
+/// A new event that owns its text: one that waits in a group-commit queue for its batch.
+#[derive(Clone, Debug)]
+pub struct EventRow {
+    event_id: String,
+    occurred_at: NaiveDateTime,
+    actor_type: String,
+    actor_id: Option<String>,
+    action: String,
+    subject_type: String,
+    subject_id: Option<String>,
+    request_id: Option<String>,
+    details: String,
+    result: String,
+}
+
+impl EventRow {
+    /// The row to insert.
+    pub fn as_new(&self) -> NewAuditEvent<'_> {
+        NewAuditEvent {
+            event_id: &self.event_id,
+            occurred_at: self.occurred_at,
+            actor_type: &self.actor_type,
+            actor_id: self.actor_id.as_deref(),
+            action: &self.action,
+            subject_type: &self.subject_type,
+            subject_id: self.subject_id.as_deref(),
+            request_id: self.request_id.as_deref(),
+            details: &self.details,
+            result: &self.result,
+        }
+    }
+}
+
+impl From<&NewAuditEvent<'_>> for EventRow {
+    fn from(e: &NewAuditEvent<'_>) -> Self {
+        Self {
+            event_id: e.event_id.into(),
+            occurred_at: e.occurred_at,
+            actor_type: e.actor_type.into(),
+            actor_id: e.actor_id.map(Into::into),
+            action: e.action.into(),
+            subject_type: e.subject_type.into(),
+            subject_id: e.subject_id.map(Into::into),
+            request_id: e.request_id.map(Into::into),
+            details: e.details.into(),
+            result: e.result.into(),
+        }
+    }
+}
+
+/// Inserts any number of events in statements of up to 100 rows (a batch's events).
+pub(crate) fn insert_many(conn: &mut DbConnection, events: &[NewAuditEvent<'_>]) -> Result<(), RepoError> {
+    for chunk in events.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO audit_events (event_id, occurred_at, actor_type, actor_id, action, subject_type, \
+             subject_id, request_id, details, result) VALUES ",
+        );
+        crate::stmt::push_rows(&mut sql, chunk.len(), 10);
+        let mut stmt = Stmt::built(sql);
+        for new in chunk {
+            stmt = bind_new(stmt, new);
+        }
+        stmt.execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Binds the ten columns of a new event, in the order of [`insert_all`]'s column list.
 pub(crate) fn bind_new(stmt: Stmt, new: &NewAuditEvent<'_>) -> Stmt {
     stmt.text(new.event_id)

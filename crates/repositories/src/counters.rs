@@ -49,7 +49,7 @@ impl Window {
         }
     }
 
-    fn secs(self) -> i32 {
+    pub(crate) fn secs(self) -> i32 {
         match self {
             Self::Minute => 60,
             Self::Hour => 3600,

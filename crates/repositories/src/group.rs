@@ -20,6 +20,9 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 
+use models::rows_spend::AiRequest;
+
+use crate::admission::{Admit, Held, Settle, SettleResult};
 use crate::pool::{write_tx, ConnectionManager, DbConnection};
 use crate::RepoError;
 
@@ -48,7 +51,7 @@ const MAX_BATCH: usize = 64;
 /// The lanes of one database.
 #[derive(Debug)]
 pub(crate) struct Lanes {
-    senders: Vec<mpsc::Sender<Job>>,
+    senders: Vec<mpsc::Sender<Work>>,
     /// `(batches committed or failed, writes in them, microseconds spent)`, for the metrics.
     counts: Arc<(AtomicU64, AtomicU64, AtomicU64)>,
 }
@@ -60,7 +63,7 @@ impl Lanes {
         let counts: Arc<(AtomicU64, AtomicU64, AtomicU64)> = Arc::default();
         let senders = (0..count.max(1))
             .map(|n| {
-                let (tx, rx) = mpsc::channel::<Job>();
+                let (tx, rx) = mpsc::channel::<Work>();
                 let (pool, counts) = (pool.clone(), counts.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("steward-commit-{n}"))
@@ -82,18 +85,18 @@ impl Lanes {
         (c.0.load(Ordering::Relaxed), c.1.load(Ordering::Relaxed), c.2.load(Ordering::Relaxed))
     }
 
-    /// Queues `job` on the lane of `key`.
-    pub(crate) fn submit(&self, key: u64, job: Job) -> Result<(), RepoError> {
+    /// Queues `work` on the lane of `key`.
+    pub(crate) fn submit(&self, key: u64, work: Work) -> Result<(), RepoError> {
         let lane = (key % self.senders.len() as u64) as usize;
         self.senders[lane]
-            .send(job)
+            .send(work)
             .map_err(|_| RepoError::Unavailable("the database writer has stopped".into()))
     }
 }
 
 fn lane(
     pool: &r2d2::Pool<ConnectionManager>,
-    rx: &mpsc::Receiver<Job>,
+    rx: &mpsc::Receiver<Work>,
     checkout: Duration,
     counts: &(AtomicU64, AtomicU64, AtomicU64),
 ) {
@@ -113,8 +116,65 @@ fn lane(
     }
 }
 
+/// A typed write's reply: its result, sent once the batch's commit is known.
+pub(crate) type Reply<T> = tokio::sync::oneshot::Sender<Result<T, RepoError>>;
+
+/// What a lane is handed: a closure, or one of the gateway's hot writes, which a batch writes
+/// together (`admission::admit_all`, `admission::settle_all`).
+pub(crate) enum Work {
+    /// Any write, in a part of its own.
+    Each(Job),
+    /// An approved admission.
+    Admit(Box<Admit>, Reply<Result<AiRequest, Held>>),
+    /// An answered call's settlement.
+    Settle(Box<Settle>, Reply<SettleResult>),
+}
+
+/// From this many admissions (or settlements) in a batch on, they are written together.
+const TOGETHER_FROM: usize = 2;
+
+/// The parts of one batch: each in a savepoint of its own, unless the batch has one part.
+struct Parts {
+    started: usize,
+    alone: bool,
+}
+
+impl Parts {
+    /// Starts a part: one round trip (the previous part's savepoint released and this one's set;
+    /// the commit releases the last).
+    fn begin(&mut self, c: &mut DbConnection) -> diesel::QueryResult<()> {
+        if !self.alone {
+            c.batch_execute(if self.started == 0 {
+                "SAVEPOINT part"
+            } else {
+                "RELEASE SAVEPOINT part; SAVEPOINT part"
+            })?;
+        }
+        self.started += 1;
+        Ok(())
+    }
+
+    /// Undoes the current part; `false` when the batch is the part (its transaction rolls back).
+    fn undo(&self, c: &mut DbConnection) -> diesel::QueryResult<bool> {
+        if self.alone {
+            return Ok(false);
+        }
+        c.batch_execute("ROLLBACK TO SAVEPOINT part")?;
+        Ok(true)
+    }
+}
+
 /// Runs one batch in one write transaction and tells every caller how it ended.
-fn run_batch(pool: &r2d2::Pool<ConnectionManager>, jobs: Vec<Job>, checkout: Duration) {
+fn run_batch(pool: &r2d2::Pool<ConnectionManager>, works: Vec<Work>, checkout: Duration) {
+    let total = works.len();
+    let (mut jobs, mut admits, mut settles) = (Vec::new(), Vec::new(), Vec::new());
+    for work in works {
+        match work {
+            Work::Each(job) => jobs.push(job),
+            Work::Admit(a, reply) => admits.push((a, reply)),
+            Work::Settle(s, reply) => settles.push((s, reply)),
+        }
+    }
     let mut conn = match pool.get_timeout(checkout) {
         Ok(c) => c,
         Err(e) => {
@@ -122,37 +182,77 @@ fn run_batch(pool: &r2d2::Pool<ConnectionManager>, jobs: Vec<Job>, checkout: Dur
             for job in jobs {
                 job(Slot::Missing(why.clone())).0(Err(why.clone()));
             }
+            for (_, reply) in admits {
+                let _ = reply.send(Err(RepoError::Unavailable(why.clone())));
+            }
+            for (_, reply) in settles {
+                let _ = reply.send(Err(RepoError::Unavailable(why.clone())));
+            }
             return;
         }
     };
     let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
+    let mut admitted: Vec<Result<Result<AiRequest, Held>, RepoError>> = Vec::with_capacity(admits.len());
+    let mut settled: Vec<Result<SettleResult, RepoError>> = Vec::with_capacity(settles.len());
     // A panic in a caller's closure fails the whole batch: the callers whose results were not
     // delivered see their channel closed, and the connection is not reused.
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
         write_tx(&mut conn, |c| {
-            let alone = jobs.len() == 1;
+            let mut parts = Parts { started: 0, alone: total == 1 };
             let mut failed = false;
-            for (i, job) in jobs.into_iter().enumerate() {
-                if !alone {
-                    // One round trip per part: the previous part's savepoint released and this
-                    // part's set (the commit releases the last).
-                    c.batch_execute(if i == 0 {
-                        "SAVEPOINT part"
-                    } else {
-                        "RELEASE SAVEPOINT part; SAVEPOINT part"
-                    })?;
-                }
-                let (deliver, ok) = job(if alone { Slot::Alone(&mut *c) } else { Slot::Shared(&mut *c) });
-                delivers.push(deliver);
-                if !ok {
-                    failed = true;
-                    if !alone {
-                        c.batch_execute("ROLLBACK TO SAVEPOINT part")?;
+            let batch: Vec<&Admit> = admits.iter().map(|(a, _)| &**a).collect();
+            if batch.len() >= TOGETHER_FROM {
+                parts.begin(c)?;
+                match crate::admission::admit_all(c, &batch) {
+                    Ok(results) => admitted.extend(results.into_iter().map(Ok)),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a batch's admissions are written one by one");
+                        parts.undo(c)?;
                     }
                 }
             }
+            if admitted.is_empty() {
+                for a in &batch {
+                    parts.begin(c)?;
+                    let result = a.one(c);
+                    if !matches!(result, Ok(Ok(_))) && !parts.undo(c)? {
+                        failed = true;
+                    }
+                    admitted.push(result);
+                }
+            }
+            let batch: Vec<&Settle> = settles.iter().map(|(s, _)| &**s).collect();
+            if batch.len() >= TOGETHER_FROM {
+                parts.begin(c)?;
+                match crate::admission::settle_all(c, &batch) {
+                    Ok(results) => settled.extend(results.into_iter().map(Ok)),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a batch's settlements are written one by one");
+                        parts.undo(c)?;
+                    }
+                }
+            }
+            if settled.is_empty() {
+                for s in &batch {
+                    parts.begin(c)?;
+                    let result = s.one(c);
+                    if result.is_err() && !parts.undo(c)? {
+                        failed = true;
+                    }
+                    settled.push(result);
+                }
+            }
+            for job in jobs {
+                parts.begin(c)?;
+                let (deliver, ok) =
+                    job(if parts.alone { Slot::Alone(&mut *c) } else { Slot::Shared(&mut *c) });
+                delivers.push(deliver);
+                if !ok && !parts.undo(c)? {
+                    failed = true;
+                }
+            }
             // A batch of one is an ordinary transaction: its failure rolls it back.
-            if alone && failed {
+            if failed {
                 Err(diesel::result::Error::RollbackTransaction)
             } else {
                 Ok(())
@@ -177,5 +277,28 @@ fn run_batch(pool: &r2d2::Pool<ConnectionManager>, jobs: Vec<Job>, checkout: Dur
     drop(conn);
     for deliver in delivers {
         deliver(outcome.clone());
+    }
+    let lost = |why: &Result<(), String>| {
+        RepoError::Unavailable(why.clone().err().unwrap_or_else(|| "the batch was not written".into()))
+    };
+    let mut admitted = admitted.into_iter();
+    for (_, reply) in admits {
+        let result = match (admitted.next(), &outcome) {
+            // A refusal wrote nothing: it stands whatever became of the batch.
+            (Some(Ok(Err(held))), _) => Ok(Err(held)),
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(Ok(row))), Ok(())) => Ok(Ok(row)),
+            (Some(Ok(Ok(_))) | None, _) => Err(lost(&outcome)),
+        };
+        let _ = reply.send(result);
+    }
+    let mut settled = settled.into_iter();
+    for (_, reply) in settles {
+        let result = match (settled.next(), &outcome) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(done)), Ok(())) => Ok(done),
+            (Some(Ok(_)) | None, _) => Err(lost(&outcome)),
+        };
+        let _ = reply.send(result);
     }
 }

@@ -296,19 +296,56 @@ impl Db {
             });
             (deliver, ok)
         });
-        let lanes = self.lanes.get_or_init(|| {
-            let count = match self.backend {
-                Backend::Sqlite => 1,
-                Backend::Postgres => POSTGRES_LANES.min(self.pool.max_size().div_ceil(2) as usize).max(1),
-            };
-            crate::group::Lanes::start(&self.pool, count, self.checkout_timeout)
-        });
-        lanes.submit(key, job).map_err(E::from)?;
+        self.lanes().submit(key, crate::group::Work::Each(job)).map_err(E::from)?;
         let out = rx.await.map_err(|_| E::from(RepoError::Task("a grouped write was abandoned".into())))?;
         if out.is_ok() {
             self.note_write();
         }
         out
+    }
+
+    /// Records an approved admission in a group commit on the lane of `key` (the owner's id),
+    /// written together with the others in its batch (`admission::Admit`). `Ok(Err(held))`: a
+    /// rate-limit window or the money refused, and nothing was written.
+    pub async fn admit(
+        &self,
+        key: u64,
+        admit: crate::admission::Admit,
+    ) -> Result<Result<models::rows_spend::AiRequest, crate::admission::Held>, RepoError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.lanes().submit(key, crate::group::Work::Admit(Box::new(admit), tx))?;
+        let out = rx.await.map_err(|_| RepoError::Task("a grouped write was abandoned".into()))?;
+        if matches!(out, Ok(Ok(_))) {
+            self.note_write();
+        }
+        out
+    }
+
+    /// Settles an answered call in a group commit on the lane of `key` (the owner's id), written
+    /// together with the others in its batch (`admission::Settle`).
+    pub async fn settle(
+        &self,
+        key: u64,
+        settle: crate::admission::Settle,
+    ) -> Result<crate::admission::SettleResult, RepoError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.lanes().submit(key, crate::group::Work::Settle(Box::new(settle), tx))?;
+        let out = rx.await.map_err(|_| RepoError::Task("a grouped write was abandoned".into()))?;
+        if out.is_ok() {
+            self.note_write();
+        }
+        out
+    }
+
+    /// The group-commit writers, started on first use.
+    fn lanes(&self) -> &crate::group::Lanes {
+        self.lanes.get_or_init(|| {
+            let count = match self.backend {
+                Backend::Sqlite => 1,
+                Backend::Postgres => POSTGRES_LANES.min(self.pool.max_size().div_ceil(2) as usize).max(1),
+            };
+            crate::group::Lanes::start(&self.pool, count, self.checkout_timeout)
+        })
     }
 
     /// Keys authenticated a moment ago (see [`crate::api_keys::KEY_CACHE_TTL`]).

@@ -17,6 +17,17 @@ use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 
 use crate::DbConnection;
 
+/// Appends `rows` groups of `cols` placeholders, `(?, ?), (?, ?)`, to a multi-row statement.
+pub(crate) fn push_rows(sql: &mut String, rows: usize, cols: usize) {
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            sql.push_str(if c == 0 { "?" } else { ", ?" });
+        }
+        sql.push(')');
+    }
+}
+
 /// One bound value.
 #[derive(Clone, Debug)]
 enum Bind {

@@ -33,7 +33,9 @@ both_backends!(
     timestamps_round_trip,
     rate_rings_allow_exactly_the_limit_in_any_window,
     grouped_writes_commit_together_and_fail_alone,
-    fixed_statements_are_prepared_once
+    fixed_statements_are_prepared_once,
+    a_batch_is_decided_and_written_together,
+    a_batch_takes_rate_limit_places_in_order
 );
 
 /// 200 grouped writes from 16 tasks on 3 keys: every one that succeeds is committed, every one
@@ -562,4 +564,312 @@ async fn fixed_statements_are_prepared_once(t: TestDb) {
     let name: String =
         users::table.filter(users::public_id.eq("usr_stmt")).select(users::name).first(&mut **conn).unwrap();
     assert_eq!(name, "name 2");
+}
+
+/// Eight admissions of one project written as one batch (`admission::admit_all`): decided in
+/// arrival order against the money read once (the daily budget refuses the third and the last
+/// two), written in a constant number of statements, each ledger entry with the balances after
+/// its own movement; then the five settled as one batch (`admission::settle_all`), one of them
+/// released meanwhile.
+async fn a_batch_is_decided_and_written_together(t: TestDb) {
+    use models::rows::NewAuditEvent;
+    use models::schema::{ai_requests, audit_events, ledger_entries, project_days, project_usage};
+    use repositories::admission::{admit_all, settle_all, Admit, Held, Settle, Settlement};
+    use repositories::audit::EventRow;
+    use repositories::counters::RateLimits;
+    use repositories::reservations::{Periods, Refusal};
+
+    let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(10, 0, 0).unwrap();
+    let periods = Periods {
+        day: "2026-12-01".into(),
+        month: "2026-12".into(),
+        daily_limit: 500,
+        monthly_limit: 100_000,
+        user_daily_limit: 100_000,
+    };
+    let (user, project) = batch_project(&t, "batch", 1_000, &periods).await;
+    let amounts = [100_i64, 100, 450, 100, 100, 100, 100, 100];
+    let jobs: Vec<Admit> = amounts
+        .iter()
+        .enumerate()
+        .map(|(i, amount)| admit_job((user, project), i, *amount, &periods, RateLimits::default(), now))
+        .collect();
+    let ids: Vec<String> = jobs.iter().map(|j| j.request.public_id.clone()).collect();
+    let before = t.db.statements();
+    let results =
+        t.db.run(move |c| {
+            let batch: Vec<&Admit> = jobs.iter().collect();
+            write_tx(c, |c| admit_all(c, &batch))
+        })
+        .await
+        .unwrap();
+    let admitting = t.db.statements() - before;
+    let refused: Vec<Option<Held>> = results.iter().map(|r| r.as_ref().err().copied()).collect();
+    let daily = Some(Held::Money(Refusal::Daily));
+    assert_eq!(refused, vec![None, None, daily, None, None, None, daily, daily]);
+    // BEGIN and COMMIT, the money read once and written once, four multi-row inserts, the hour.
+    assert!(admitting <= 11, "{admitting} statements for eight admissions");
+    let rows: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
+    let approved: Vec<&str> = [0, 1, 3, 4, 5].iter().map(|i| ids[*i].as_str()).collect();
+    assert_eq!(rows.iter().map(|r| r.public_id.as_str()).collect::<Vec<_>>(), approved);
+    let (state, reserves) =
+        t.db.run(move |c| {
+            let state: (i64, i64) =
+                users::table.find(user).select((users::balance, users::reserved)).first(&mut *c)?;
+            let reserves: Vec<(Option<String>, i64, i64, i64)> = ledger_entries::table
+                .filter(ledger_entries::kind.eq("reserve"))
+                .order(ledger_entries::id)
+                .select((
+                    ledger_entries::reference,
+                    ledger_entries::amount,
+                    ledger_entries::balance_after,
+                    ledger_entries::reserved_after,
+                ))
+                .load(&mut *c)?;
+            Ok((state, reserves))
+        })
+        .await
+        .unwrap();
+    assert_eq!(state, (1_000, 500));
+    let expected: Vec<(Option<String>, i64, i64, i64)> = [0, 1, 3, 4, 5]
+        .iter()
+        .enumerate()
+        .map(|(n, i)| (Some(ids[*i].clone()), 100, 1_000, 100 * (n as i64 + 1)))
+        .collect();
+    assert_eq!(reserves, expected);
+
+    // One request released meanwhile; the other four charge 60 of their 100 each.
+    let released = rows[2].id;
+    let settles: Vec<Settle> = rows
+        .iter()
+        .map(|r| Settle {
+            request: r.clone(),
+            charged: 60,
+            input_tokens: 3,
+            output_tokens: 4,
+            latency_ms: Some(5),
+            response: Some("{}".into()),
+            error: None,
+            actual: 60,
+            event: EventRow::from(&NewAuditEvent {
+                event_id: &format!("evt_settle_{}", r.id),
+                occurred_at: now,
+                actor_type: "user",
+                actor_id: None,
+                action: "request.executed",
+                subject_type: "request",
+                subject_id: Some(&r.public_id),
+                request_id: None,
+                details: "{}",
+                result: "success",
+            }),
+            now,
+            hours: ("2026-12-01T10".into(), "2026-11-30T10".into()),
+        })
+        .collect();
+    let before = t.db.statements();
+    let settled =
+        t.db.run(move |c| {
+            diesel::update(ai_requests::table.find(released))
+                .set(ai_requests::status.eq("failed"))
+                .execute(&mut *c)?;
+            let batch: Vec<&Settle> = settles.iter().collect();
+            write_tx(c, |c| settle_all(c, &batch))
+        })
+        .await
+        .unwrap();
+    let settling = t.db.statements() - before;
+    let bound = if t.backend() == repositories::Backend::Postgres { 15 } else { 15 + 2 * 5 };
+    assert!(settling <= bound, "{settling} statements for five settlements");
+    let kinds: Vec<bool> = settled.iter().map(|(s, _)| matches!(s, Settlement::Settled(Some(_)))).collect();
+    assert_eq!(kinds, [true, true, false, true, true]);
+    assert!(matches!(settled[2], (Settlement::Released, None)));
+    let view = settled[0].1.as_ref().unwrap();
+    assert_eq!((view.project.as_str(), view.used_day, view.balance), ("prj_batch", 340, 760));
+    let (state, entries, used, days, events) =
+        t.db.run(move |c| {
+            let state: (i64, i64) =
+                users::table.find(user).select((users::balance, users::reserved)).first(&mut *c)?;
+            let entries: Vec<(String, i64, i64, i64)> = ledger_entries::table
+                .filter(ledger_entries::kind.ne("reserve"))
+                .order(ledger_entries::id)
+                .select((
+                    ledger_entries::kind,
+                    ledger_entries::amount,
+                    ledger_entries::balance_after,
+                    ledger_entries::reserved_after,
+                ))
+                .load(&mut *c)?;
+            let used: Vec<i64> = project_usage::table
+                .filter(project_usage::project_id.eq(project))
+                .order(project_usage::period)
+                .select(project_usage::used)
+                .load(&mut *c)?;
+            let days: (i64, i64) = project_days::table
+                .filter(project_days::project_id.eq(project))
+                .select((project_days::executed, project_days::charged))
+                .first(&mut *c)?;
+            let events: i64 = audit_events::table.count().get_result(&mut *c)?;
+            Ok((state, entries, used, days, events))
+        })
+        .await
+        .unwrap();
+    assert_eq!(state, (760, 100), "four charged 60, the released one's 100 still held");
+    let mut expected = Vec::new();
+    for n in 1..=4_i64 {
+        let after = (1_000 - 60 * n, 500 - 100 * n);
+        expected.push(("release".to_string(), -100, after.0, after.1));
+        expected.push(("charge".to_string(), -60, after.0, after.1));
+    }
+    assert_eq!(entries, expected);
+    assert_eq!(used, [500 - 4 * 40, 500 - 4 * 40], "the month and the day");
+    assert_eq!(days, (4, 240));
+    assert_eq!(events, 10 + 4);
+}
+
+/// A user with `balance` and a project, both called `name`, with the usage rows of `periods`.
+async fn batch_project(
+    t: &TestDb,
+    name: &str,
+    balance: i64,
+    periods: &repositories::reservations::Periods,
+) -> (i64, i64) {
+    let (name, p) = (name.to_string(), periods.clone());
+    t.db.run(move |c| {
+        let now = models::time::now();
+        let (usr, prj) = (format!("usr_{name}"), format!("prj_{name}"));
+        diesel::insert_into(users::table)
+            .values(&new_user(&usr, &format!("{name}@example.com")))
+            .execute(&mut *c)?;
+        let user: i64 = users::table.select(users::id).filter(users::public_id.eq(&usr)).first(&mut *c)?;
+        diesel::update(users::table.find(user)).set(users::balance.eq(balance)).execute(&mut *c)?;
+        diesel::insert_into(models::schema::projects::table)
+            .values((
+                models::schema::projects::public_id.eq(&prj),
+                models::schema::projects::user_id.eq(user),
+                models::schema::projects::name.eq(&name),
+                models::schema::projects::description.eq(""),
+                models::schema::projects::created_at.eq(now),
+                models::schema::projects::updated_at.eq(now),
+            ))
+            .execute(&mut *c)?;
+        let project: i64 = models::schema::projects::table
+            .select(models::schema::projects::id)
+            .filter(models::schema::projects::public_id.eq(&prj))
+            .first(&mut *c)?;
+        repositories::reservations::ensure_periods(c, user, project, &p)?;
+        repositories::counters::ensure_head(c, project)?;
+        Ok((user, project))
+    })
+    .await
+    .unwrap()
+}
+
+/// The `i`th approved admission of `amount` in a batch of the project.
+fn admit_job(
+    (user, project): (i64, i64),
+    i: usize,
+    amount: i64,
+    periods: &repositories::reservations::Periods,
+    limits: repositories::counters::RateLimits,
+    now: chrono::NaiveDateTime,
+) -> repositories::admission::Admit {
+    use models::rows::NewAuditEvent;
+    use repositories::audit::EventRow;
+    let public_id = format!("req_{project}_{i}_{}", now.and_utc().timestamp());
+    let event = |n: usize| {
+        EventRow::from(&NewAuditEvent {
+            event_id: &format!("evt_{public_id}_{n}"),
+            occurred_at: now,
+            actor_type: "user",
+            actor_id: None,
+            action: "request.decided",
+            subject_type: "request",
+            subject_id: Some(&public_id),
+            request_id: None,
+            details: "{}",
+            result: "success",
+        })
+    };
+    repositories::admission::Admit {
+        limits,
+        request: models::rows_spend::NewAiRequest {
+            public_id: public_id.clone(),
+            user_id: user,
+            project_id: project,
+            agent_id: None,
+            provider: "local".into(),
+            model: "echo".into(),
+            operation: "chat".into(),
+            status: "executing".into(),
+            outcome: "approved".into(),
+            reason: None,
+            tier: "auto".into(),
+            risk_score: 0.0,
+            decision: "{}".into(),
+            body: "{}".into(),
+            estimated: amount,
+            day: periods.day.clone(),
+            month: periods.month.clone(),
+            fingerprint: format!("f{i}"),
+            idempotency_key: None,
+            created_at: now,
+            updated_at: now,
+        },
+        payment: format!("pay_{public_id}"),
+        events: [event(0), event(1)],
+        periods: periods.clone(),
+        hour: repositories::counters::hour_key(now),
+        now,
+    }
+}
+
+/// A batch takes rate-limit places as the admissions one by one would: 2 a minute and 3 an hour;
+/// five at once get two places, three a minute later get the hour's last one.
+async fn a_batch_takes_rate_limit_places_in_order(t: TestDb) {
+    use repositories::admission::{admit_all, Admit, Held};
+    use repositories::counters::{RateLimits, Window};
+    use repositories::reservations::Periods;
+    let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(10, 0, 0).unwrap();
+    let periods = Periods {
+        day: "2026-12-01".into(),
+        month: "2026-12".into(),
+        daily_limit: 100_000,
+        monthly_limit: 100_000,
+        user_daily_limit: 100_000,
+    };
+    let owner = batch_project(&t, "ring", 1_000, &periods).await;
+    let limits = RateLimits { per_minute: 2, per_hour: 3, per_day: 0 };
+    let rate = |w| Some(Held::Rate(w));
+    for (at, count, expected) in [
+        (0, 5, vec![None, None, rate(Window::Minute), rate(Window::Minute), rate(Window::Minute)]),
+        (61, 3, vec![None, rate(Window::Hour), rate(Window::Hour)]),
+    ] {
+        let at = now + chrono::Duration::seconds(at);
+        let jobs: Vec<Admit> = (0..count).map(|i| admit_job(owner, i, 10, &periods, limits, at)).collect();
+        let results =
+            t.db.run(move |c| {
+                let batch: Vec<&Admit> = jobs.iter().collect();
+                write_tx(c, |c| admit_all(c, &batch))
+            })
+            .await
+            .unwrap();
+        let refused: Vec<Option<Held>> = results.iter().map(|r| r.as_ref().err().copied()).collect();
+        assert_eq!(refused, expected);
+    }
+    // The ring as one admission at a time sees it: the hour is full until 10:59:59.
+    let (_, project) = owner;
+    let next =
+        t.db.run(move |c| {
+            let later = now + chrono::Duration::seconds(3_599);
+            repositories::counters::take_rate(c, project, limits, later)
+        })
+        .await
+        .unwrap();
+    assert_eq!(next, Some(Window::Hour));
+    let reserved: i64 =
+        t.db.run(move |c| Ok(users::table.find(owner.0).select(users::reserved).first(&mut *c)?))
+            .await
+            .unwrap();
+    assert_eq!(reserved, 30, "three admitted, ten each");
 }

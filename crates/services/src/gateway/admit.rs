@@ -15,6 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{self, AuditContext, Entry};
+use repositories::audit::EventRow;
 
 use super::*;
 use crate::projects::{parse_policy, parse_system};
@@ -89,6 +90,22 @@ impl Gateway {
         let id = ordered_id("req");
         let admission = Admission { prepared, ctx, idempotency_key, id, now, user_id };
         let key = user_id.unsigned_abs();
+        // An approved call is written with the other approved admissions of its batch; a
+        // refusal (a full rate-limit window, the money) wrote nothing and is recorded below.
+        if admission.together() {
+            match self.db.admit(key, admission.to_admit()).await? {
+                Ok(row) => return Ok(row),
+                Err(held) => {
+                    let mut admission = admission;
+                    admission.refuse(held);
+                    let (reason, message, request) = self
+                        .db
+                        .grouped::<_, ServiceError, _>(key, move |conn| admission.record_refused(conn))
+                        .await?;
+                    return Err(ServiceError::Refused { reason, message, request });
+                }
+            }
+        }
         // Recorded and held in one part of a group commit; a refusal of a rate-limit place or of
         // the money undoes the part, and the refusal is recorded in a second one.
         let refused = match self.db.grouped::<_, Short, _>(key, move |conn| admission.record_held(conn)).await
@@ -99,13 +116,7 @@ impl Gateway {
             }
             Err(Short::Failed(e)) => return Err(e),
             Err(Short::Held(held, mut admission)) => {
-                let limits = admission.prepared.limits;
-                match held {
-                    Held::Rate(window) => {
-                        refuse_at_rate_limit(&mut admission.prepared.decision, window, limits)
-                    }
-                    Held::Money(refusal) => refuse_at_reservation(&mut admission.prepared.decision, refusal),
-                }
+                admission.refuse(held);
                 admission
             }
         };
@@ -154,6 +165,53 @@ impl From<ServiceError> for Short {
 }
 
 impl Admission {
+    /// Whether it is written together with its batch's others (`Db::admit`): approved, and its
+    /// agent (if any) has been seen before.
+    fn together(&self) -> bool {
+        let p = &self.prepared;
+        self.status() == "executing" && !(p.new_agent && p.agent.is_some())
+    }
+
+    /// The approved admission's rows, owned, for its batch.
+    fn to_admit(&self) -> admission::Admit {
+        let request = self.new_request("executing");
+        let payment = ordered_id("pay");
+        let ready = self.approved_events(&payment, request.estimated);
+        let events = [EventRow::from(&ready[0].event(&self.ctx)), EventRow::from(&ready[1].event(&self.ctx))];
+        admission::Admit {
+            request,
+            limits: self.prepared.limits,
+            payment,
+            events,
+            periods: self.prepared.periods.clone(),
+            hour: counters::hour_key(self.now),
+            now: self.now,
+        }
+    }
+
+    /// The audit events of an approved admission: its decision and its payment's reservation.
+    fn approved_events(&self, payment: &str, amount: i64) -> [audit::Ready<'_>; 2] {
+        [
+            audit::Ready::new(self.decided("executing")),
+            audit::Ready::new(Entry {
+                action: "payment.reserved",
+                subject_type: "request",
+                subject_id: Some(&self.id),
+                details: json!({"payment": payment, "amount": amount}),
+                result: AuditResult::Success,
+            }),
+        ]
+    }
+
+    /// Turns the decision into the refusal of what held: a full rate-limit window or the money.
+    fn refuse(&mut self, held: Held) {
+        let limits = self.prepared.limits;
+        match held {
+            Held::Rate(window) => refuse_at_rate_limit(&mut self.prepared.decision, window, limits),
+            Held::Money(refusal) => refuse_at_reservation(&mut self.prepared.decision, refusal),
+        }
+    }
+
     /// The request's status for its decision.
     fn status(&self) -> &'static str {
         match self.prepared.decision.outcome {
@@ -180,16 +238,7 @@ impl Admission {
             self.agent_seen(conn)?;
             let new = self.new_request(status);
             let pay = ordered_id("pay");
-            let ready = [
-                audit::Ready::new(self.decided(status)),
-                audit::Ready::new(Entry {
-                    action: "payment.reserved",
-                    subject_type: "request",
-                    subject_id: Some(&self.id),
-                    details: json!({"payment": pay, "amount": new.estimated}),
-                    result: AuditResult::Success,
-                }),
-            ];
+            let ready = self.approved_events(&pay, new.estimated);
             let events = [ready[0].event(&self.ctx), ready[1].event(&self.ctx)];
             let approved = admission::Approved {
                 request: &new,

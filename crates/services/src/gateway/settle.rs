@@ -13,6 +13,7 @@ use repositories::{requests as repo, DbConnection};
 use serde_json::json;
 
 use crate::audit::{self, AuditContext, Entry};
+use repositories::audit::EventRow;
 
 use super::*;
 use crate::spend::cost_of;
@@ -66,96 +67,75 @@ impl Gateway {
         let actual = cost.saturating_add(fee);
         let charged = actual.min(row.estimated);
         let now = self.clock.now();
-        let row = row.clone();
-        let settled = self
-            .db
-            .grouped::<_, ServiceError, _>(row.user_id.unsigned_abs(), move |conn| {
-                let finish = repo::Finish {
-                    charged,
-                    input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
-                    output_tokens: i64::try_from(output_tokens).unwrap_or(i64::MAX),
-                    latency_ms: Some(latency),
-                    response: Some(&response),
-                    error: error.as_deref(),
-                };
-                let event = audit::Ready::new(Entry {
-                    action: "request.executed",
-                    subject_type: "request",
-                    subject_id: Some(&row.public_id),
-                    details: json!({
-                        "charged": charged,
-                        "cost": cost,
-                        "fee": fee,
-                        "actual": actual,
-                        "variance": row.estimated - actual,
-                        "input_tokens": input_tokens,
-                        "output_tokens": output_tokens,
-                        "latency_ms": latency,
-                        "note": error,
-                    }),
-                    result: AuditResult::Success,
-                });
-                let executed = admission::Executed {
-                    request: &row,
-                    finish: &finish,
-                    actual,
-                    event: &event.event(&ctx),
-                    now,
-                };
-                // The request, its payment, the money and the totals (one statement on PostgreSQL).
-                let payment = match admission::record_executed(conn, &executed)? {
-                    admission::Settlement::Settled(payment) => payment,
-                    admission::Settlement::Released => {
-                        tracing::warn!(request = %row.public_id, "request was released before it settled");
-                        return Ok(None);
-                    }
-                };
-                if actual > row.estimated {
-                    alerts::overrun(
-                        conn,
-                        row.user_id,
-                        row.project_id,
-                        &row.public_id,
-                        row.estimated,
-                        actual,
-                        now,
-                    )?;
+        let event = audit::Ready::new(Entry {
+            action: "request.executed",
+            subject_type: "request",
+            subject_id: Some(&row.public_id),
+            details: json!({
+                "charged": charged,
+                "cost": cost,
+                "fee": fee,
+                "actual": actual,
+                "variance": row.estimated - actual,
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "latency_ms": latency,
+                "note": error,
+            }),
+            result: AuditResult::Success,
+        });
+        // The row as the settlement leaves it (no read back).
+        let request = AiRequest {
+            status: "executed".into(),
+            charged,
+            input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
+            output_tokens: i64::try_from(output_tokens).unwrap_or(i64::MAX),
+            latency_ms: Some(latency),
+            response: Some(response),
+            error,
+            updated_at: now,
+            ..row.clone()
+        };
+        let settle = admission::Settle {
+            request: row.clone(),
+            charged,
+            input_tokens: request.input_tokens,
+            output_tokens: request.output_tokens,
+            latency_ms: request.latency_ms,
+            response: request.response.clone(),
+            error: request.error.clone(),
+            actual,
+            event: EventRow::from(&event.event(&ctx)),
+            now,
+            hours: (counters::hour_key(now), counters::hour_key(now - Span::hours(24))),
+        };
+        // The request, its payment, the money and the totals, written with the other
+        // settlements of its batch; the view the receipt and the alerts read, read back.
+        let (payment, view) = match self.db.settle(row.user_id.unsigned_abs(), settle).await? {
+            (admission::Settlement::Settled(payment), Some(view)) => (payment, view),
+            (admission::Settlement::Settled(_), None) => return Err(ServiceError::NotFound("project")),
+            (admission::Settlement::Released, _) => {
+                tracing::warn!(request = %row.public_id, "request was released before it settled");
+                return Ok(None);
+            }
+        };
+        let due = alerts::due(&view, now);
+        let record = RequestRecord { request, project: view.project, agent: view.agent, payment };
+        // An alert crossed (and an overrun, which the charge stopped at the reservation) is
+        // stored after the settlement commits, in a transaction of its own; a failure is logged
+        // and the settlement stands.
+        let overrun = actual > row.estimated;
+        if !due.is_empty() || overrun {
+            let (user, project, request, estimated) =
+                (row.user_id, row.project_id, row.public_id.clone(), row.estimated);
+            let raised = in_tx(&self.db, move |conn| {
+                if overrun {
+                    alerts::overrun(conn, user, project, &request, estimated, actual, now)?;
                 }
-                // What the receipt names and the alert thresholds look at, read back in one statement.
-                let view = admission::settled(
-                    conn,
-                    row.user_id,
-                    row.project_id,
-                    row.agent_id,
-                    &row.day,
-                    &row.month,
-                    &counters::hour_key(now),
-                    &counters::hour_key(now - Span::hours(24)),
-                )?
-                .ok_or(ServiceError::NotFound("project"))?;
-                // The row as the update left it (no read back).
-                let request = AiRequest {
-                    status: "executed".into(),
-                    charged,
-                    input_tokens: finish.input_tokens,
-                    output_tokens: finish.output_tokens,
-                    latency_ms: finish.latency_ms,
-                    response: finish.response.map(str::to_string),
-                    error: finish.error.map(str::to_string),
-                    updated_at: now,
-                    ..row.clone()
-                };
-                let due = alerts::due(&view, now);
-                let record = RequestRecord { request, project: view.project, agent: view.agent, payment };
-                Ok(Some((record, due)))
+                alerts::raise_due(conn, user, due, now)
             })
-            .await?;
-        // An alert crossed is stored after the settlement commits, in a transaction of its own;
-        // a failure is logged and the settlement stands.
-        let Some((record, due)) = settled else { return Ok(None) };
-        if !due.is_empty() {
-            let user = record.request.user_id;
-            if let Err(e) = in_tx(&self.db, move |conn| alerts::raise_due(conn, user, due, now)).await {
+            .await;
+            if let Err(e) = raised {
                 tracing::warn!(request = %record.request.public_id, error = %e, "evaluating alerts failed");
             }
         }

@@ -18,6 +18,10 @@ use crate::reservations::{self, Periods, Refusal};
 use crate::stmt::Stmt;
 use crate::{audit, requests, DbConnection, RepoError};
 
+mod batch;
+pub use batch::{admit_all, settle_all};
+pub use batch::{Admit, Settle, SettleResult};
+
 /// A project with its owner's account, its policy, budget and this period's usage, and the
 /// platform's policy: everything a decision reads besides the price and the recent totals.
 #[derive(Debug, QueryableByName)]
@@ -197,7 +201,7 @@ pub fn history(
 /// What a settlement reads back in one statement: the public ids its receipt names, and what the
 /// alert thresholds look at (the project's budget and usage, the owner's balance and deposits,
 /// the owner's charges this hour and in the 24 hours before).
-#[derive(Debug, QueryableByName)]
+#[derive(Clone, Debug, QueryableByName)]
 pub struct Settled {
     /// `prj_…`.
     #[diesel(sql_type = Text)]
