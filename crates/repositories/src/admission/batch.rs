@@ -242,18 +242,35 @@ impl Ring {
                 .ok_or(RepoError::NotFound)?;
         let heads = [h.minute_next, h.hour_next, h.day_next];
         let mut windows = Vec::new();
-        // Per window the positions the batch can reach, as up to two ranges (the ring wraps).
-        let mut stmt = Stmt::new(
-            "SELECT window_secs, slot, free_at FROM rate_slots WHERE project_id = ? AND (\
-             (window_secs = 60 AND ((slot >= ? AND slot < ?) OR (slot >= ? AND slot < ?))) OR \
-             (window_secs = 3600 AND ((slot >= ? AND slot < ?) OR (slot >= ? AND slot < ?))) OR \
-             (window_secs = 86400 AND ((slot >= ? AND slot < ?) OR (slot >= ? AND slot < ?))))",
-        )
-        .int(project);
+        // Per window the positions the batch can reach, as up to two ranges (the ring wraps):
+        // each range a search of the primary key.
+        macro_rules! range {
+            () => {
+                "SELECT window_secs, slot, free_at FROM rate_slots \
+                 WHERE project_id = ? AND window_secs = ? AND slot >= ? AND slot < ?"
+            };
+        }
+        const RANGES: &str = concat!(
+            range!(),
+            " UNION ALL ",
+            range!(),
+            " UNION ALL ",
+            range!(),
+            " UNION ALL ",
+            range!(),
+            " UNION ALL ",
+            range!(),
+            " UNION ALL ",
+            range!()
+        );
+        let mut stmt = Stmt::new(RANGES);
         for ((window, limit), head) in all.into_iter().zip(heads) {
             let limit = i64::from(limit);
+            let secs = window.secs();
             if limit == 0 {
-                stmt = stmt.int(0).int(0).int(0).int(0);
+                for _ in 0..2 {
+                    stmt = stmt.int(project).int4(secs).int(0).int(0);
+                }
                 continue;
             }
             windows.push((window, limit, head, head));
@@ -261,7 +278,8 @@ impl Ring {
             let reach = (count as i64).min(limit);
             let first_end = (from + reach).min(limit);
             let wrapped = from + reach - first_end;
-            stmt = stmt.int(from).int(first_end).int(0).int(wrapped);
+            stmt = stmt.int(project).int4(secs).int(from).int(first_end);
+            stmt = stmt.int(project).int4(secs).int(0).int(wrapped);
         }
         let rows: Vec<SlotRow> = stmt.load(conn)?;
         let slots = rows.into_iter().map(|r| (r.window_secs, r.slot, r.free_at)).collect();
