@@ -873,3 +873,43 @@ async fn a_batch_takes_rate_limit_places_in_order(t: TestDb) {
             .unwrap();
     assert_eq!(reserved, 30, "three admitted, ten each");
 }
+
+/// SQLite's write-ahead log is checkpointed by the pool's own thread, not by the committing
+/// writer: commits leave the log alone (`wal_autocheckpoint` is 0 on the pool's connections),
+/// and yet what they wrote reaches the database file within moments.
+#[tokio::test]
+async fn the_checkpointer_copies_the_log_into_the_database() {
+    let t = TestDb::new(repositories::Backend::Sqlite).unwrap();
+    let DatabaseTarget::Sqlite(path) = DatabaseTarget::parse(&t.url).unwrap() else { unreachable!() };
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        wal_autocheckpoint: i64,
+    }
+    let auto: Vec<Setting> =
+        t.db.run(|c| Ok(repositories::stmt::Stmt::new("PRAGMA wal_autocheckpoint").load(c)?)).await.unwrap();
+    assert_eq!(auto[0].wal_autocheckpoint, 0);
+    let before = std::fs::metadata(&path).unwrap().len();
+    for w in 0..40 {
+        t.db.run(move |c| {
+            for i in 0..25 {
+                let id = format!("usr_ckpt_{w}_{i}");
+                diesel::insert_into(users::table)
+                    .values(&new_user(&id, &format!("{w}.{i}.{}@example.com", "x".repeat(200))))
+                    .execute(c)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+    let mut grown = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        grown = std::fs::metadata(&path).unwrap().len().saturating_sub(before);
+        if grown > 100_000 {
+            break;
+        }
+    }
+    assert!(grown > 100_000, "the database file grew by {grown} bytes only: nothing was checkpointed");
+}
