@@ -23,7 +23,7 @@ use diesel::connection::SimpleConnection;
 use models::rows_spend::AiRequest;
 
 use crate::admission::{Admit, Held, Settle, SettleResult};
-use crate::pool::{write_tx, ConnectionManager, DbConnection};
+use crate::pool::{write_tx, ConnectionManager, DbConnection, PooledConnection};
 use crate::RepoError;
 
 /// What a closure's caller is told once the batch's commit is known.
@@ -44,6 +44,9 @@ pub(crate) enum Slot<'a> {
 /// A caller's work: runs in its [`Slot`] and returns how to deliver its result, and whether it
 /// succeeded.
 pub(crate) type Job = Box<dyn FnOnce(Slot<'_>) -> (Deliver, bool) + Send>;
+
+/// How long a lane keeps its connection without work.
+const LANE_IDLE: Duration = Duration::from_secs(1);
 
 /// The most closures one batch takes (a bound on how long one commit keeps the others waiting).
 const MAX_BATCH: usize = 64;
@@ -100,7 +103,19 @@ fn lane(
     checkout: Duration,
     counts: &(AtomicU64, AtomicU64, AtomicU64),
 ) {
-    while let Ok(first) = rx.recv() {
+    // The lane keeps its connection from batch to batch (its prepared statements, the batches'
+    // multi-row ones among them, stay on that one connection), and returns it to the pool once
+    // idle for a second or after a failed batch.
+    let mut held: Option<PooledConnection> = None;
+    loop {
+        let first = match rx.recv_timeout(LANE_IDLE) {
+            Ok(work) => work,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                held = None;
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -111,7 +126,7 @@ fn lane(
         counts.0.fetch_add(1, Ordering::Relaxed);
         counts.1.fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        run_batch(pool, jobs, checkout);
+        run_batch(pool, &mut held, jobs, checkout);
         counts.2.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 }
@@ -165,7 +180,12 @@ impl Parts {
 }
 
 /// Runs one batch in one write transaction and tells every caller how it ended.
-fn run_batch(pool: &r2d2::Pool<ConnectionManager>, works: Vec<Work>, checkout: Duration) {
+fn run_batch(
+    pool: &r2d2::Pool<ConnectionManager>,
+    held: &mut Option<PooledConnection>,
+    works: Vec<Work>,
+    checkout: Duration,
+) {
     let total = works.len();
     let (mut jobs, mut admits, mut settles) = (Vec::new(), Vec::new(), Vec::new());
     for work in works {
@@ -175,7 +195,11 @@ fn run_batch(pool: &r2d2::Pool<ConnectionManager>, works: Vec<Work>, checkout: D
             Work::Settle(s, reply) => settles.push((s, reply)),
         }
     }
-    let mut conn = match pool.get_timeout(checkout) {
+    let got = match held.take() {
+        Some(c) => Ok(c),
+        None => pool.get_timeout(checkout),
+    };
+    let mut conn = match got {
         Ok(c) => c,
         Err(e) => {
             let why = format!("database unavailable: {e}");
@@ -274,7 +298,13 @@ fn run_batch(pool: &r2d2::Pool<ConnectionManager>, works: Vec<Work>, checkout: D
             Err("a write in the same batch failed".into())
         }
     };
-    drop(conn);
+    // A connection whose batch failed goes back to the pool, which tests or discards it; so does
+    // every connection of a pool too small to spare one.
+    if outcome.is_ok() && pool.max_size() >= 4 {
+        *held = Some(conn);
+    } else {
+        drop(conn);
+    }
     for deliver in delivers {
         deliver(outcome.clone());
     }

@@ -160,7 +160,7 @@ impl r2d2::ManageConnection for ConnectionManager {
             DatabaseTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {};",
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = 67108864;",
                     self.busy_timeout_ms,
                     if self.checkpoints_elsewhere { 0 } else { 1000 }
                 ))
@@ -220,6 +220,17 @@ pub struct Db {
 /// How often the checkpointer copies SQLite's write-ahead log into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
+/// The log's length (4 KiB pages) from which the checkpointer waits for readers to start it again.
+const CHECKPOINT_RESTART_FRAMES: i64 = 4096;
+
+/// What `PRAGMA wal_checkpoint` reports.
+#[derive(diesel::QueryableByName)]
+struct Checkpointed {
+    /// Pages in the log.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    log: i64,
+}
+
 /// A thread that checkpoints an SQLite database's write-ahead log (`PASSIVE`: it never blocks a
 /// writer or a reader, and copies what no reader still needs), so that no commit pays for a
 /// checkpoint and its `fsync` (SQLite's automatic checkpoint runs in the committing writer, the
@@ -243,11 +254,26 @@ impl Checkpointer {
                 if conn.is_none() {
                     conn = SqliteConnection::establish(&path.to_string_lossy()).ok();
                 }
-                if let Some(c) = conn.as_mut() {
-                    if let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
-                        tracing::debug!(error = %e, "a WAL checkpoint failed");
-                        conn = None;
+                let Some(c) = conn.as_mut() else { continue };
+                // Most of the log is copied while the writers go on; then, with this process's
+                // writers held at their gate for the moment it takes, the few pages they added
+                // meanwhile, so that the copy is complete and the next writer starts the log
+                // again from its beginning (a log that writers never stop appending to is never
+                // completely copied, and grows without end).
+                // Should readers have kept the log from starting again for long, the log is
+                // copied with the readers waited for (`RESTART`, at most 50 ms), which bounds it.
+                let copied = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)").and_then(|()| {
+                    let _turn = sqlite_writers().enter(SQLITE_GATE_WAIT);
+                    let log: Vec<Checkpointed> =
+                        diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)"), c)?;
+                    if log.first().is_some_and(|l| l.log > CHECKPOINT_RESTART_FRAMES) {
+                        c.batch_execute("PRAGMA busy_timeout = 50; PRAGMA wal_checkpoint(RESTART); PRAGMA busy_timeout = 0")?;
                     }
+                    Ok(())
+                });
+                if let Err(e) = copied {
+                    tracing::debug!(error = %e, "a WAL checkpoint failed");
+                    conn = None;
                 }
             }
         });
