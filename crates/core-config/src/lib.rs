@@ -376,7 +376,7 @@ pub struct AuditSettings {
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        Self { chain_interval_ms: 1000, chain_batch_size: 500 }
+        Self { chain_interval_ms: 100, chain_batch_size: 500 }
     }
 }
 

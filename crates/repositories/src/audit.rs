@@ -161,6 +161,14 @@ pub fn lock_head(conn: &mut DbConnection) -> Result<(i64, String), RepoError> {
     })
 }
 
+/// The chain head as it is (no lock): the last linked sequence number and hash.
+pub fn head(conn: &mut DbConnection) -> Result<(i64, String), RepoError> {
+    Ok(audit_chain_head::table
+        .find(1)
+        .select((audit_chain_head::last_seq, audit_chain_head::last_hash))
+        .first(conn)?)
+}
+
 /// Moves the chain head.
 pub fn set_head(conn: &mut DbConnection, last_seq: i64, last_hash: &str) -> Result<(), RepoError> {
     diesel::update(audit_chain_head::table.find(1))

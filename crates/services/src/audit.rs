@@ -137,29 +137,48 @@ pub fn record_success(
     )
 }
 
-/// Links one batch of committed, unchained events (in id order) under the chain-head lock.
-/// Returns how many were linked.
+/// Links one batch of committed, unchained events (in id order). The events are read and hashed
+/// before the write transaction, from the head as it was then; under the head's lock the links
+/// are written only if the head has not moved meanwhile (another replica's chainer), and
+/// otherwise read and hashed again under the lock. Returns how many were linked.
 pub fn link_batch(conn: &mut DbConnection, batch_size: i64) -> Result<usize, RepoError> {
+    // Read and hashed outside the write lock: the writers (the gateway's group commit among
+    // them) wait only for the updates.
+    let head = repo::head(conn)?;
+    let events = repo::unchained(conn, batch_size)?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let prepared = links_of(&events, head.clone());
     write_tx(conn, |conn| {
-        let (mut seq, mut prev) = repo::lock_head(conn)?;
-        let events = repo::unchained(conn, batch_size)?;
-        if events.is_empty() {
-            return Ok(0);
-        }
-        // Under the head's lock every event read is still unlinked: each takes the next place.
-        let mut links = Vec::with_capacity(events.len());
-        for ev in &events {
-            let next = seq + 1;
-            let hash = event_hash(ev, next, &prev);
-            links.push((ev.id, next, std::mem::replace(&mut prev, hash.clone()), hash));
-            seq = next;
-        }
+        let locked = repo::lock_head(conn)?;
+        let (links, events_len) = if locked == head {
+            (prepared, events.len())
+        } else {
+            // Under the head's lock every event read is still unlinked: each takes the next place.
+            let events = repo::unchained(conn, batch_size)?;
+            (links_of(&events, locked), events.len())
+        };
+        let Some((_, seq, _, last)) = links.last() else { return Ok(0) };
+        let (seq, last) = (*seq, last.clone());
         if repo::link_all(conn, &links)? != links.len() {
             return Err(RepoError::CheckViolation("an event was linked by another chainer".into()));
         }
-        repo::set_head(conn, seq, &prev)?;
-        Ok(events.len())
+        repo::set_head(conn, seq, &last)?;
+        Ok(events_len)
     })
+}
+
+/// The links of `events`, in order, after the head `(seq, hash)`: `(id, seq, prev_hash, hash)`.
+fn links_of(events: &[AuditEvent], (mut seq, mut prev): (i64, String)) -> Vec<(i64, i64, String, String)> {
+    let mut links = Vec::with_capacity(events.len());
+    for ev in events {
+        let next = seq + 1;
+        let hash = event_hash(ev, next, &prev);
+        links.push((ev.id, next, std::mem::replace(&mut prev, hash.clone()), hash));
+        seq = next;
+    }
+    links
 }
 
 /// Links every event committed so far; returns how many were linked.
