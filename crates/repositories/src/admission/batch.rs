@@ -591,6 +591,257 @@ pub fn admit_all(
 /// Writes a batch of settlements (see the module). `Ok` holds each one's result in order. An
 /// `Err` leaves writes for the caller to roll back.
 pub fn settle_all(conn: &mut DbConnection, jobs: &[&Settle]) -> Result<Vec<SettleResult>, RepoError> {
+    let Some(first) = jobs.first() else { return Ok(Vec::new()) };
+    let one_owner = jobs.iter().all(|s| s.request.user_id == first.request.user_id);
+    // One owner's batch on PostgreSQL: one statement (a round trip) for all of it, unless a
+    // request was released meanwhile.
+    let together = match conn {
+        DbConnection::Postgresql(_) if one_owner => settle_in_one(conn, jobs)?,
+        _ => None,
+    };
+    let (finished, payments) = match together {
+        Some(payments) => (vec![true; jobs.len()], payments),
+        None => settle_statements(conn, jobs)?,
+    };
+    let live: Vec<&Settle> = jobs.iter().zip(&finished).filter(|(_, f)| **f).map(|(s, _)| *s).collect();
+    // The views, one read per distinct key.
+    let mut views: Vec<(ViewKey<'_>, Settled)> = Vec::new();
+    for s in &live {
+        if !views.iter().any(|(k, _)| *k == s.view_key()) {
+            let view = s.view(conn)?;
+            views.push((s.view_key(), view));
+        }
+    }
+    let mut payments = payments.into_iter();
+    let mut out = Vec::with_capacity(jobs.len());
+    for (s, f) in jobs.iter().zip(finished) {
+        if !f {
+            out.push((Settlement::Released, None));
+            continue;
+        }
+        let view = views.iter().find(|(k, _)| *k == s.view_key()).map(|(_, v)| v.clone());
+        out.push((Settlement::Settled(payments.next().flatten()), view));
+    }
+    Ok(out)
+}
+
+/// One owner's batch of settlements as one statement of data-modifying `WITH` queries
+/// (PostgreSQL): the requests finished, and only if every one of them was still executing, the
+/// payments, the owner's balance, the ledger entries (each with the balances after its own
+/// movement: the row's final values plus what the later calls of the batch moved), the usage
+/// returned, the running totals and the audit events. `None` when a request was no longer
+/// executing: nothing was written. (Should one be released while the statement runs, the checks
+/// fail it, and the caller rolls back.)
+fn settle_in_one(
+    conn: &mut DbConnection,
+    jobs: &[&Settle],
+) -> Result<Option<Vec<Option<RequestPayment>>>, RepoError> {
+    let n = jobs.len();
+    let user = jobs.first().map_or(0, |s| s.request.user_id);
+    let released: i64 = jobs.iter().map(|s| s.request.estimated).sum();
+    let charged: i64 = jobs.iter().map(|s| s.charged).sum();
+    let references: Vec<Option<String>> =
+        jobs.iter().map(|s| (s.charged > 0).then(|| format!("ledger:{}", s.request.public_id))).collect();
+    // The ledger rows with what the later calls move: `(kind, amount, balance delta, reserved delta)`.
+    let mut ledger: Vec<(&Settle, &'static str, i64, i64, i64)> = Vec::with_capacity(2 * n);
+    let (mut later_charged, mut later_released) = (0_i64, 0_i64);
+    for s in jobs.iter().rev() {
+        if s.charged > 0 {
+            ledger.push((s, "charge", -s.charged, later_charged, later_released));
+        }
+        ledger.push((s, "release", -s.request.estimated, later_charged, later_released));
+        later_charged += s.charged;
+        later_released += s.request.estimated;
+    }
+    ledger.reverse();
+    let mut periods: Vec<(i64, &str, i64)> = Vec::new();
+    let mut days_used: Vec<(i64, &str, i64)> = Vec::new();
+    for s in jobs {
+        let r = &s.request;
+        let unused = (r.estimated - s.charged).max(0);
+        add(&mut periods, r.project_id, r.day.as_str(), unused);
+        add(&mut periods, r.project_id, r.month.as_str(), unused);
+        add(&mut days_used, r.user_id, r.day.as_str(), unused);
+    }
+    let Totals { days, hours, seen } = totals_of(jobs);
+    let values = |sql: &mut String, rows: usize, cols: usize| {
+        sql.push_str("(VALUES ");
+        push_rows(sql, rows, cols);
+        sql.push_str(") AS v");
+    };
+    // Whether every request is still executing, as the statement's snapshot sees them; if not,
+    // it writes nothing.
+    let mut sql = String::from(
+        "WITH c AS (SELECT count(*) = ? AS go FROM ai_requests WHERE status = 'executing' AND id IN (",
+    );
+    for i in 0..n {
+        sql.push_str(if i == 0 { "?" } else { ", ?" });
+    }
+    sql.push_str(
+        ")), f AS (UPDATE ai_requests AS r SET status = 'executed', charged = v.column2, input_tokens = v.column3, \
+         output_tokens = v.column4, latency_ms = v.column5, response = v.column6, error = v.column7, \
+         updated_at = v.column8 FROM ",
+    );
+    values(&mut sql, n, 8);
+    sql.push_str(
+        " WHERE r.id = v.column1 AND r.status = 'executing' AND (SELECT go FROM c) RETURNING r.id), \
+         ok AS (SELECT count(*) = ? AS go FROM f), \
+         m AS (UPDATE request_payments AS m SET status = 'committed', amount = v.column2, actual = v.column3, \
+         variance = m.estimated - v.column3, tx_reference = v.column4, updated_at = v.column5 FROM ",
+    );
+    values(&mut sql, n, 5);
+    sql.push_str(
+        " WHERE m.request_id = v.column1 AND (SELECT go FROM ok) RETURNING m.*), \
+         u AS (UPDATE users SET reserved = reserved - ?, balance = balance - ? \
+         WHERE id = ? AND reserved >= ? AND balance >= ? AND (SELECT go FROM ok) RETURNING id, balance, reserved), \
+         l AS (INSERT INTO ledger_entries (public_id, user_id, kind, amount, balance_after, reserved_after, \
+         reference, note, created_at) SELECT v.column1, u.id, v.column2, v.column3, u.balance + v.column4, \
+         u.reserved + v.column5, v.column6, '', v.column7 FROM u CROSS JOIN ",
+    );
+    values(&mut sql, ledger.len(), 7);
+    sql.push_str(" RETURNING 1), pu AS (UPDATE project_usage AS x SET used = x.used - v.column3 FROM ");
+    values(&mut sql, periods.len(), 3);
+    sql.push_str(
+        " WHERE x.project_id = v.column1 AND x.period = v.column2 AND EXISTS (SELECT 1 FROM u) RETURNING 1), \
+         uu AS (UPDATE user_usage AS x SET used = x.used - v.column3 FROM ",
+    );
+    values(&mut sql, days_used.len(), 3);
+    sql.push_str(
+        " WHERE x.user_id = v.column1 AND x.period = v.column2 AND EXISTS (SELECT 1 FROM u) RETURNING 1), \
+         t AS (INSERT INTO project_days (project_id, day, executed, charged, charged_sq) \
+         SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM ",
+    );
+    values(&mut sql, days.len(), 5);
+    sql.push_str(
+        " WHERE (SELECT go FROM ok) ON CONFLICT (project_id, day) DO UPDATE SET \
+         executed = project_days.executed + excluded.executed, charged = project_days.charged + excluded.charged, \
+         charged_sq = project_days.charged_sq + excluded.charged_sq RETURNING 1), \
+         h AS (INSERT INTO user_hours (user_id, hour, charged) SELECT v.column1, v.column2, v.column3 FROM ",
+    );
+    values(&mut sql, hours.len(), 3);
+    sql.push_str(
+        " WHERE (SELECT go FROM ok) ON CONFLICT (user_id, hour) DO UPDATE SET \
+         charged = user_hours.charged + excluded.charged RETURNING 1), \
+         s AS (INSERT INTO project_seen (project_id, kind, value, last_day) \
+         SELECT v.column1, v.column2, v.column3, v.column4 FROM ",
+    );
+    values(&mut sql, seen.len(), 4);
+    sql.push_str(
+        " WHERE (SELECT go FROM ok) ON CONFLICT (project_id, kind, value) DO UPDATE SET last_day = excluded.last_day \
+         RETURNING 1), \
+         e AS (INSERT INTO audit_events (event_id, occurred_at, actor_type, actor_id, action, subject_type, \
+         subject_id, request_id, details, result) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \
+         v.column6, v.column7, v.column8, v.column9, v.column10 FROM ",
+    );
+    values(&mut sql, n, 10);
+    sql.push_str(
+        " WHERE (SELECT go FROM ok) RETURNING 1) \
+         SELECT (SELECT go FROM c) AS ready, (SELECT count(*) FROM f) AS finished, (SELECT count(*) FROM u) AS users, \
+         (SELECT count(*) FROM l) AS ledger, (SELECT count(*) FROM pu) + (SELECT count(*) FROM uu) AS usage, \
+         (SELECT count(*) FROM t) + (SELECT count(*) FROM h) + (SELECT count(*) FROM s) \
+         + (SELECT count(*) FROM e) AS totals, \
+         m.id, m.public_id, m.request_id, m.user_id, m.amount, m.currency, m.rail, m.tx_reference, m.status, \
+         m.estimated, m.actual, m.variance, m.created_at, m.updated_at \
+         FROM (SELECT 1 AS one) AS one LEFT JOIN m ON TRUE",
+    );
+    let mut stmt = Stmt::built(sql).int(n as i64);
+    for s in jobs {
+        stmt = stmt.int(s.request.id);
+    }
+    for s in jobs {
+        stmt = stmt
+            .int(s.request.id)
+            .int(s.charged)
+            .int(s.input_tokens)
+            .int(s.output_tokens)
+            .maybe_int(s.latency_ms)
+            .maybe_text(s.response.as_deref())
+            .maybe_text(s.error.as_deref())
+            .time(s.now);
+    }
+    stmt = stmt.int(n as i64);
+    for (s, reference) in jobs.iter().zip(&references) {
+        stmt =
+            stmt.int(s.request.id).int(s.charged).int(s.actual).maybe_text(reference.as_deref()).time(s.now);
+    }
+    stmt = stmt.int(released).int(charged).int(user).int(released).int(charged);
+    for (s, kind, amount, balance_delta, reserved_delta) in &ledger {
+        stmt = stmt
+            .text(ordered_id("led"))
+            .text(*kind)
+            .int(*amount)
+            .int(*balance_delta)
+            .int(*reserved_delta)
+            .text(s.request.public_id.as_str())
+            .time(s.now);
+    }
+    for (project, period, unused) in &periods {
+        stmt = stmt.int(*project).text(*period).int(*unused);
+    }
+    for (user, day, unused) in &days_used {
+        stmt = stmt.int(*user).text(*day).int(*unused);
+    }
+    for (project, day, executed, charged, sq) in &days {
+        stmt = stmt.int(*project).text(day.as_str()).int(*executed).int(*charged).float(*sq);
+    }
+    for (user, hour, charged) in &hours {
+        stmt = stmt.int(*user).text(hour.as_str()).int(*charged);
+    }
+    for (project, kind, value, day) in &seen {
+        stmt = stmt.int(*project).text(*kind).text(value.as_str()).text(day.as_str());
+    }
+    for s in jobs {
+        stmt = audit::bind_new(stmt, &s.event.as_new());
+    }
+    let rows: Vec<SettledInOne> = stmt.load(conn)?;
+    let Some(got) = rows.first() else { return Err(RepoError::NotFound) };
+    if !got.ready {
+        return Ok(None);
+    }
+    if got.finished != n as i64 {
+        return Err(moved("a request"));
+    }
+    if got.users != 1 || got.ledger != ledger.len() as i64 {
+        return Err(RepoError::CheckViolation("the reservation is not held".into()));
+    }
+    let wanted_totals = (days.len() + hours.len() + seen.len() + n) as i64;
+    if got.usage != (periods.len() + days_used.len()) as i64 || got.totals != wanted_totals {
+        return Err(moved("a running total"));
+    }
+    let payments: Vec<RequestPayment> = rows.into_iter().filter_map(SettledInOne::payment).collect();
+    Ok(Some(jobs.iter().map(|s| payments.iter().find(|p| p.request_id == s.request.id).cloned()).collect()))
+}
+
+/// What [`settle_in_one`] matched and wrote, and one settled payment per row.
+#[derive(QueryableByName)]
+struct SettledInOne {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    ready: bool,
+    #[diesel(sql_type = BigInt)]
+    finished: i64,
+    #[diesel(sql_type = BigInt)]
+    users: i64,
+    #[diesel(sql_type = BigInt)]
+    ledger: i64,
+    #[diesel(sql_type = BigInt)]
+    usage: i64,
+    #[diesel(sql_type = BigInt)]
+    totals: i64,
+    #[diesel(embed)]
+    payment: super::PaymentColumns,
+}
+
+impl SettledInOne {
+    fn payment(self) -> Option<RequestPayment> {
+        self.payment.payment()
+    }
+}
+
+/// [`settle_all`] statement by statement: which requests finished, and their payments.
+fn settle_statements(
+    conn: &mut DbConnection,
+    jobs: &[&Settle],
+) -> Result<(Vec<bool>, Vec<Option<RequestPayment>>), RepoError> {
     // The requests `executing → executed`; the ones released meanwhile are left out of the rest.
     let finished: Vec<bool> = match conn {
         DbConnection::Postgresql(_) => {
@@ -672,25 +923,7 @@ pub fn settle_all(conn: &mut DbConnection, jobs: &[&Settle]) -> Result<Vec<Settl
         let events: Vec<_> = live.iter().map(|s| s.event.as_new()).collect();
         audit::insert_many(conn, &events)?;
     }
-    // The views, one read per distinct key.
-    let mut views: Vec<(ViewKey<'_>, Settled)> = Vec::new();
-    for s in &live {
-        if !views.iter().any(|(k, _)| *k == s.view_key()) {
-            let view = s.view(conn)?;
-            views.push((s.view_key(), view));
-        }
-    }
-    let mut payments = payments.into_iter();
-    let mut out = Vec::with_capacity(jobs.len());
-    for (s, f) in jobs.iter().zip(finished) {
-        if !f {
-            out.push((Settlement::Released, None));
-            continue;
-        }
-        let view = views.iter().find(|(k, _)| *k == s.view_key()).map(|(_, v)| v.clone());
-        out.push((Settlement::Settled(payments.next().flatten()), view));
-    }
-    Ok(out)
+    Ok((finished, payments))
 }
 
 /// The money of settled calls: each owner's reservation released and charge taken in one update,
@@ -767,9 +1000,17 @@ fn add<'a>(sums: &mut Vec<(i64, &'a str, i64)>, id: i64, key: &'a str, n: i64) {
     }
 }
 
-/// The running totals of settled calls: each project's day (executed, charged, charged²), each
-/// owner's hour, what each project used.
-fn settle_totals(conn: &mut DbConnection, live: &[&Settle]) -> Result<(), RepoError> {
+/// A batch's additions to the running totals, one entry per key.
+struct Totals {
+    /// `(project, day, executed, charged, charged²)`.
+    days: Vec<(i64, String, i64, i64, f64)>,
+    /// `(user, hour, charged)`.
+    hours: Vec<(i64, String, i64)>,
+    /// `(project, kind, value, last day)`.
+    seen: Vec<(i64, &'static str, String, String)>,
+}
+
+fn totals_of(live: &[&Settle]) -> Totals {
     let mut days: Vec<(i64, String, i64, i64, f64)> = Vec::new();
     let mut hours: Vec<(i64, String, i64)> = Vec::new();
     let mut seen: Vec<(i64, &'static str, String, String)> = Vec::new();
@@ -801,6 +1042,13 @@ fn settle_totals(conn: &mut DbConnection, live: &[&Settle]) -> Result<(), RepoEr
             }
         }
     }
+    Totals { days, hours, seen }
+}
+
+/// The running totals of settled calls: each project's day (executed, charged, charged²), each
+/// owner's hour, what each project used.
+fn settle_totals(conn: &mut DbConnection, live: &[&Settle]) -> Result<(), RepoError> {
+    let Totals { days, hours, seen } = totals_of(live);
     for (project, day, executed, charged, sq) in days {
         Stmt::new(
             "INSERT INTO project_days (project_id, day, executed, charged, charged_sq) VALUES (?, ?, ?, ?, ?) \

@@ -678,6 +678,21 @@ struct ExecutedInOne {
     ledger: i64,
     #[diesel(sql_type = BigInt)]
     totals: i64,
+    #[diesel(embed)]
+    payment: PaymentColumns,
+}
+
+impl ExecutedInOne {
+    /// The payment, when the request had one.
+    fn payment(self) -> Option<RequestPayment> {
+        self.payment.payment()
+    }
+}
+
+/// A settled payment's columns, read beside a statement's counts (all `NULL` when there is
+/// none).
+#[derive(QueryableByName)]
+pub(super) struct PaymentColumns {
     #[diesel(sql_type = Nullable<BigInt>)]
     id: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -708,9 +723,9 @@ struct ExecutedInOne {
     updated_at: Option<NaiveDateTime>,
 }
 
-impl ExecutedInOne {
-    /// The payment, when the request had one.
-    fn payment(self) -> Option<RequestPayment> {
+impl PaymentColumns {
+    /// The payment, when there is one.
+    pub(super) fn payment(self) -> Option<RequestPayment> {
         Some(RequestPayment {
             id: self.id?,
             public_id: self.public_id?,
