@@ -186,6 +186,17 @@ pub fn decided(
     rejected: bool,
 ) -> Result<(), RepoError> {
     let (a, r) = if rejected { (0_i64, 1_i64) } else { (1, 0) };
+    count_decided(conn, project_id, hour, a, r)
+}
+
+/// Adds `admitted` and `rejected` requests to a project's hour (a batch's, or one).
+pub fn count_decided(
+    conn: &mut DbConnection,
+    project_id: i64,
+    hour: &str,
+    admitted: i64,
+    rejected: i64,
+) -> Result<(), RepoError> {
     Stmt::new(
         "INSERT INTO project_hours (project_id, hour, admitted, rejected) VALUES (?, ?, ?, ?) \
          ON CONFLICT (project_id, hour) DO UPDATE SET admitted = project_hours.admitted + excluded.admitted, \
@@ -193,8 +204,8 @@ pub fn decided(
     )
     .int(project_id)
     .text(hour)
-    .int(a)
-    .int(r)
+    .int(admitted)
+    .int(rejected)
     .execute(conn)?;
     Ok(())
 }

@@ -569,13 +569,12 @@ async fn fixed_statements_are_prepared_once(t: TestDb) {
 /// Eight admissions of one project written as one batch (`admission::admit_all`): decided in
 /// arrival order against the money read once (the daily budget refuses the third and the last
 /// two), written in a constant number of statements, each ledger entry with the balances after
-/// its own movement; then the five settled as one batch (`admission::settle_all`), one of them
-/// released meanwhile.
+/// its own movement; then the five settled in two batches (`admission::settle_all`): two with
+/// every request executing (one statement on PostgreSQL), then three, one of them released
+/// meanwhile.
 async fn a_batch_is_decided_and_written_together(t: TestDb) {
-    use models::rows::NewAuditEvent;
     use models::schema::{ai_requests, audit_events, ledger_entries, project_days, project_usage};
     use repositories::admission::{admit_all, settle_all, Admit, Held, Settle, Settlement};
-    use repositories::audit::EventRow;
     use repositories::counters::RateLimits;
     use repositories::reservations::{Periods, Refusal};
 
@@ -651,18 +650,7 @@ async fn a_batch_is_decided_and_written_together(t: TestDb) {
             response: Some("{}".into()),
             error: None,
             actual: 60,
-            event: EventRow::from(&NewAuditEvent {
-                event_id: &format!("evt_settle_{}", r.id),
-                occurred_at: now,
-                actor_type: "user",
-                actor_id: None,
-                action: "request.executed",
-                subject_type: "request",
-                subject_id: Some(&r.public_id),
-                request_id: None,
-                details: "{}",
-                result: "success",
-            }),
+            event: request_event(&format!("evt_settle_{}", r.id), "request.executed", &r.public_id, now),
             now,
             hours: ("2026-12-01T10".into(), "2026-11-30T10".into()),
         })
@@ -780,6 +768,27 @@ async fn batch_project(
     .unwrap()
 }
 
+/// An audit event `id` of `action` on request `public_id`, ready to queue.
+fn request_event(
+    id: &str,
+    action: &str,
+    public_id: &str,
+    now: chrono::NaiveDateTime,
+) -> repositories::audit::EventRow {
+    repositories::audit::EventRow::from(&models::rows::NewAuditEvent {
+        event_id: id,
+        occurred_at: now,
+        actor_type: "user",
+        actor_id: None,
+        action,
+        subject_type: "request",
+        subject_id: Some(public_id),
+        request_id: None,
+        details: "{}",
+        result: "success",
+    })
+}
+
 /// The `i`th approved admission of `amount` in a batch of the project.
 fn admit_job(
     (user, project): (i64, i64),
@@ -789,23 +798,8 @@ fn admit_job(
     limits: repositories::counters::RateLimits,
     now: chrono::NaiveDateTime,
 ) -> repositories::admission::Admit {
-    use models::rows::NewAuditEvent;
-    use repositories::audit::EventRow;
     let public_id = format!("req_{project}_{i}_{}", now.and_utc().timestamp());
-    let event = |n: usize| {
-        EventRow::from(&NewAuditEvent {
-            event_id: &format!("evt_{public_id}_{n}"),
-            occurred_at: now,
-            actor_type: "user",
-            actor_id: None,
-            action: "request.decided",
-            subject_type: "request",
-            subject_id: Some(&public_id),
-            request_id: None,
-            details: "{}",
-            result: "success",
-        })
-    };
+    let event = |n: usize| request_event(&format!("evt_{public_id}_{n}"), "request.decided", &public_id, now);
     repositories::admission::Admit {
         limits,
         request: models::rows_spend::NewAiRequest {

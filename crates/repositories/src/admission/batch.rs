@@ -109,6 +109,19 @@ impl Settle {
         }
     }
 
+    /// Binds the eight values of a `(VALUES …)` row that finishes its request: id, charged,
+    /// tokens in and out, latency, answer, note, when.
+    fn bind_finish(&self, stmt: Stmt) -> Stmt {
+        stmt.int(self.request.id)
+            .int(self.charged)
+            .int(self.input_tokens)
+            .int(self.output_tokens)
+            .maybe_int(self.latency_ms)
+            .maybe_text(self.response.as_deref())
+            .maybe_text(self.error.as_deref())
+            .time(self.now)
+    }
+
     /// Writes this settlement alone ([`record_executed`]) and reads its view back.
     pub(crate) fn one(&self, conn: &mut DbConnection) -> Result<SettleResult, RepoError> {
         let event = self.event.as_new();
@@ -384,27 +397,6 @@ fn insert_ledger(conn: &mut DbConnection, entries: &[Entry<'_>]) -> Result<(), R
     Ok(())
 }
 
-/// Adds `(admitted, rejected)` to a project's hour.
-pub(crate) fn count_hour(
-    conn: &mut DbConnection,
-    project_id: i64,
-    hour: &str,
-    admitted: i64,
-    rejected: i64,
-) -> Result<(), RepoError> {
-    Stmt::new(
-        "INSERT INTO project_hours (project_id, hour, admitted, rejected) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (project_id, hour) DO UPDATE SET admitted = project_hours.admitted + excluded.admitted, \
-         rejected = project_hours.rejected + excluded.rejected",
-    )
-    .int(project_id)
-    .text(hour)
-    .int(admitted)
-    .int(rejected)
-    .execute(conn)?;
-    Ok(())
-}
-
 /// Decides and writes a batch of approved admissions (see the module). `Ok` holds each
 /// admission's result in order: its request as stored, or what refused it (refused ones wrote
 /// nothing). An `Err` leaves writes for the caller to roll back.
@@ -575,7 +567,7 @@ pub fn admit_all(
             }
         }
         for (project, hour, n) in hours {
-            count_hour(conn, project, hour, n, 0)?;
+            counters::count_decided(conn, project, hour, n, 0)?;
         }
     }
     let mut stored = stored.into_iter();
@@ -749,15 +741,7 @@ fn settle_in_one(
         stmt = stmt.int(s.request.id);
     }
     for s in jobs {
-        stmt = stmt
-            .int(s.request.id)
-            .int(s.charged)
-            .int(s.input_tokens)
-            .int(s.output_tokens)
-            .maybe_int(s.latency_ms)
-            .maybe_text(s.response.as_deref())
-            .maybe_text(s.error.as_deref())
-            .time(s.now);
+        stmt = s.bind_finish(stmt);
     }
     stmt = stmt.int(n as i64);
     for (s, reference) in jobs.iter().zip(&references) {
@@ -854,15 +838,7 @@ fn settle_statements(
             sql.push_str(") AS v WHERE r.id = v.column1 AND r.status = 'executing' RETURNING r.id");
             let mut stmt = Stmt::built(sql);
             for s in jobs {
-                stmt = stmt
-                    .int(s.request.id)
-                    .int(s.charged)
-                    .int(s.input_tokens)
-                    .int(s.output_tokens)
-                    .maybe_int(s.latency_ms)
-                    .maybe_text(s.response.as_deref())
-                    .maybe_text(s.error.as_deref())
-                    .time(s.now);
+                stmt = s.bind_finish(stmt);
             }
             let ids: Vec<Finished> = stmt.load(conn)?;
             jobs.iter().map(|s| ids.iter().any(|f| f.id == s.request.id)).collect()
