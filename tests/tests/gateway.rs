@@ -508,6 +508,17 @@ async fn race(app: &TestApp, spenders: &[&Spender], n: usize) -> Vec<(u16, Strin
     out
 }
 
+/// No batch of the race had to be written call by call: every batch's shared rows held what it
+/// read (nothing else moves them here), so `admit_all` and `settle_all` wrote them.
+async fn no_batch_fell_back(app: &TestApp) {
+    let text = app.send(Method::GET, "/metrics", None, None, &[]).await.text().await.unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("steward_db_batched_writes_total{how=\"one_by_one\"}"))
+        .unwrap_or_else(|| panic!("no batched-writes metric in:\n{text}"));
+    assert!(line.ends_with(" 0"), "{line}");
+}
+
 async fn hundred_calls_against_a_daily_budget_for_ten(app: TestApp) {
     set_price(&app, "local", "echo", 100_000);
     let s = spender(&app, 50_000_000, open_policy()).await;
@@ -524,6 +535,7 @@ async fn hundred_calls_against_a_daily_budget_for_ten(app: TestApp) {
         (Some(10 * CALL), Some(0), Some("exhausted"))
     );
     assert_books(&app, &s.uid).await;
+    no_batch_fell_back(&app).await;
 }
 
 async fn hundred_calls_against_a_balance_for_ten(app: TestApp) {
@@ -535,6 +547,7 @@ async fn hundred_calls_against_a_balance_for_ten(app: TestApp) {
     assert_eq!((executed, refused), (10, 90), "{results:?}");
     assert_eq!(money(&app, &s.uid).await, (0, 0));
     assert_books(&app, &s.uid).await;
+    no_batch_fell_back(&app).await;
 }
 
 async fn kinds(app: &TestApp, key: &str) -> Vec<String> {
@@ -580,6 +593,7 @@ async fn hundred_calls_against_the_platform_daily_cap(app: TestApp) {
     assert_eq!((executed, refused), (10, 90), "{results:?}");
     assert_eq!(money(&app, &a.uid).await, (50_000_000 - 10 * CALL, 0));
     assert_books(&app, &a.uid).await;
+    no_batch_fell_back(&app).await;
 }
 
 /// Verifies a Standard Webhooks signature the way a receiver would.

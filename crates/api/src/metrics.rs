@@ -20,6 +20,7 @@ pub struct Metrics {
     group_batches: prometheus::IntCounter,
     group_writes: prometheus::IntCounter,
     group_micros: prometheus::IntCounter,
+    batched: IntCounterVec,
     webhook_latency: HistogramVec,
     webhook_events: IntCounterVec,
     inbox_backlog: IntGauge,
@@ -57,6 +58,14 @@ impl Metrics {
         let group_micros = prometheus::IntCounter::new(
             "db_group_commit_microseconds_total",
             "Time the group-commit writers spent running and committing batches",
+        )?;
+        let batched = IntCounterVec::new(
+            Opts::new(
+                "db_batched_writes_total",
+                "The gateway's admissions and settlements in batches of two or more: written together, \
+                 or one by one after their batch's part failed",
+            ),
+            &["how"],
         )?;
         let statements = prometheus::IntCounter::new(
             "db_statements_total",
@@ -104,6 +113,7 @@ impl Metrics {
         registry.register(Box::new(group_batches.clone()))?;
         registry.register(Box::new(group_writes.clone()))?;
         registry.register(Box::new(group_micros.clone()))?;
+        registry.register(Box::new(batched.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -115,6 +125,7 @@ impl Metrics {
             group_batches,
             group_writes,
             group_micros,
+            batched,
             webhook_latency,
             webhook_events,
             inbox_backlog,
@@ -157,6 +168,11 @@ impl Metrics {
         self.group_micros.inc_by(micros.saturating_sub(self.group_micros.get()));
         self.group_batches.inc_by(batches.saturating_sub(self.group_batches.get()));
         self.group_writes.inc_by(writes.saturating_sub(self.group_writes.get()));
+        let (together, one_by_one) = db.batched();
+        for (how, n) in [("together", together), ("one_by_one", one_by_one)] {
+            let counter = self.batched.with_label_values(&[how]);
+            counter.inc_by(n.saturating_sub(counter.get()));
+        }
         let mut buf = Vec::new();
         if TextEncoder::new().encode(&self.registry.gather(), &mut buf).is_err() {
             return String::new();

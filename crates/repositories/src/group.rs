@@ -55,15 +55,30 @@ const MAX_BATCH: usize = 64;
 #[derive(Debug)]
 pub(crate) struct Lanes {
     senders: Vec<mpsc::Sender<Work>>,
-    /// `(batches committed or failed, writes in them, microseconds spent)`, for the metrics.
-    counts: Arc<(AtomicU64, AtomicU64, AtomicU64)>,
+    /// What the lanes did, for the metrics.
+    counts: Arc<Counts>,
+}
+
+/// What the lanes did.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    /// Batches committed or failed.
+    batches: AtomicU64,
+    /// Writes in them.
+    writes: AtomicU64,
+    /// Microseconds spent running and committing them.
+    micros: AtomicU64,
+    /// Admissions and settlements written together with their batch's others.
+    together: AtomicU64,
+    /// Admissions and settlements written call by call after their batch's part failed.
+    one_by_one: AtomicU64,
 }
 
 impl Lanes {
     /// Starts `count` writer threads over `pool`; they end when the last [`Lanes`] handle is
     /// dropped.
     pub(crate) fn start(pool: &r2d2::Pool<ConnectionManager>, count: usize, checkout: Duration) -> Self {
-        let counts: Arc<(AtomicU64, AtomicU64, AtomicU64)> = Arc::default();
+        let counts: Arc<Counts> = Arc::default();
         let senders = (0..count.max(1))
             .map(|n| {
                 let (tx, rx) = mpsc::channel::<Work>();
@@ -85,7 +100,18 @@ impl Lanes {
     /// the time is what the lanes spent running and committing them.
     pub(crate) fn counts(&self) -> (u64, u64, u64) {
         let c = &self.counts;
-        (c.0.load(Ordering::Relaxed), c.1.load(Ordering::Relaxed), c.2.load(Ordering::Relaxed))
+        (
+            c.batches.load(Ordering::Relaxed),
+            c.writes.load(Ordering::Relaxed),
+            c.micros.load(Ordering::Relaxed),
+        )
+    }
+
+    /// `(written together, written call by call after their batch's part failed)`: the
+    /// admissions and settlements of batches of two or more.
+    pub(crate) fn together(&self) -> (u64, u64) {
+        let c = &self.counts;
+        (c.together.load(Ordering::Relaxed), c.one_by_one.load(Ordering::Relaxed))
     }
 
     /// Queues `work` on the lane of `key`.
@@ -101,7 +127,7 @@ fn lane(
     pool: &r2d2::Pool<ConnectionManager>,
     rx: &mpsc::Receiver<Work>,
     checkout: Duration,
-    counts: &(AtomicU64, AtomicU64, AtomicU64),
+    counts: &Counts,
 ) {
     // The lane keeps its connection from batch to batch (its prepared statements, the batches'
     // multi-row ones among them, stay on that one connection), and returns it to the pool once
@@ -123,11 +149,11 @@ fn lane(
                 Err(_) => break,
             }
         }
-        counts.0.fetch_add(1, Ordering::Relaxed);
-        counts.1.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        counts.batches.fetch_add(1, Ordering::Relaxed);
+        counts.writes.fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        run_batch(pool, &mut held, jobs, checkout);
-        counts.2.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        run_batch(pool, &mut held, jobs, checkout, counts);
+        counts.micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 }
 
@@ -185,6 +211,7 @@ fn run_batch(
     held: &mut Option<PooledConnection>,
     works: Vec<Work>,
     checkout: Duration,
+    counts: &Counts,
 ) {
     let total = works.len();
     let (mut jobs, mut admits, mut settles) = (Vec::new(), Vec::new(), Vec::new());
@@ -228,9 +255,13 @@ fn run_batch(
             if batch.len() >= TOGETHER_FROM {
                 parts.begin(c)?;
                 match crate::admission::admit_all(c, &batch) {
-                    Ok(results) => admitted.extend(results.into_iter().map(Ok)),
+                    Ok(results) => {
+                        counts.together.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        admitted.extend(results.into_iter().map(Ok));
+                    }
                     Err(e) => {
                         tracing::debug!(error = %e, "a batch's admissions are written one by one");
+                        counts.one_by_one.fetch_add(batch.len() as u64, Ordering::Relaxed);
                         parts.undo(c)?;
                     }
                 }
@@ -249,9 +280,13 @@ fn run_batch(
             if batch.len() >= TOGETHER_FROM {
                 parts.begin(c)?;
                 match crate::admission::settle_all(c, &batch) {
-                    Ok(results) => settled.extend(results.into_iter().map(Ok)),
+                    Ok(results) => {
+                        counts.together.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        settled.extend(results.into_iter().map(Ok));
+                    }
                     Err(e) => {
                         tracing::debug!(error = %e, "a batch's settlements are written one by one");
+                        counts.one_by_one.fetch_add(batch.len() as u64, Ordering::Relaxed);
                         parts.undo(c)?;
                     }
                 }

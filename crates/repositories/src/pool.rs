@@ -457,6 +457,13 @@ impl Db {
         self.lanes.get().map_or((0, 0, 0), crate::group::Lanes::counts)
     }
 
+    /// The gateway's admissions and settlements in batches of two or more: `(written together,
+    /// written call by call after their batch's part failed)` (`admission::admit_all`,
+    /// `settle_all`).
+    pub fn batched(&self) -> (u64, u64) {
+        self.lanes.get().map_or((0, 0), crate::group::Lanes::together)
+    }
+
     /// How many write transactions this process has committed on the database. A cache of a read
     /// is fresh for this process while the number has not moved since the read began.
     pub fn writes(&self) -> u64 {
