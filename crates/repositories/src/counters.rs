@@ -157,14 +157,15 @@ pub fn ensure_head(conn: &mut DbConnection, project_id: i64) -> Result<(), RepoE
     Ok(())
 }
 
+/// A project's rate-limit head: the next position of each window's ring.
 #[derive(diesel::QueryableByName)]
-struct Head {
+pub(crate) struct Head {
     #[diesel(sql_type = BigInt)]
-    minute_next: i64,
+    pub(crate) minute_next: i64,
     #[diesel(sql_type = BigInt)]
-    hour_next: i64,
+    pub(crate) hour_next: i64,
     #[diesel(sql_type = BigInt)]
-    day_next: i64,
+    pub(crate) day_next: i64,
 }
 
 /// `YYYY-MM-DDTHH` of a UTC time: the key of the hourly totals.

@@ -196,16 +196,6 @@ struct Finished {
 }
 
 #[derive(QueryableByName)]
-struct Heads {
-    #[diesel(sql_type = BigInt)]
-    minute_next: i64,
-    #[diesel(sql_type = BigInt)]
-    hour_next: i64,
-    #[diesel(sql_type = BigInt)]
-    day_next: i64,
-}
-
-#[derive(QueryableByName)]
 struct SlotRow {
     #[diesel(sql_type = diesel::sql_types::Integer)]
     window_secs: i32,
@@ -248,7 +238,7 @@ impl Ring {
         if all.iter().all(|(_, n)| *n == 0) {
             return Ok(None);
         }
-        let h: Heads =
+        let h: counters::Head =
             Stmt::new("SELECT minute_next, hour_next, day_next FROM rate_heads WHERE project_id = ?")
                 .int(project)
                 .first(conn)?
