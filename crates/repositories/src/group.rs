@@ -205,6 +205,46 @@ impl Parts {
     }
 }
 
+/// Writes one kind of a batch's typed writes: together (`together`, from [`TOGETHER_FROM`] of
+/// them, in one part), or, alone or when that part failed, each in a part of its own (`one`,
+/// whose result `ok` tells a success from a failure to undo). Returns the results in order, and
+/// whether the transaction may commit (false: a batch of one part failed).
+fn write_kind<J, T>(
+    c: &mut DbConnection,
+    parts: &mut Parts,
+    batch: &[&J],
+    together: fn(&mut DbConnection, &[&J]) -> Result<Vec<T>, RepoError>,
+    one: fn(&J, &mut DbConnection) -> Result<T, RepoError>,
+    ok: impl Fn(&Result<T, RepoError>) -> bool,
+    counts: &Counts,
+) -> diesel::QueryResult<(Vec<Result<T, RepoError>>, bool)> {
+    if batch.len() >= TOGETHER_FROM {
+        parts.begin(c)?;
+        match together(c, batch) {
+            Ok(results) => {
+                counts.together.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return Ok((results.into_iter().map(Ok).collect(), true));
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "a batch's writes are written one by one");
+                counts.one_by_one.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                parts.undo(c)?;
+            }
+        }
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    let mut commit = true;
+    for j in batch {
+        parts.begin(c)?;
+        let result = one(j, c);
+        if !ok(&result) && !parts.undo(c)? {
+            commit = false;
+        }
+        results.push(result);
+    }
+    Ok((results, commit))
+}
+
 /// Runs one batch in one write transaction and tells every caller how it ended.
 fn run_batch(
     pool: &r2d2::Pool<ConnectionManager>,
@@ -243,8 +283,8 @@ fn run_batch(
         }
     };
     let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
-    let mut admitted: Vec<Result<Result<AiRequest, Held>, RepoError>> = Vec::with_capacity(admits.len());
-    let mut settled: Vec<Result<SettleResult, RepoError>> = Vec::with_capacity(settles.len());
+    let mut admitted: Vec<Result<Result<AiRequest, Held>, RepoError>> = Vec::new();
+    let mut settled: Vec<Result<SettleResult, RepoError>> = Vec::new();
     // A panic in a caller's closure fails the whole batch: the callers whose results were not
     // delivered see their channel closed, and the connection is not reused.
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -252,55 +292,17 @@ fn run_batch(
             let mut parts = Parts { started: 0, alone: total == 1 };
             let mut failed = false;
             let batch: Vec<&Admit> = admits.iter().map(|(a, _)| &**a).collect();
-            if batch.len() >= TOGETHER_FROM {
-                parts.begin(c)?;
-                match crate::admission::admit_all(c, &batch) {
-                    Ok(results) => {
-                        counts.together.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        admitted.extend(results.into_iter().map(Ok));
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "a batch's admissions are written one by one");
-                        counts.one_by_one.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        parts.undo(c)?;
-                    }
-                }
-            }
-            if admitted.is_empty() {
-                for a in &batch {
-                    parts.begin(c)?;
-                    let result = a.one(c);
-                    if !matches!(result, Ok(Ok(_))) && !parts.undo(c)? {
-                        failed = true;
-                    }
-                    admitted.push(result);
-                }
-            }
+            let ok = |r: &Result<Result<AiRequest, Held>, RepoError>| matches!(r, Ok(Ok(_)));
+            let written =
+                write_kind(c, &mut parts, &batch, crate::admission::admit_all, Admit::one, ok, counts)?;
+            failed |= !written.1;
+            admitted = written.0;
             let batch: Vec<&Settle> = settles.iter().map(|(s, _)| &**s).collect();
-            if batch.len() >= TOGETHER_FROM {
-                parts.begin(c)?;
-                match crate::admission::settle_all(c, &batch) {
-                    Ok(results) => {
-                        counts.together.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        settled.extend(results.into_iter().map(Ok));
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "a batch's settlements are written one by one");
-                        counts.one_by_one.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        parts.undo(c)?;
-                    }
-                }
-            }
-            if settled.is_empty() {
-                for s in &batch {
-                    parts.begin(c)?;
-                    let result = s.one(c);
-                    if result.is_err() && !parts.undo(c)? {
-                        failed = true;
-                    }
-                    settled.push(result);
-                }
-            }
+            let ok = |r: &Result<SettleResult, RepoError>| r.is_ok();
+            let written =
+                write_kind(c, &mut parts, &batch, crate::admission::settle_all, Settle::one, ok, counts)?;
+            failed |= !written.1;
+            settled = written.0;
             for job in jobs {
                 parts.begin(c)?;
                 let (deliver, ok) =

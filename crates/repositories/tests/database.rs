@@ -576,16 +576,10 @@ async fn a_batch_is_decided_and_written_together(t: TestDb) {
     use models::schema::{ai_requests, audit_events, ledger_entries, project_days, project_usage};
     use repositories::admission::{admit_all, settle_all, Admit, Held, Settle, Settlement};
     use repositories::counters::RateLimits;
-    use repositories::reservations::{Periods, Refusal};
+    use repositories::reservations::Refusal;
 
     let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(10, 0, 0).unwrap();
-    let periods = Periods {
-        day: "2026-12-01".into(),
-        month: "2026-12".into(),
-        daily_limit: 500,
-        monthly_limit: 100_000,
-        user_daily_limit: 100_000,
-    };
+    let periods = december_first(500);
     let (user, project) = batch_project(&t, "batch", 1_000, &periods).await;
     let amounts = [100_i64, 100, 450, 100, 100, 100, 100, 100];
     let jobs: Vec<Admit> = amounts
@@ -730,6 +724,18 @@ async fn a_batch_is_decided_and_written_together(t: TestDb) {
     assert_eq!(events, 10 + 4);
 }
 
+/// The day and month of 2026-12-01, with `daily` the project's daily limit and 100,000 the
+/// monthly one and the platform's daily cap.
+fn december_first(daily: i64) -> repositories::reservations::Periods {
+    repositories::reservations::Periods {
+        day: "2026-12-01".into(),
+        month: "2026-12".into(),
+        daily_limit: daily,
+        monthly_limit: 100_000,
+        user_daily_limit: 100_000,
+    }
+}
+
 /// A user with `balance` and a project, both called `name`, with the usage rows of `periods`.
 async fn batch_project(
     t: &TestDb,
@@ -838,15 +844,8 @@ fn admit_job(
 async fn a_batch_takes_rate_limit_places_in_order(t: TestDb) {
     use repositories::admission::{admit_all, Admit, Held};
     use repositories::counters::{RateLimits, Window};
-    use repositories::reservations::Periods;
     let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(10, 0, 0).unwrap();
-    let periods = Periods {
-        day: "2026-12-01".into(),
-        month: "2026-12".into(),
-        daily_limit: 100_000,
-        monthly_limit: 100_000,
-        user_daily_limit: 100_000,
-    };
+    let periods = december_first(100_000);
     let owner = batch_project(&t, "ring", 1_000, &periods).await;
     let limits = RateLimits { per_minute: 2, per_hour: 3, per_day: 0 };
     let rate = |w| Some(Held::Rate(w));

@@ -210,8 +210,8 @@ struct SlotRow {
 /// admission takes the slot N positions back in every limited window, if that one is free at its
 /// time; the head moves by the places taken, and the slots taken are written in one upsert.
 struct Ring {
-    /// `(window, limit, head at the read, next position)` of each limited window.
-    windows: Vec<(Window, i64, i64, i64)>,
+    /// `(window, limit, next position)` of each limited window.
+    windows: Vec<(Window, i64, i64)>,
     /// The head's three counters as read (all three move with every admission).
     heads: [i64; 3],
     /// `(window secs, slot, free at)`: as read, then as taken.
@@ -276,7 +276,7 @@ impl Ring {
                 }
                 continue;
             }
-            windows.push((window, limit, head, head));
+            windows.push((window, limit, head));
             let from = head.rem_euclid(limit);
             let reach = (count as i64).min(limit);
             let first_end = (from + reach).min(limit);
@@ -295,7 +295,7 @@ impl Ring {
 
     /// The first limited window whose slot is not free at `now`, if any.
     fn full(&self, now: NaiveDateTime) -> Option<Window> {
-        self.windows.iter().find_map(|(window, limit, _, next)| {
+        self.windows.iter().find_map(|(window, limit, next)| {
             let slot = Self::slot_of(*limit, *next);
             let secs = window.secs();
             let busy = self.slots.iter().any(|(w, s, free)| *w == secs && *s == slot && *free > now);
@@ -305,7 +305,7 @@ impl Ring {
 
     /// Takes the places of an admission at `now` (after [`Ring::full`] found them free).
     fn take(&mut self, now: NaiveDateTime) {
-        for (window, limit, _, next) in &mut self.windows {
+        for (window, limit, next) in &mut self.windows {
             let slot = Self::slot_of(*limit, *next);
             let secs = window.secs();
             let free = now + chrono::Duration::seconds(i64::from(secs));
