@@ -137,7 +137,13 @@ impl TestApp {
                 services::keys::create_for_cli(&pool, "Test Admin", "admin@test.local", models::Role::Admin)
                     .await
                     .expect("admin key");
-            services::model_catalogue::seed(&pool, services::model_catalogue::SEED).await.expect("catalogue");
+            services::gateway::catalogue::seed(
+                &pool,
+                services::gateway::catalogue::SEED,
+                models::time::now(),
+            )
+            .await
+            .expect("catalogue");
             services::platform::ensure(&pool).await.expect("platform project");
             key
         } else {

@@ -32,7 +32,7 @@ pub fn set_price(app: &TestApp, provider: &str, model: &str, per_request: i64) {
 /// Catalogues `provider/model` at `(input, output)` micro-USDC per million tokens and
 /// `per_request` a call.
 pub fn set_prices(app: &TestApp, provider: &str, model: &str, (input, output, per_request): (i64, i64, i64)) {
-    use repositories::model_catalogue as cat;
+    use repositories::gateway::model_catalogue as cat;
     let mut conn = app.db.db.conn().unwrap();
     let now = models::time::now();
     cat::insert_provider_if_missing(

@@ -80,7 +80,9 @@ async fn fixture(backend: Backend, failing: bool) -> Option<Fixture> {
     )
     .await;
     services::desk::demo::seed(&app.db.db).await.unwrap();
-    services::accounts::fund_platform(&app.db.db, &["openai/gpt-4o-mini"]).await.unwrap();
+    services::gateway::accounts::fund_platform(&app.db.db, &["openai/gpt-4o-mini"], models::time::now())
+        .await
+        .unwrap();
     Some(Fixture { app, script, upstream })
 }
 

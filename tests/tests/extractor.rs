@@ -91,7 +91,9 @@ async fn reads_payment_screenshots(backend: Backend) {
     )
     .await;
     services::desk::demo::seed(&app.db.db).await.unwrap();
-    services::accounts::fund_platform(&app.db.db, &["openai/gpt-4o-mini"]).await.unwrap();
+    services::gateway::accounts::fund_platform(&app.db.db, &["openai/gpt-4o-mini"], models::time::now())
+        .await
+        .unwrap();
     let farms: Value = app.get("/api/v1/properties?limit=5", &app.admin_key).await.json().await.unwrap();
     let farm = farms["items"][0]["id"].as_str().unwrap().to_string();
     let s: Value =

@@ -172,21 +172,25 @@ async fn every_rejection_code_through_http(app: TestApp) {
 /// Records `amount` as spent by the project on another day of this month.
 fn spent_earlier_this_month(app: &TestApp, s: &Spender, amount: i64) {
     let mut conn = app.db.db.conn().unwrap();
-    let project = repositories::projects::by_public_id(&mut conn, &s.project).unwrap();
+    let project = repositories::gateway::projects::by_public_id(&mut conn, &s.project).unwrap();
     let user = repositories::users::by_public_id(&mut conn, &s.uid).unwrap();
     let now = models::time::now();
-    let periods = repositories::reservations::Periods {
+    let periods = repositories::gateway::reservations::Periods {
         day: "earlier-day".into(),
         month: now.format("%Y-%m").to_string(),
         daily_limit: i64::MAX,
         monthly_limit: i64::MAX,
         user_daily_limit: i64::MAX,
     };
-    repositories::reservations::ensure_periods(&mut conn, user.id, project.id, &periods).unwrap();
+    repositories::gateway::reservations::ensure_periods(&mut conn, user.id, project.id, &periods).unwrap();
     repositories::write_tx(&mut conn, |c| {
-        repositories::reservations::reserve(c, user.id, project.id, &periods, amount, "fixture", now)?
-            .unwrap();
-        repositories::reservations::settle(c, user.id, project.id, &periods, amount, amount, "fixture", now)
+        repositories::gateway::reservations::reserve(
+            c, user.id, project.id, &periods, amount, "fixture", now,
+        )?
+        .unwrap();
+        repositories::gateway::reservations::settle(
+            c, user.id, project.id, &periods, amount, amount, "fixture", now,
+        )
     })
     .unwrap();
 }
@@ -660,7 +664,7 @@ async fn alerts_fire_once_and_webhooks_are_signed(app: TestApp) {
     // Deliver: four signed messages that verify.
     let now = models::time::now();
     let svc = app.services(Arc::new(FixedClock::at(now)));
-    assert_eq!(services::alerts::deliver_due(&svc.db, &svc.spend, now).await.unwrap(), 4);
+    assert_eq!(services::gateway::alerts::deliver_due(&svc.db, &svc.spend, now).await.unwrap(), 4);
     let got = receiver.received_requests().await.unwrap();
     assert_eq!(got.len(), 4);
     for r in &got {
@@ -679,7 +683,11 @@ async fn alerts_fire_once_and_webhooks_are_signed(app: TestApp) {
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["type"], "alert.raised");
     }
-    assert_eq!(services::alerts::deliver_due(&svc.db, &svc.spend, now).await.unwrap(), 0, "delivered once");
+    assert_eq!(
+        services::gateway::alerts::deliver_due(&svc.db, &svc.spend, now).await.unwrap(),
+        0,
+        "delivered once"
+    );
 
     // A failing receiver: retried with doubling delays, then given up.
     let failing = MockServer::start().await;
@@ -696,10 +704,10 @@ async fn alerts_fire_once_and_webhooks_are_signed(app: TestApp) {
     let mut t = models::time::now();
     let mut delays = Vec::new();
     for attempt in 1..=app.settings.gateway.webhook_max_attempts {
-        assert_eq!(services::alerts::deliver_due(&svc.db, &svc.spend, t).await.unwrap(), 0);
+        assert_eq!(services::gateway::alerts::deliver_due(&svc.db, &svc.spend, t).await.unwrap(), 0);
         // Not due again until the delay has passed.
         assert_eq!(failing.received_requests().await.unwrap().len() as u32, attempt * 3);
-        services::alerts::deliver_due(&svc.db, &svc.spend, t + chrono::Duration::milliseconds(1))
+        services::gateway::alerts::deliver_due(&svc.db, &svc.spend, t + chrono::Duration::milliseconds(1))
             .await
             .unwrap();
         assert_eq!(

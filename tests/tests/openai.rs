@@ -350,7 +350,7 @@ async fn chatbot_answers_through_the_gateway(backend: Backend) {
     {
         let mut conn = app.db.db.conn().unwrap();
         let owner = repositories::users::by_public_id(&mut conn, &platform.uid).unwrap();
-        repositories::projects::insert(
+        repositories::gateway::projects::insert(
             &mut conn,
             "prj_chatbotplatform00",
             owner.id,

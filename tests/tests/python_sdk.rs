@@ -85,7 +85,7 @@ async fn the_readme_snippet_works_with_the_demo_member_key_alone() {
     }
     let python = tokio::task::spawn_blocking(python).await.unwrap();
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let (_, project) = services::accounts::seed_demo(&app.db.db).await.unwrap();
+    let (_, project) = services::gateway::accounts::seed_demo(&app.db.db, models::time::now()).await.unwrap();
     let (_, _, member_key) = services::keys::create_scoped_for_cli(
         &app.db.db,
         "Demo Member",

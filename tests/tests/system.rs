@@ -806,7 +806,7 @@ async fn deposits_and_the_ledger(app: TestApp) {
             let uid = uid.clone();
             move |c| {
                 let u = repositories::users::by_public_id(c, &uid)?;
-                repositories::ledger::balance_from_entries(c, u.id)
+                repositories::gateway::ledger::balance_from_entries(c, u.id)
             }
         })
         .await

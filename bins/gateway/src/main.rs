@@ -142,7 +142,9 @@ async fn migrate(db: &Db) -> anyhow::Result<Vec<String>> {
             migrations::run_pending(&mut conn)
         })
         .await?;
-    let (providers, models) = services::model_catalogue::seed(db, services::model_catalogue::SEED).await?;
+    let (providers, models) =
+        services::gateway::catalogue::seed(db, services::gateway::catalogue::SEED, models::time::now())
+            .await?;
     if providers + models > 0 {
         tracing::info!(providers, models, "model catalogue seeded");
     }
@@ -208,7 +210,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut ports = integrations::ports(&settings).map_err(anyhow::Error::msg)?;
     // One adapter per enabled provider of the catalogue whose API key is in the environment.
     // (A database not migrated yet has no catalogue; /readyz says so, and adapters come at restart.)
-    match services::model_catalogue::providers(&db).await {
+    match services::gateway::catalogue::providers(&db).await {
         Ok(catalogue) => ports.providers.extend(integrations::providers::from_catalogue(
             &catalogue,
             |var| std::env::var(var).ok(),
@@ -273,11 +275,14 @@ async fn demo(settings: &Settings, key_file: &Path) -> anyhow::Result<()> {
     if seeded > 0 {
         println!("seeded the demo catalogue: {seeded} properties in Karachi");
     }
-    let (member, project) = services::accounts::seed_demo(&db).await?;
+    let (member, project) = services::gateway::accounts::seed_demo(&db, models::time::now()).await?;
     println!("demo gateway user {member} (verified, 50 USDC) with project {project} allowing local/echo");
-    let desk_project =
-        services::accounts::fund_platform(&db, &[&settings.agent.model, &settings.payments.extractor_model])
-            .await?;
+    let desk_project = services::gateway::accounts::fund_platform(
+        &db,
+        &[&settings.agent.model, &settings.payments.extractor_model],
+        models::time::now(),
+    )
+    .await?;
     println!("platform project {desk_project} (booking-desk) is funded for the booking agent's model calls");
     let member_file = key_file.with_file_name("demo-member.key");
     let member_key = demo_key(

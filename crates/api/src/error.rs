@@ -155,7 +155,7 @@ impl ApiError {
                     None,
                 ),
                 S::Refused { reason, message, .. } => {
-                    use services::spend::ReasonKind;
+                    use services::gateway::decide::ReasonKind;
                     let (status, title) = match reason.kind() {
                         ReasonKind::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid AI request"),
                         ReasonKind::Balance => (StatusCode::PAYMENT_REQUIRED, "Insufficient balance"),
@@ -348,7 +348,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Service(ServiceError::Refused {
-                reason: services::spend::Reason::RateLimitExceeded,
+                reason: services::gateway::decide::Reason::RateLimitExceeded,
                 ..
             }) => Some(60),
             Self::Service(ServiceError::IdempotencyInFlight { retry_after_secs }) => Some(*retry_after_secs),

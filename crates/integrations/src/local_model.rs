@@ -5,10 +5,10 @@
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use services::gateway::decide::Operation;
 use services::ports::{
     content_text, ModelCall, ModelProvider, ModelReply, PortError, ReplyStream, StreamEvent,
 };
-use services::spend::Operation;
 
 /// The `local` provider.
 #[derive(Clone, Copy, Debug, Default)]

@@ -1,4 +1,4 @@
-//! Delivers signed webhook messages over HTTP (the signing is done by `services::alerts`).
+//! Delivers signed webhook messages over HTTP (the signing is done by `services::gateway::alerts`).
 
 use std::time::Duration;
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use integrations::providers::{Anthropic, Cohere, Gemini, OpenAiCompatible, Upstream};
 use serde_json::{json, Value};
+use services::gateway::decide::Operation;
 use services::ports::{ModelCall, ModelProvider, StreamEvent};
-use services::spend::Operation;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

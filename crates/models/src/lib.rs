@@ -14,6 +14,7 @@ pub mod rows;
 pub mod rows_booking;
 pub mod rows_spend;
 pub mod schema;
+pub mod spend;
 pub mod time;
 pub mod whatsapp;
 

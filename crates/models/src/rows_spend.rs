@@ -2,11 +2,14 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use serde_json::Value;
 
 use crate::schema::{
     ai_requests, alerts, catalogue_models, model_price_history, providers, request_payments,
     webhook_deliveries,
 };
+use crate::spend::{Outcome, PaymentStatus, Reason, RequestStatus, Tier};
+use crate::sql::Json;
 
 /// An AI call and its decision (`req_…`).
 #[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
@@ -28,20 +31,20 @@ pub struct AiRequest {
     pub model: String,
     /// Operation.
     pub operation: String,
-    /// `pending`, `rejected`, `executing`, `executed`, `failed`, `cancelled`…
-    pub status: String,
+    /// Where it stands.
+    pub status: RequestStatus,
     /// Decision outcome.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// Rejection code.
-    pub reason: Option<String>,
-    /// `SYSTEM`, `FLASH` or `PRO`.
-    pub tier: String,
+    pub reason: Option<Reason>,
+    /// Which evaluator decided.
+    pub tier: Tier,
     /// Risk score.
     pub risk_score: f64,
-    /// The whole decision, JSON.
-    pub decision: String,
-    /// The call as requested, JSON (a reviewed request runs from it).
-    pub body: String,
+    /// The whole decision.
+    pub decision: Json<Value>,
+    /// The call as requested (a reviewed request runs from it).
+    pub body: Json<Value>,
     /// Reserved: estimated cost + fee.
     pub estimated: i64,
     /// Charged: actual cost + fee.
@@ -52,8 +55,8 @@ pub struct AiRequest {
     pub output_tokens: i64,
     /// Provider latency.
     pub latency_ms: Option<i64>,
-    /// The provider's answer, JSON.
-    pub response: Option<String>,
+    /// The provider's answer.
+    pub response: Option<Json<Value>>,
     /// Why it failed.
     pub error: Option<String>,
     /// UTC day the budget counted against.
@@ -89,19 +92,19 @@ pub struct NewAiRequest {
     /// Operation.
     pub operation: String,
     /// Status.
-    pub status: String,
+    pub status: RequestStatus,
     /// Outcome.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// Rejection code.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// Tier.
-    pub tier: String,
+    pub tier: Tier,
     /// Risk score.
     pub risk_score: f64,
-    /// Decision JSON.
-    pub decision: String,
-    /// Request JSON.
-    pub body: String,
+    /// The decision.
+    pub decision: Json<Value>,
+    /// The call as requested.
+    pub body: Json<Value>,
     /// Estimated total.
     pub estimated: i64,
     /// UTC day.
@@ -138,8 +141,8 @@ pub struct RequestPayment {
     pub rail: String,
     /// Rail reference.
     pub tx_reference: Option<String>,
-    /// `reserved`, `committed`, `failed`, `cancelled`…
-    pub status: String,
+    /// Where it stands.
+    pub status: PaymentStatus,
     /// Reserved (estimate + fee).
     pub estimated: i64,
     /// What the provider's reported usage cost (cost + fee); above `estimated` when the provider

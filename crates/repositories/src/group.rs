@@ -22,7 +22,7 @@ use diesel::connection::SimpleConnection;
 
 use models::rows_spend::AiRequest;
 
-use crate::admission::{Admit, Held, Settle, SettleResult};
+use crate::gateway::admission::{Admit, Held, Settle, SettleResult};
 use crate::pool::{write_tx, ConnectionManager, DbConnection, PooledConnection};
 use crate::RepoError;
 
@@ -293,14 +293,28 @@ fn run_batch(
             let mut failed = false;
             let batch: Vec<&Admit> = admits.iter().map(|(a, _)| &**a).collect();
             let ok = |r: &Result<Result<AiRequest, Held>, RepoError>| matches!(r, Ok(Ok(_)));
-            let written =
-                write_kind(c, &mut parts, &batch, crate::admission::admit_all, Admit::one, ok, counts)?;
+            let written = write_kind(
+                c,
+                &mut parts,
+                &batch,
+                crate::gateway::admission::admit_all,
+                Admit::one,
+                ok,
+                counts,
+            )?;
             failed |= !written.1;
             admitted = written.0;
             let batch: Vec<&Settle> = settles.iter().map(|(s, _)| &**s).collect();
             let ok = |r: &Result<SettleResult, RepoError>| r.is_ok();
-            let written =
-                write_kind(c, &mut parts, &batch, crate::admission::settle_all, Settle::one, ok, counts)?;
+            let written = write_kind(
+                c,
+                &mut parts,
+                &batch,
+                crate::gateway::admission::settle_all,
+                Settle::one,
+                ok,
+                counts,
+            )?;
             failed |= !written.1;
             settled = written.0;
             for job in jobs {

@@ -5,27 +5,21 @@
 //! functions are synchronous and take `&mut DbConnection`, so services can compose several of them
 //! in one transaction ([`write_tx`]) inside one blocking task ([`Db::run`]).
 
-pub mod admission;
 pub mod api_keys;
 pub mod audit;
 pub mod bookings;
 pub mod catalogue;
 pub mod console_sessions;
 pub mod conversations;
-pub mod counters;
 mod error;
+pub mod gateway;
 mod group;
 pub mod guests;
 pub mod idempotency;
 pub mod jobs;
-pub mod ledger;
 pub mod migrations;
-pub mod model_catalogue;
 pub mod payments;
 mod pool;
-pub mod projects;
-pub mod requests;
-pub mod reservations;
 pub mod stmt;
 #[cfg(feature = "test-util")]
 pub mod testing;

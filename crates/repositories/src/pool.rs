@@ -397,8 +397,8 @@ impl Db {
     pub async fn admit(
         &self,
         key: u64,
-        admit: crate::admission::Admit,
-    ) -> Result<Result<models::rows_spend::AiRequest, crate::admission::Held>, RepoError> {
+        admit: crate::gateway::admission::Admit,
+    ) -> Result<Result<models::rows_spend::AiRequest, crate::gateway::admission::Held>, RepoError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.lanes().submit(key, crate::group::Work::Admit(Box::new(admit), tx))?;
         let out = rx.await.map_err(|_| RepoError::Task("a grouped write was abandoned".into()))?;
@@ -413,8 +413,8 @@ impl Db {
     pub async fn settle(
         &self,
         key: u64,
-        settle: crate::admission::Settle,
-    ) -> Result<crate::admission::SettleResult, RepoError> {
+        settle: crate::gateway::admission::Settle,
+    ) -> Result<crate::gateway::admission::SettleResult, RepoError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.lanes().submit(key, crate::group::Work::Settle(Box::new(settle), tx))?;
         let out = rx.await.map_err(|_| RepoError::Task("a grouped write was abandoned".into()))?;

@@ -98,7 +98,7 @@ async fn grouped_writes_commit_together_and_fail_alone(t: TestDb) {
 /// The rate ring admits at most N in any window and names the full window: 2 a minute and 3 an
 /// hour, on a clock of our own.
 async fn rate_rings_allow_exactly_the_limit_in_any_window(t: TestDb) {
-    use repositories::counters::{take_rate, RateLimits, Window};
+    use repositories::gateway::counters::{take_rate, RateLimits, Window};
     let project =
         t.db.run(|c| {
             let user: i64 = diesel::insert_into(users::table)
@@ -340,7 +340,7 @@ async fn expired_idempotency_records_are_purged(t: TestDb) {
 }
 
 mod reservations_race {
-    use repositories::reservations::{self, Periods, Refusal};
+    use repositories::gateway::reservations::{self, Periods, Refusal};
     use repositories::testing::TestDb;
     use repositories::{both_backends, write_tx, RepoError};
 
@@ -362,8 +362,8 @@ mod reservations_race {
                     updated_at: now,
                 },
             )?;
-            repositories::ledger::move_balance(c, u.id, "deposit", balance, None, "", now)?;
-            let p = repositories::projects::insert(c, "prj_race", u.id, "Race", "", now)?;
+            repositories::gateway::ledger::move_balance(c, u.id, "deposit", balance, None, "", now)?;
+            let p = repositories::gateway::projects::insert(c, "prj_race", u.id, "Race", "", now)?;
             Ok((u.id, p.id))
         })
         .await
@@ -431,7 +431,7 @@ mod reservations_race {
     async fn account(t: &TestDb, user: i64) -> (i64, i64, i64) {
         t.db.run(move |c| {
             let u = repositories::users::by_id(c, user)?;
-            Ok((u.balance, u.reserved, repositories::ledger::balance_from_entries(c, user)?))
+            Ok((u.balance, u.reserved, repositories::gateway::ledger::balance_from_entries(c, user)?))
         })
         .await
         .unwrap()
@@ -574,9 +574,9 @@ async fn fixed_statements_are_prepared_once(t: TestDb) {
 /// meanwhile.
 async fn a_batch_is_decided_and_written_together(t: TestDb) {
     use models::schema::{ai_requests, audit_events, ledger_entries, project_days, project_usage};
-    use repositories::admission::{admit_all, settle_all, Admit, Held, Settle, Settlement};
-    use repositories::counters::RateLimits;
-    use repositories::reservations::Refusal;
+    use repositories::gateway::admission::{admit_all, settle_all, Admit, Held, Settle, Settlement};
+    use repositories::gateway::counters::RateLimits;
+    use repositories::gateway::reservations::Refusal;
 
     let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(10, 0, 0).unwrap();
     let periods = december_first(500);
@@ -641,7 +641,7 @@ async fn a_batch_is_decided_and_written_together(t: TestDb) {
             input_tokens: 3,
             output_tokens: 4,
             latency_ms: Some(5),
-            response: Some("{}".into()),
+            response: Some(models::sql::Json::new(serde_json::json!({}))),
             error: None,
             actual: 60,
             event: request_event(&format!("evt_settle_{}", r.id), "request.executed", &r.public_id, now),
@@ -668,7 +668,7 @@ async fn a_batch_is_decided_and_written_together(t: TestDb) {
     let second =
         t.db.run(move |c| {
             diesel::update(ai_requests::table.find(released))
-                .set(ai_requests::status.eq("failed"))
+                .set(ai_requests::status.eq(models::spend::RequestStatus::Failed))
                 .execute(&mut *c)?;
             let batch: Vec<&Settle> = rest.iter().collect();
             write_tx(c, |c| settle_all(c, &batch))
@@ -726,8 +726,8 @@ async fn a_batch_is_decided_and_written_together(t: TestDb) {
 
 /// The day and month of 2026-12-01, with `daily` the project's daily limit and 100,000 the
 /// monthly one and the platform's daily cap.
-fn december_first(daily: i64) -> repositories::reservations::Periods {
-    repositories::reservations::Periods {
+fn december_first(daily: i64) -> repositories::gateway::reservations::Periods {
+    repositories::gateway::reservations::Periods {
         day: "2026-12-01".into(),
         month: "2026-12".into(),
         daily_limit: daily,
@@ -741,7 +741,7 @@ async fn batch_project(
     t: &TestDb,
     name: &str,
     balance: i64,
-    periods: &repositories::reservations::Periods,
+    periods: &repositories::gateway::reservations::Periods,
 ) -> (i64, i64) {
     let (name, p) = (name.to_string(), periods.clone());
     t.db.run(move |c| {
@@ -766,8 +766,8 @@ async fn batch_project(
             .select(models::schema::projects::id)
             .filter(models::schema::projects::public_id.eq(&prj))
             .first(&mut *c)?;
-        repositories::reservations::ensure_periods(c, user, project, &p)?;
-        repositories::counters::ensure_head(c, project)?;
+        repositories::gateway::reservations::ensure_periods(c, user, project, &p)?;
+        repositories::gateway::counters::ensure_head(c, project)?;
         Ok((user, project))
     })
     .await
@@ -800,13 +800,13 @@ fn admit_job(
     (user, project): (i64, i64),
     i: usize,
     amount: i64,
-    periods: &repositories::reservations::Periods,
-    limits: repositories::counters::RateLimits,
+    periods: &repositories::gateway::reservations::Periods,
+    limits: repositories::gateway::counters::RateLimits,
     now: chrono::NaiveDateTime,
-) -> repositories::admission::Admit {
+) -> repositories::gateway::admission::Admit {
     let public_id = format!("req_{project}_{i}_{}", now.and_utc().timestamp());
     let event = |n: usize| request_event(&format!("evt_{public_id}_{n}"), "request.decided", &public_id, now);
-    repositories::admission::Admit {
+    repositories::gateway::admission::Admit {
         limits,
         request: models::rows_spend::NewAiRequest {
             public_id: public_id.clone(),
@@ -816,13 +816,13 @@ fn admit_job(
             provider: "local".into(),
             model: "echo".into(),
             operation: "chat".into(),
-            status: "executing".into(),
-            outcome: "approved".into(),
+            status: models::spend::RequestStatus::Executing,
+            outcome: models::spend::Outcome::Approved,
             reason: None,
-            tier: "auto".into(),
+            tier: models::spend::Tier::Flash,
             risk_score: 0.0,
-            decision: "{}".into(),
-            body: "{}".into(),
+            decision: models::sql::Json::new(serde_json::json!({})),
+            body: models::sql::Json::new(serde_json::json!({})),
             estimated: amount,
             day: periods.day.clone(),
             month: periods.month.clone(),
@@ -834,7 +834,7 @@ fn admit_job(
         payment: format!("pay_{public_id}"),
         events: [event(0), event(1)],
         periods: periods.clone(),
-        hour: repositories::counters::hour_key(now),
+        hour: repositories::gateway::counters::hour_key(now),
         now,
     }
 }
@@ -842,8 +842,8 @@ fn admit_job(
 /// A batch takes rate-limit places as the admissions one by one would: 2 a minute and 3 an hour;
 /// five at once get two places, three a minute later get the hour's last one.
 async fn a_batch_takes_rate_limit_places_in_order(t: TestDb) {
-    use repositories::admission::{admit_all, Admit, Held};
-    use repositories::counters::{RateLimits, Window};
+    use repositories::gateway::admission::{admit_all, Admit, Held};
+    use repositories::gateway::counters::{RateLimits, Window};
     let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(10, 0, 0).unwrap();
     let periods = december_first(100_000);
     let owner = batch_project(&t, "ring", 1_000, &periods).await;
@@ -870,7 +870,7 @@ async fn a_batch_takes_rate_limit_places_in_order(t: TestDb) {
     let next =
         t.db.run(move |c| {
             let later = now + chrono::Duration::seconds(3_599);
-            repositories::counters::take_rate(c, project, limits, later)
+            repositories::gateway::counters::take_rate(c, project, limits, later)
         })
         .await
         .unwrap();

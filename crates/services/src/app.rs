@@ -8,13 +8,13 @@ use std::time::Duration;
 use core_config::Settings;
 use repositories::Db;
 
-use crate::alerts::SpendJobs;
 use crate::desk::{search_cache::SearchCache, Desk, Rules};
+use crate::gateway::alerts::SpendJobs;
 use crate::gateway::chat_model::GatewayChatModel;
+use crate::gateway::decide::RulesEvaluator;
 use crate::gateway::extractor::GatewayPaymentExtractor;
 use crate::gateway::Gateway;
 use crate::ports::{Clock, MediaStore, MessageSender, ModelProvider, PaymentExtractor, WebhookSender};
-use crate::spend::RulesEvaluator;
 use crate::ServiceError;
 
 /// The adapters the services reach the world through.

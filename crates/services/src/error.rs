@@ -72,7 +72,7 @@ pub enum ServiceError {
     #[error("{message}")]
     Refused {
         /// Stable reason code (SPEC §4.2).
-        reason: crate::spend::Reason,
+        reason: crate::gateway::decide::Reason,
         /// Why.
         message: String,
         /// The recorded request, `req_…`.

@@ -10,7 +10,7 @@ use models::ids::{prefix, public_id};
 use models::rows::{ApiKey, NewApiKey, User};
 use models::{AuditResult, KeyStatus, Role, UserStatus};
 use rand::RngCore;
-use repositories::{api_keys, projects, users, Db, DbConnection, Page};
+use repositories::{api_keys, gateway::projects, users, Db, DbConnection, Page};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 

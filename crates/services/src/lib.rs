@@ -4,11 +4,8 @@
 //! Services are plain async functions over a [`repositories::Db`]; each one that changes state
 //! does it in one transaction together with its audit event ([`audit::record`]).
 
-pub mod accounts;
-pub mod alerts;
 pub mod app;
 pub mod audit;
-pub mod chatbot;
 pub mod console;
 pub mod conversations;
 pub mod desk;
@@ -17,13 +14,10 @@ pub mod gateway;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
-pub mod model_catalogue;
 pub mod outbox;
 pub mod platform;
 pub mod ports;
 pub mod principal;
-pub mod projects;
-pub mod spend;
 pub mod users;
 pub mod whatsapp;
 

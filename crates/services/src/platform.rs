@@ -5,7 +5,7 @@
 use models::ids::public_id;
 use models::rows::User;
 use models::Role;
-use repositories::{projects as project_repo, users as user_repo};
+use repositories::{gateway::projects as project_repo, users as user_repo};
 
 use crate::audit::AuditContext;
 use crate::{in_tx, with_conn, Principal, ServiceError};

@@ -171,7 +171,7 @@ pub struct ModelCall {
     /// Model name within the provider, e.g. `gpt-4o-mini`.
     pub model: String,
     /// Operation.
-    pub operation: crate::spend::Operation,
+    pub operation: crate::gateway::decide::Operation,
     /// The OpenAI-shaped request body (its `model` and `stream` fields are ignored).
     pub body: serde_json::Value,
 }

@@ -3,16 +3,12 @@
 pub mod audit;
 pub mod bookings;
 pub mod catalogue;
-pub mod catalogue_models;
 pub mod channels;
 pub mod chat;
-pub mod chatbot;
 pub mod conversations;
 pub mod desk_admin;
+pub mod gateway;
 pub mod keys;
-pub mod openai;
-pub mod projects;
-pub mod requests;
 pub mod system;
 pub mod users;
 
@@ -74,45 +70,6 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(desk_admin::notifications)
         .service(desk_admin::list_jobs)
         .service(channels::whatsapp::channel)
-        .service(desk_admin::media)
-        .service(projects::list_projects)
-        .service(projects::create_project)
-        .service(projects::get_project)
-        .service(projects::update_project)
-        .service(projects::list_agents)
-        .service(projects::create_agent)
-        .service(projects::get_budget)
-        .service(projects::set_budget)
-        .service(projects::get_policy)
-        .service(projects::set_policy)
-        .service(projects::validate_policy)
-        .service(projects::get_system_policy)
-        .service(projects::set_system_policy)
-        .service(projects::budget_status)
-        .service(requests::execute)
-        .service(requests::list_requests)
-        .service(requests::get_request)
-        .service(requests::list_payments)
-        .service(requests::get_payment)
-        .service(requests::list_reviews)
-        .service(requests::approve_review)
-        .service(requests::reject_review)
-        .service(requests::list_alerts)
-        .service(requests::set_webhook)
-        .service(requests::get_webhook)
-        .service(requests::remove_webhook)
-        .service(requests::report)
-        .service(catalogue_models::list_providers)
-        .service(catalogue_models::update_provider)
-        .service(catalogue_models::list_models)
-        .service(catalogue_models::get_model)
-        .service(catalogue_models::put_model)
-        .service(openai::chat_completions)
-        .service(openai::embeddings)
-        .service(openai::models)
-        .service(openai::text_completion)
-        .service(openai::vision_analyze)
-        .service(openai::images_generate)
-        .service(openai::audio_speech)
-        .service(chatbot::chat);
+        .service(desk_admin::media);
+    gateway::configure(cfg);
 }

@@ -277,13 +277,14 @@ pub async fn deposit(
     let id = id.into_inner();
     idempotent(&state, &req, &auth.principal.user_public_id, &body, || async {
         let input: DepositRequest = parse_json(&body)?;
-        let entry = services::accounts::deposit(
+        let entry = services::gateway::accounts::deposit(
             &state.db,
             auth.audit(),
             &auth.principal,
             id.clone(),
             input.amount,
             input.note,
+            state.gateway.now(),
         )
         .await?;
         Ok((StatusCode::CREATED, serde_json::to_value(ledger_view(entry)).unwrap_or_default()))
@@ -305,6 +306,7 @@ pub async fn ledger(
 ) -> Result<web::Json<PageOf<LedgerView>>, ApiError> {
     let (limit, before) = page.resolve()?;
     let rows =
-        services::accounts::ledger_of(&state.db, &auth.principal, id.into_inner(), limit, before).await?;
+        services::gateway::accounts::ledger_of(&state.db, &auth.principal, id.into_inner(), limit, before)
+            .await?;
     Ok(web::Json(PageOf::from_rows(rows, limit, |e| e.id, ledger_view)))
 }

@@ -3,10 +3,10 @@
 //! translated back, tool uses included; usage from `usage.input_tokens` / `output_tokens`.
 
 use serde_json::{json, Map, Value};
+use services::gateway::decide::Operation;
 use services::ports::{
     content_text, ModelCall, ModelProvider, ModelReply, PortError, ReplyStream, StreamEvent,
 };
-use services::spend::Operation;
 
 use super::http::{translated_stream, Upstream};
 

@@ -2,10 +2,10 @@
 //! `POST /v2/embed`. Usage from `usage.tokens` (else `billed_units`).
 
 use serde_json::{json, Value};
+use services::gateway::decide::Operation;
 use services::ports::{
     content_text, ModelCall, ModelProvider, ModelReply, PortError, ReplyStream, StreamEvent,
 };
-use services::spend::Operation;
 
 use super::http::{translated_stream, Upstream};
 

@@ -3,10 +3,10 @@
 //! and `:batchEmbedContents` for embeddings. Usage from `usageMetadata`.
 
 use serde_json::{json, Value};
+use services::gateway::decide::Operation;
 use services::ports::{
     content_text, ModelCall, ModelProvider, ModelReply, PortError, ReplyStream, StreamEvent,
 };
-use services::spend::Operation;
 
 use super::http::{translated_stream, Upstream};
 

@@ -5,8 +5,8 @@
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use services::gateway::decide::Operation;
 use services::ports::{ModelCall, ModelProvider, ModelReply, PortError, ReplyStream, StreamEvent};
-use services::spend::Operation;
 
 use super::http::{sse_data, Upstream};
 

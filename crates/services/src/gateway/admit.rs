@@ -6,11 +6,11 @@ use models::ids::ordered_id;
 use models::rows::{Agent, Project};
 use models::rows_spend::{AiRequest, NewAiRequest};
 use models::AuditResult;
-use repositories::admission;
-pub(super) use repositories::admission::Held;
-use repositories::counters::{self, RateLimits};
-use repositories::reservations::{self, Periods, Refusal};
-use repositories::{projects as project_repo, requests as repo, DbConnection, Page};
+use repositories::gateway::admission;
+pub(super) use repositories::gateway::admission::Held;
+use repositories::gateway::counters::{self, RateLimits};
+use repositories::gateway::reservations::{self, Periods, Refusal};
+use repositories::{gateway::projects as project_repo, gateway::requests as repo, DbConnection, Page};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -18,11 +18,11 @@ use crate::audit::{self, AuditContext, Entry};
 use repositories::audit::EventRow;
 
 use super::*;
-use crate::projects::{parse_policy, parse_system};
-use crate::spend::{
+use crate::gateway::decide::{
     decide, Account, Baseline, Budget, Decision, DecisionInput, Operation, Outcome, Price, Reason, RecentUse,
     SpendRequest, SystemPolicy,
 };
+use crate::gateway::projects::{parse_policy, parse_system};
 use crate::{with_conn, Principal, ServiceError};
 
 impl Gateway {
@@ -68,7 +68,8 @@ impl Gateway {
             }
             let decision = decide(&input, now.and_utc(), pro.as_ref());
             let (provider, model) = stored.call.names();
-            let body = serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let body =
+                Json::new(serde_json::to_value(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?);
             let fingerprint =
                 hex::encode(Sha256::digest(serde_json::to_vec(&stored.call).unwrap_or_default()));
             let operation = stored.call.operation;
@@ -169,12 +170,12 @@ impl Admission {
     /// agent (if any) has been seen before.
     fn together(&self) -> bool {
         let p = &self.prepared;
-        self.status() == "executing" && !(p.new_agent && p.agent.is_some())
+        self.status() == RequestStatus::Executing && !(p.new_agent && p.agent.is_some())
     }
 
     /// The approved admission's rows, owned, for its batch.
     fn to_admit(&self) -> admission::Admit {
-        let request = self.new_request("executing");
+        let request = self.new_request(RequestStatus::Executing);
         let payment = ordered_id("pay");
         let ready = self.approved_events(&payment, request.estimated);
         let events = [EventRow::from(&ready[0].event(&self.ctx)), EventRow::from(&ready[1].event(&self.ctx))];
@@ -192,7 +193,7 @@ impl Admission {
     /// The audit events of an approved admission: its decision and its payment's reservation.
     fn approved_events(&self, payment: &str, amount: i64) -> [audit::Ready<'_>; 2] {
         [
-            audit::Ready::new(self.decided("executing")),
+            audit::Ready::new(self.decided(RequestStatus::Executing)),
             audit::Ready::new(Entry {
                 action: "payment.reserved",
                 subject_type: "request",
@@ -213,11 +214,11 @@ impl Admission {
     }
 
     /// The request's status for its decision.
-    fn status(&self) -> &'static str {
+    fn status(&self) -> RequestStatus {
         match self.prepared.decision.outcome {
-            Outcome::Approved => "executing",
-            Outcome::RequiresReview => "pending",
-            Outcome::Rejected | Outcome::Error => "rejected",
+            Outcome::Approved => RequestStatus::Executing,
+            Outcome::RequiresReview => RequestStatus::Pending,
+            Outcome::Rejected | Outcome::Error => RequestStatus::Rejected,
         }
     }
 
@@ -227,13 +228,13 @@ impl Admission {
     /// undoes whatever the part wrote. A decision refused by the rules is recorded as refused.
     fn record_held(self, conn: &mut DbConnection) -> Result<Recorded, Short> {
         let status = self.status();
-        if status == "rejected" {
+        if status == RequestStatus::Rejected {
             let (reason, message, request) = self.record_refused(conn)?;
             return Ok(Recorded::Refused(reason, message, request));
         }
         let p = &self.prepared;
         let hour = counters::hour_key(self.now);
-        if status == "executing" {
+        if status == RequestStatus::Executing {
             // Recorded and held by the repository (one statement on PostgreSQL).
             self.agent_seen(conn)?;
             let new = self.new_request(status);
@@ -263,7 +264,7 @@ impl Admission {
 
     /// Records the admission as refused (its decision's reason) and counts it in its hour.
     fn record_refused(self, conn: &mut DbConnection) -> Result<(Reason, String, String), ServiceError> {
-        self.record(conn, "rejected")?;
+        self.record(conn, RequestStatus::Rejected)?;
         counters::decided(conn, self.prepared.project.id, &counters::hour_key(self.now), true)?;
         let d = &self.prepared.decision;
         Ok((d.reason.unwrap_or(Reason::InvalidRequest), d.reason_text.clone(), self.id))
@@ -271,7 +272,7 @@ impl Admission {
 
     /// The request row and its decision's audit event, and (an agent's first request) the agent
     /// as seen: a refused or pending admission (an approved one is [`Admission::record_held`]'s).
-    fn record(&self, conn: &mut DbConnection, status: &str) -> Result<AiRequest, ServiceError> {
+    fn record(&self, conn: &mut DbConnection, status: RequestStatus) -> Result<AiRequest, ServiceError> {
         self.agent_seen(conn)?;
         let row = repo::insert(conn, &self.new_request(status))?;
         audit::record(conn, &self.ctx, self.decided(status))?;
@@ -288,7 +289,7 @@ impl Admission {
     }
 
     /// The request row with `status`.
-    fn new_request(&self, status: &str) -> NewAiRequest {
+    fn new_request(&self, status: RequestStatus) -> NewAiRequest {
         let p = &self.prepared;
         let decision = &p.decision;
         NewAiRequest {
@@ -299,12 +300,12 @@ impl Admission {
             provider: p.provider.clone(),
             model: p.model.clone(),
             operation: p.operation.as_str().into(),
-            status: status.into(),
-            outcome: decision.outcome.as_str().into(),
-            reason: decision.reason.map(|r| r.as_str().to_string()),
-            tier: decision.tier.as_str().into(),
+            status,
+            outcome: decision.outcome,
+            reason: decision.reason,
+            tier: decision.tier,
             risk_score: decision.risk_score,
-            decision: serde_json::to_string(decision).unwrap_or_default(),
+            decision: Json::new(serde_json::to_value(decision).unwrap_or_default()),
             body: p.body.clone(),
             estimated: decision.estimate.map_or(0, |e| e.total),
             day: p.periods.day.clone(),
@@ -317,7 +318,7 @@ impl Admission {
     }
 
     /// The decision's audit event for a request recorded with `status`.
-    fn decided(&self, status: &str) -> Entry<'_> {
+    fn decided(&self, status: RequestStatus) -> Entry<'_> {
         let p = &self.prepared;
         let decision = &p.decision;
         Entry {
@@ -336,7 +337,11 @@ impl Admission {
                 "risk_score": decision.risk_score,
                 "estimated": decision.estimate.map_or(0, |e| e.total),
             }),
-            result: if status == "rejected" { AuditResult::Denied } else { AuditResult::Success },
+            result: if status == RequestStatus::Rejected {
+                AuditResult::Denied
+            } else {
+                AuditResult::Success
+            },
         }
     }
 }
@@ -422,7 +427,7 @@ pub(super) fn open_payment(
     now: NaiveDateTime,
 ) -> Result<(), ServiceError> {
     let pay = ordered_id("pay");
-    repo::insert_payment(conn, &pay, row.id, row.user_id, "reserved", row.estimated, now)?;
+    repo::insert_payment(conn, &pay, row.id, row.user_id, PaymentStatus::Reserved, row.estimated, now)?;
     audit::record_success(
         conn,
         ctx,
@@ -515,7 +520,7 @@ pub(super) struct Prepared {
     new_agent: bool,
     provider: String,
     model: String,
-    body: String,
+    body: Json<Value>,
     fingerprint: String,
     operation: Operation,
 }
@@ -546,7 +551,7 @@ pub(super) fn load(
     let price = if provider.is_empty() || model.is_empty() {
         Price::default()
     } else {
-        crate::model_catalogue::price_of(&crate::model_catalogue::resolve(conn, &provider, &model)?)
+        crate::gateway::catalogue::price_of(&crate::gateway::catalogue::resolve(conn, &provider, &model)?)
     };
     let policy = parse_policy(snapshot.policy.clone());
     let system = parse_system(snapshot.system.clone());

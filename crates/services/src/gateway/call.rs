@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::spend::Operation;
+use crate::gateway::decide::Operation;
 use crate::{FieldError, ServiceError};
 
 /// Most output tokens one call may ask for (per choice).

@@ -5,10 +5,11 @@ use serde_json::{json, Value};
 
 use crate::audit::AuditContext;
 use crate::gateway::call::CallRequest;
+use crate::gateway::decide::Operation;
 use crate::gateway::{Gateway, Scope};
 use crate::ports::{ChatAnswer, ChatMessage, ChatModel, ToolSpec};
-use crate::spend::Operation;
 use crate::{Principal, ServiceError};
+use models::spend::RequestStatus;
 
 /// A model (`provider/model`) called through the gateway, paid by a project's owner.
 #[derive(Clone, Debug)]
@@ -88,11 +89,10 @@ impl GatewayChatModel {
         let ctx = AuditContext { actor: payer.actor(), request_id: None };
         let record = self.gateway.execute(ctx, &payer, Scope::default(), call, None).await?;
         let q = &record.request;
-        if q.status != "executed" {
+        if q.status != RequestStatus::Executed {
             return Err(ServiceError::AwaitingReview { request: q.public_id.clone() });
         }
-        let reply: Value =
-            q.response.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or_default();
+        let reply: Value = q.response.as_deref().cloned().unwrap_or_default();
         let usage = (u64::try_from(q.input_tokens).unwrap_or(0), u64::try_from(q.output_tokens).unwrap_or(0));
         Ok((reply, usage, q.public_id.clone()))
     }

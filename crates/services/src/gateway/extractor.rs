@@ -7,8 +7,8 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::gateway::chat_model::GatewayChatModel;
+use crate::gateway::decide::Operation;
 use crate::ports::{Extraction, PaymentExtractor, PortError};
-use crate::spend::Operation;
 
 /// What the model is told to return.
 const PROMPT: &str =

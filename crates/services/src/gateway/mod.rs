@@ -4,16 +4,22 @@
 //! records and reserves; `settle` calls the provider and settles; `stream` does both for a
 //! streamed answer; `review` is the queue a human decides; [`queries`](list) and [`report`] read;
 //! [`release_stale`] releases what never settled; [`chat_model`] is the `ChatModel` port over the
-//! gateway, for the platform's own agents. The pure decision is [`crate::spend`].
+//! gateway, for the platform's own agents. The pure decision is [`crate::gateway::decide`].
 //!
 //! A request's `status` only moves by compare-and-swap (`pending → executing → executed|failed`,
 //! `pending → rejected`), and every money movement happens in the same transaction as that
 //! move, so nothing is settled, released or executed twice.
 
+pub mod accounts;
 mod admit;
+pub mod alerts;
 pub mod call;
+pub mod catalogue;
 pub mod chat_model;
+pub mod chatbot;
+pub mod decide;
 pub mod extractor;
+pub mod projects;
 mod queries;
 mod report;
 mod review;
@@ -36,13 +42,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use models::rows_spend::{AiRequest, RequestPayment};
+use models::spend::{Outcome, PaymentStatus, RequestStatus};
+use models::sql::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::audit::AuditContext;
 
+use crate::gateway::decide::{Price, ProEvaluator, Reason};
 use crate::ports::{Clock, ModelProvider};
-use crate::spend::{Price, ProEvaluator, Reason};
 use crate::{with_conn, Principal, ServiceError};
 
 /// The project and agent a caller names (body or `X-Steward-Project` / `X-Steward-Agent`).
@@ -146,6 +154,12 @@ impl Gateway {
         Self { db, clock, providers, pro, timeout, default_max_tokens }
     }
 
+    /// Now, by the gateway's clock: the one time source of the wing (projects, accounts,
+    /// alerts and the catalogue take it from here).
+    pub fn now(&self) -> chrono::NaiveDateTime {
+        self.clock.now()
+    }
+
     /// Whether an adapter serves this provider (credentials present, configured at start).
     pub fn has_provider(&self, name: &str) -> bool {
         self.providers.iter().any(|p| p.name().eq_ignore_ascii_case(name))
@@ -163,7 +177,7 @@ impl Gateway {
         idempotency_key: Option<String>,
     ) -> Result<RequestRecord, ServiceError> {
         let row = self.admit(ctx.clone(), caller, scope, call, idempotency_key).await?;
-        if row.status == "pending" {
+        if row.status == RequestStatus::Pending {
             self.record(row).await
         } else {
             self.run_detached(ctx, row).await
@@ -197,7 +211,7 @@ impl Gateway {
 /// The receipt added to OpenAI-shaped answers: `{request_id, decision, cost, payment}`.
 pub fn receipt(r: &RequestRecord) -> Value {
     let q = &r.request;
-    let decision: Value = serde_json::from_str(&q.decision).unwrap_or_default();
+    let decision = &q.decision;
     json!({
         "request_id": q.public_id,
         "decision": {
@@ -211,5 +225,5 @@ pub fn receipt(r: &RequestRecord) -> Value {
 }
 
 pub(super) fn stored_of(row: &AiRequest) -> Result<Stored, ServiceError> {
-    serde_json::from_str(&row.body).map_err(|e| ServiceError::Internal(e.to_string()))
+    serde_json::from_str(row.body.text()).map_err(|e| ServiceError::Internal(e.to_string()))
 }

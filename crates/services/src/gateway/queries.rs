@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use models::rows_spend::{AiRequest, RequestPayment};
-use repositories::{projects as project_repo, requests as repo, DbConnection, Page};
+use repositories::{gateway::projects as project_repo, gateway::requests as repo, DbConnection, Page};
 
 use super::*;
 use crate::{with_conn, Principal, ServiceError};

@@ -1,7 +1,7 @@
 //! The spend report: totals by project, provider and model over a period.
 
 use chrono::NaiveDateTime;
-use repositories::{requests as repo, users as user_repo};
+use repositories::{gateway::requests as repo, users as user_repo};
 use serde::Serialize;
 
 use super::*;
@@ -72,21 +72,23 @@ pub async fn report(
         let mut r = Report::default();
         for row in &rows {
             r.requests += 1;
-            match row.status.as_str() {
-                "pending" => r.in_review += 1,
-                "executed" => r.executed += 1,
-                "failed" => r.provider_failures += 1,
-                _ => {}
+            match row.status {
+                RequestStatus::Pending => r.in_review += 1,
+                RequestStatus::Executed => r.executed += 1,
+                RequestStatus::Failed => r.provider_failures += 1,
+                RequestStatus::Rejected | RequestStatus::Executing => {}
             }
-            if row.outcome == "approved" || (row.outcome == "requires_review" && row.status != "pending") {
+            if row.outcome == Outcome::Approved
+                || (row.outcome == Outcome::RequiresReview && row.status != RequestStatus::Pending)
+            {
                 r.approved += 1;
             }
-            if row.outcome == "rejected" {
+            if row.outcome == Outcome::Rejected {
                 r.rejected += 1;
-                let code = row.reason.clone().unwrap_or_else(|| "UNKNOWN".into());
-                *r.violations.entry(code).or_default() += 1;
+                let code = row.reason.map_or("UNKNOWN", Reason::as_str);
+                *r.violations.entry(code.to_string()).or_default() += 1;
             }
-            if row.risk_score >= 7.0 || row.reason.as_deref() == Some("HIGH_RISK") {
+            if row.risk_score >= 7.0 || row.reason == Some(Reason::HighRisk) {
                 r.high_risk += 1;
             }
             r.spend += row.charged;

@@ -3,10 +3,10 @@
 
 use models::rows_spend::AiRequest;
 use models::AuditResult;
-use repositories::counters;
-use repositories::reservations;
-use repositories::{requests as repo, DbConnection};
-use serde_json::{json, Value};
+use repositories::gateway::counters;
+use repositories::gateway::reservations;
+use repositories::{gateway::requests as repo, DbConnection};
+use serde_json::json;
 
 use crate::audit::{self, AuditContext, Entry};
 
@@ -35,7 +35,7 @@ impl Gateway {
         let tx_ctx = ctx.clone();
         let recorded = in_tx(&self.db, move |conn| {
             let ctx = tx_ctx;
-            if !repo::transition(conn, row.id, "pending", "executing", now)? {
+            if !repo::transition(conn, row.id, RequestStatus::Pending, RequestStatus::Executing, now)? {
                 return Err(review_closed());
             }
             audit::record_success(conn, &ctx, "review.approved", "request", &row.public_id, json!({}))?;
@@ -43,15 +43,15 @@ impl Gateway {
             let owner_project = (row.user_id, row.project_id);
             match reserve_or_undo(conn, owner_project, &periods, row.estimated, &row.public_id, now)? {
                 Err(refusal) => {
-                    let mut decision: Value = serde_json::from_str(&row.decision).unwrap_or_default();
+                    let mut decision = row.decision.clone().into_inner();
                     let reason = refusal_reason(refusal);
                     let text = format!("approved by a reviewer, then refused: {}", refusal_text(refusal));
                     decision["outcome"] = json!("rejected");
                     decision["reason"] = json!(reason.as_str());
                     decision["reason_text"] = json!(text);
-                    repo::transition(conn, row.id, "executing", "rejected", now)?;
+                    repo::transition(conn, row.id, RequestStatus::Executing, RequestStatus::Rejected, now)?;
                     counters::decided(conn, row.project_id, &counters::hour_key(now), true)?;
-                    repo::set_decision(conn, row.id, "rejected", Some(reason.as_str()), &decision.to_string(), now)?;
+                    repo::set_decision(conn, row.id, Outcome::Rejected, Some(reason), &Json::new(decision), now)?;
                     audit::record(
                         conn,
                         &ctx,
@@ -98,20 +98,20 @@ impl Gateway {
         let row = in_tx(&self.db, move |conn| {
             let row = visible(conn, &caller, &id)?;
             may_review(conn, &caller, &row)?;
-            if !repo::transition(conn, row.id, "pending", "rejected", now)? {
+            if !repo::transition(conn, row.id, RequestStatus::Pending, RequestStatus::Rejected, now)? {
                 return Err(review_closed());
             }
-            let mut decision: Value = serde_json::from_str(&row.decision).unwrap_or_default();
+            let mut decision = row.decision.clone().into_inner();
             let text = note.unwrap_or_else(|| "rejected by a reviewer".into());
             decision["outcome"] = json!("rejected");
-            decision["reason"] = json!("REVIEW_REJECTED");
+            decision["reason"] = json!(Reason::ReviewRejected.as_str());
             decision["reason_text"] = json!(text);
             repo::set_decision(
                 conn,
                 row.id,
-                "rejected",
-                Some("REVIEW_REJECTED"),
-                &decision.to_string(),
+                Outcome::Rejected,
+                Some(Reason::ReviewRejected),
+                &Json::new(decision),
                 now,
             )?;
             counters::decided(conn, row.project_id, &counters::hour_key(now), true)?;

@@ -6,18 +6,18 @@ use std::time::Instant;
 use chrono::{Duration as Span, NaiveDateTime};
 use models::rows_spend::{AiRequest, RequestPayment};
 use models::AuditResult;
-use repositories::admission;
-use repositories::counters;
-use repositories::reservations::{self, Periods};
-use repositories::{requests as repo, DbConnection};
+use repositories::gateway::admission;
+use repositories::gateway::counters;
+use repositories::gateway::reservations::{self, Periods};
+use repositories::{gateway::requests as repo, DbConnection};
 use serde_json::json;
 
 use crate::audit::{self, AuditContext, Entry};
 use repositories::audit::EventRow;
 
 use super::*;
-use crate::spend::cost_of;
-use crate::{alerts, in_tx, ServiceError};
+use crate::gateway::decide::cost_of;
+use crate::{in_tx, ServiceError};
 
 impl Gateway {
     /// Calls the provider for an `executing` request and settles it.
@@ -32,7 +32,7 @@ impl Gateway {
         match result {
             Ok(reply) => {
                 let usage = (reply.input_tokens, reply.output_tokens);
-                let settled = self.settle_ok(ctx, &row, usage, latency, reply.body.to_string(), None).await?;
+                let settled = self.settle_ok(ctx, &row, usage, latency, Json::new(reply.body), None).await?;
                 match settled {
                     Some(record) => Ok(record),
                     None => Err(ServiceError::ProviderFailed {
@@ -56,7 +56,7 @@ impl Gateway {
         row: &AiRequest,
         (input_tokens, output_tokens): (u64, u64),
         latency: i64,
-        response: String,
+        response: Json<Value>,
         error: Option<String>,
     ) -> Result<Option<RequestRecord>, ServiceError> {
         let stored = stored_of(row)?;
@@ -86,7 +86,7 @@ impl Gateway {
         });
         // The row as the settlement leaves it (no read back).
         let request = AiRequest {
-            status: "executed".into(),
+            status: RequestStatus::Executed,
             charged,
             input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
             output_tokens: i64::try_from(output_tokens).unwrap_or(i64::MAX),
@@ -160,8 +160,8 @@ impl Gateway {
         self.db
             .grouped::<_, ServiceError, _>(row.user_id.unsigned_abs(), move |conn| {
                 let f = repo::Finish { latency_ms: Some(latency), error: Some(&text), ..Default::default() };
-                if repo::finish(conn, row.id, "failed", &f, now)? {
-                    settle(conn, &row, 0, 0, "failed", now)?;
+                if repo::finish(conn, row.id, RequestStatus::Failed, &f, now)? {
+                    settle(conn, &row, 0, 0, PaymentStatus::Failed, now)?;
                     audit::record(
                         conn,
                         &ctx,
@@ -192,7 +192,7 @@ pub(super) fn settle(
     row: &AiRequest,
     charged: i64,
     actual: i64,
-    status: &str,
+    status: PaymentStatus,
     now: NaiveDateTime,
 ) -> Result<Option<RequestPayment>, ServiceError> {
     let periods = Periods {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{Duration as Span, NaiveDateTime};
 use models::AuditResult;
-use repositories::requests as repo;
+use repositories::gateway::requests as repo;
 use serde_json::json;
 
 use crate::audit::{self, AuditContext, Entry};
@@ -27,10 +27,10 @@ pub async fn release_stale(
         let done = in_tx(db, move |conn| {
             let error = "abandoned: released after the stale-reservation bound";
             let f = repo::Finish { error: Some(error), ..Default::default() };
-            if !repo::finish(conn, row.id, "failed", &f, now)? {
+            if !repo::finish(conn, row.id, RequestStatus::Failed, &f, now)? {
                 return Ok(false);
             }
-            settle(conn, &row, 0, 0, "cancelled", now)?;
+            settle(conn, &row, 0, 0, PaymentStatus::Cancelled, now)?;
             audit::record(
                 conn,
                 &AuditContext::system(),

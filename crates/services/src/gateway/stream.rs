@@ -27,7 +27,7 @@ impl Gateway {
         idempotency_key: Option<String>,
     ) -> Result<Streaming, ServiceError> {
         let row = self.admit(ctx.clone(), caller, scope, call, idempotency_key).await?;
-        if row.status == "pending" {
+        if row.status == RequestStatus::Pending {
             return Err(ServiceError::AwaitingReview { request: row.public_id });
         }
         let call = model_call(&row)?;
@@ -43,10 +43,7 @@ impl Gateway {
                 return Err(self.settle_failed(ctx, &row, &f, latency).await?);
             }
         };
-        let input_tokens = serde_json::from_str::<Value>(&row.decision)
-            .ok()
-            .and_then(|d| d["estimate"]["input_tokens"].as_u64())
-            .unwrap_or(0);
+        let input_tokens = row.decision["estimate"]["input_tokens"].as_u64().unwrap_or(0);
         let request = row.public_id.clone();
         let name = format!("{}/{}", row.provider, row.model);
         let guard = StreamGuard {
@@ -134,14 +131,13 @@ impl StreamGuard {
         self.usage.unwrap_or((self.input_tokens, self.text.chars().count().div_ceil(4) as u64))
     }
 
-    fn response(&self) -> String {
+    fn response(&self) -> Json<Value> {
         let (i, o) = self.usage();
-        json!({
+        Json::new(json!({
             "object": "chat.completion",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": self.text}}],
             "usage": {"prompt_tokens": i, "completion_tokens": o, "total_tokens": i + o},
-        })
-        .to_string()
+        }))
     }
 
     /// Settles and returns the final chunk (`usage` and the receipt).

@@ -10,5 +10,5 @@ pub async fn release_reservations(s: &Services, now: NaiveDateTime) -> Result<us
 
 /// Delivers due alert webhooks.
 pub async fn deliver_webhooks(s: &Services, now: NaiveDateTime) -> Result<usize, ServiceError> {
-    services::alerts::deliver_due(&s.db, &s.spend, now).await
+    services::gateway::alerts::deliver_due(&s.db, &s.spend, now).await
 }

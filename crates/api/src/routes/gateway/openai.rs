@@ -3,13 +3,14 @@
 //! every call passes the spend pipeline. Errors come back in OpenAI's shape
 //! (`{"error": {message, type, code}}`) with Steward's code.
 
+use ::models::spend::RequestStatus;
 use actix_web::dev::Payload;
 use actix_web::web::Bytes;
 use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use services::gateway::decide::Operation;
 use services::gateway::{receipt, CallRequest, RequestRecord, Scope};
-use services::spend::Operation;
 use services::ServiceError;
 
 use crate::error::ApiError;
@@ -50,15 +51,14 @@ async fn model_name(state: &AppState, body: &Value) -> Result<(String, String, S
         .to_string();
     match name.split_once('/') {
         Some((p, m)) if !p.is_empty() && !m.is_empty() => Ok((p.to_string(), m.to_string(), name)),
-        _ => Err(services::model_catalogue::not_found(&state.db, name).await.into()),
+        _ => Err(services::gateway::catalogue::not_found(&state.db, name).await.into()),
     }
 }
 
 /// The stored answer with `model`, `usage` and the receipt.
 fn answer(record: &RequestRecord, name: &str) -> Value {
     let q = &record.request;
-    let mut body: Value =
-        q.response.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or_else(|| json!({}));
+    let mut body: Value = q.response.as_deref().cloned().unwrap_or_else(|| json!({}));
     body["model"] = json!(name);
     if body.get("usage").is_none_or(Value::is_null) {
         body["usage"] = json!({"prompt_tokens": q.input_tokens, "completion_tokens": q.output_tokens,
@@ -101,7 +101,7 @@ async fn chat(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> Resu
             .streaming(events));
     }
     let record = state.gateway.execute(auth.audit(), &auth.principal, scope(&req)?, call, None).await?;
-    if record.request.status == "pending" {
+    if record.request.status == RequestStatus::Pending {
         return Err(ServiceError::AwaitingReview { request: record.request.public_id }.into());
     }
     Ok(HttpResponse::Ok().json(answer(&record, &name)))
@@ -134,7 +134,7 @@ async fn embed(state: web::Data<AppState>, req: HttpRequest, body: Bytes) -> Res
     let call = CallRequest { provider, model, operation: Operation::Embedding, body };
     call.validate()?;
     let record = state.gateway.execute(auth.audit(), &auth.principal, scope(&req)?, call, None).await?;
-    if record.request.status == "pending" {
+    if record.request.status == RequestStatus::Pending {
         return Err(ServiceError::AwaitingReview { request: record.request.public_id }.into());
     }
     let mut v = answer(&record, &name);
@@ -155,7 +155,7 @@ pub async fn embeddings(state: web::Data<AppState>, req: HttpRequest, body: Byte
 
 async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let auth = authenticate(&req).await?;
-    let offered = services::model_catalogue::allowed(
+    let offered = services::gateway::catalogue::allowed(
         &state.db,
         &auth.principal,
         optional_header(&req, "X-Steward-Project")?,
@@ -189,7 +189,7 @@ async fn facility(
     let (provider, model, name) = model_name(state, raw).await?;
     let call = CallRequest { provider, model, operation, body };
     let record = state.gateway.execute(auth.audit(), &auth.principal, scope(req)?, call, None).await?;
-    if record.request.status == "pending" {
+    if record.request.status == RequestStatus::Pending {
         return Err(ServiceError::AwaitingReview { request: record.request.public_id }.into());
     }
     Ok((record, name))
@@ -213,13 +213,7 @@ fn passthrough(from: &Value, to: &mut Value, keys: &[&str]) {
 }
 
 fn reply_of(record: &RequestRecord) -> Value {
-    record
-        .request
-        .response
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}))
+    record.request.response.as_deref().filter(|r| r.is_object()).cloned().unwrap_or_else(|| json!({}))
 }
 
 /// A facility answer carrying the model's text as `field`, with usage and the receipt.

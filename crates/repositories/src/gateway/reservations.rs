@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use models::schema::{project_usage, user_usage};
 
 use crate::stmt::Stmt;
-use crate::{ledger, DbConnection, RepoError};
+use crate::{gateway::ledger, DbConnection, RepoError};
 
 /// Why a reservation was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

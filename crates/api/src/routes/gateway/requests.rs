@@ -5,15 +5,16 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use models::rows_spend::{Alert, RequestPayment, WebhookDelivery};
+use models::sql::Json;
 use repositories::Page;
 use serde::{Deserialize, Serialize};
 use services::audit::parse_instant;
+use services::gateway::decide::Operation;
 use services::gateway::{self as svc, CallRequest, ListFilter, RequestRecord, Scope};
-use services::spend::Operation;
 
-use super::audit::AuditEventView;
 use crate::error::{ApiError, Problem};
 use crate::extract::{idempotent, optional_header, parse_json, Auth, PageOf, PageQuery};
+use crate::routes::audit::AuditEventView;
 use crate::state::AppState;
 
 /// A chat message.
@@ -92,7 +93,7 @@ fn payment_view(p: RequestPayment, request: String) -> RequestPaymentView {
         currency: p.currency,
         rail: p.rail,
         tx_reference: p.tx_reference,
-        status: p.status,
+        status: p.status.as_str().into(),
         estimated: p.estimated,
         actual: p.actual,
         variance: p.variance,
@@ -162,13 +163,13 @@ impl From<RequestRecord> for RequestView {
             provider: q.provider,
             model: q.model,
             operation: q.operation,
-            status: q.status,
-            decision: serde_json::from_str(&q.decision).unwrap_or_default(),
+            status: q.status.as_str().into(),
+            decision: q.decision.into_inner(),
             estimated: q.estimated,
             charged: q.charged,
             usage: UsageView { input_tokens: q.input_tokens, output_tokens: q.output_tokens },
             latency_ms: q.latency_ms,
-            response: q.response.and_then(|s| serde_json::from_str(&s).ok()),
+            response: q.response.map(Json::into_inner),
             error: q.error,
             payment: r.payment.map(|p| payment_view(p, id)),
             created_at: q.created_at.and_utc(),
@@ -457,7 +458,8 @@ pub async fn list_alerts(
     let q = q.into_inner();
     let (limit, before) = PageQuery { limit: q.limit, cursor: q.cursor }.resolve()?;
     let scope = q.scope.filter(|s| !s.trim().is_empty());
-    let rows = services::alerts::list(&state.db, &auth.principal, scope, Page { limit, before }).await?;
+    let rows =
+        services::gateway::alerts::list(&state.db, &auth.principal, scope, Page { limit, before }).await?;
     Ok(web::Json(PageOf::from_rows(rows, limit, |a| a.id, alert_view)))
 }
 
@@ -530,9 +532,15 @@ pub async fn set_webhook(
     let input: WebhookRequest = parse_json(&body)?;
     let url = input.url.trim().to_string();
     let allow_private = state.settings.gateway.webhook_allow_private;
-    let secret =
-        services::alerts::set_webhook(&state.db, auth.audit(), &auth.principal, url.clone(), allow_private)
-            .await?;
+    let secret = services::gateway::alerts::set_webhook(
+        &state.db,
+        auth.audit(),
+        &auth.principal,
+        url.clone(),
+        allow_private,
+        state.gateway.now(),
+    )
+    .await?;
     Ok(web::Json(WebhookCreated { url, secret }))
 }
 
@@ -540,7 +548,7 @@ pub async fn set_webhook(
 #[utoipa::path(tag = "gateway", security(("api_key" = [])), responses((status = 200, body = WebhookView)))]
 #[get("/api/v1/me/webhook")]
 pub async fn get_webhook(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<WebhookView>, ApiError> {
-    let (url, deliveries) = services::alerts::webhook(&state.db, &auth.principal).await?;
+    let (url, deliveries) = services::gateway::alerts::webhook(&state.db, &auth.principal).await?;
     Ok(web::Json(WebhookView { url, deliveries: deliveries.into_iter().map(delivery_view).collect() }))
 }
 
@@ -548,7 +556,8 @@ pub async fn get_webhook(state: web::Data<AppState>, auth: Auth) -> Result<web::
 #[utoipa::path(tag = "gateway", security(("api_key" = [])), responses((status = 204)))]
 #[delete("/api/v1/me/webhook")]
 pub async fn remove_webhook(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
-    services::alerts::remove_webhook(&state.db, auth.audit(), &auth.principal).await?;
+    services::gateway::alerts::remove_webhook(&state.db, auth.audit(), &auth.principal, state.gateway.now())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -3,9 +3,9 @@
 use actix_web::{get, patch, put, web};
 use chrono::{DateTime, Utc};
 use models::rows_spend::{CatalogueModel, PriceHistory};
-use repositories::model_catalogue::ModelFilter;
+use repositories::gateway::model_catalogue::ModelFilter;
 use serde::{Deserialize, Serialize};
-use services::model_catalogue::{self as svc, ModelChange};
+use services::gateway::catalogue::{self as svc, ModelChange};
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{parse_json, Auth};
@@ -85,6 +85,7 @@ pub async fn update_provider(
         name.into_inner(),
         input.enabled,
         input.base_url,
+        state.gateway.now(),
     )
     .await?;
     Ok(web::Json(ProviderView {
@@ -288,6 +289,15 @@ pub async fn put_model(
         active: b.active,
     };
     Ok(web::Json(model_view(
-        svc::put_model(&state.db, auth.audit(), &auth.principal, provider, model, change).await?,
+        svc::put_model(
+            &state.db,
+            auth.audit(),
+            &auth.principal,
+            provider,
+            model,
+            change,
+            state.gateway.now(),
+        )
+        .await?,
     )))
 }

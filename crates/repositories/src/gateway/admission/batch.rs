@@ -18,12 +18,15 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 use models::ids::ordered_id;
 use models::rows_spend::{AiRequest, NewAiRequest, RequestPayment};
+use models::spend::{PaymentStatus, RequestStatus};
+use models::sql::Json;
+use serde_json::Value;
 
 use super::{record_approved, record_executed, settled, Approved, Executed, Held, Settled, Settlement};
 use crate::audit::{self, EventRow};
-use crate::counters::{self, RateLimits, Window};
-use crate::requests::{self, Finish};
-use crate::reservations::{Periods, Refusal};
+use crate::gateway::counters::{self, RateLimits, Window};
+use crate::gateway::requests::{self, Finish};
+use crate::gateway::reservations::{Periods, Refusal};
 use crate::stmt::{push_rows, Stmt};
 use crate::{DbConnection, RepoError};
 
@@ -78,7 +81,7 @@ pub struct Settle {
     /// The provider call's latency.
     pub latency_ms: Option<i64>,
     /// The answer.
-    pub response: Option<String>,
+    pub response: Option<Json<Value>>,
     /// A note (a stream cut short).
     pub error: Option<String>,
     /// What the provider's usage cost (at most the reservation on this path).
@@ -104,7 +107,7 @@ impl Settle {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
             latency_ms: self.latency_ms,
-            response: self.response.as_deref(),
+            response: self.response.as_ref().map(Json::text),
             error: self.error.as_deref(),
         }
     }
@@ -117,7 +120,7 @@ impl Settle {
             .int(self.input_tokens)
             .int(self.output_tokens)
             .maybe_int(self.latency_ms)
-            .maybe_text(self.response.as_deref())
+            .maybe_text(self.response.as_ref().map(Json::text))
             .maybe_text(self.error.as_deref())
             .time(self.now)
     }
@@ -538,7 +541,7 @@ pub fn admit_all(
                 .text(&a.payment)
                 .int(row.id)
                 .int(row.user_id)
-                .text("reserved")
+                .text(PaymentStatus::Reserved.as_str())
                 .int(row.estimated)
                 .time(a.now)
                 .time(a.now);
@@ -837,7 +840,7 @@ fn settle_statements(
         DbConnection::Sqlite(_) => {
             let mut out = Vec::with_capacity(jobs.len());
             for s in jobs {
-                out.push(requests::finish(conn, s.request.id, "executed", &s.finish(), s.now)?);
+                out.push(requests::finish(conn, s.request.id, RequestStatus::Executed, &s.finish(), s.now)?);
             }
             out
         }
@@ -875,7 +878,7 @@ fn settle_statements(
                     payments.push(requests::settle_payment(
                         conn,
                         s.request.id,
-                        "committed",
+                        PaymentStatus::Committed,
                         s.charged,
                         s.actual,
                         reference.as_deref(),

@@ -14,13 +14,15 @@ use chrono::{Duration as Span, NaiveDateTime};
 use hmac::{KeyInit, Mac};
 use models::ids::public_id;
 use models::rows_spend::{Alert, WebhookDelivery};
-use repositories::{admission, projects as project_repo, requests as repo, users as user_repo};
+use repositories::{
+    gateway::admission, gateway::projects as project_repo, gateway::requests as repo, users as user_repo,
+};
 use repositories::{DbConnection, Page};
 use serde_json::json;
 
 use crate::audit::{self, AuditContext, Entry};
+use crate::gateway::decide::Budget;
 use crate::ports::{WebhookMessage, WebhookSender};
-use crate::spend::Budget;
 use crate::{in_tx, with_conn, Principal, ServiceError};
 
 /// Budget thresholds, percent.
@@ -221,6 +223,7 @@ pub async fn set_webhook(
     caller: &Principal,
     url: String,
     allow_private: bool,
+    now: NaiveDateTime,
 ) -> Result<String, ServiceError> {
     let parsed = url::Url::parse(url.trim()).map_err(|_| ServiceError::invalid("url", "is not a URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() || url.len() > 2000 {
@@ -236,7 +239,7 @@ pub async fn set_webhook(
     let (user_id, url, s) = (caller.user_id, parsed.to_string(), secret.clone());
     let actor = caller.user_public_id.clone();
     in_tx(db, move |conn| {
-        repo::set_webhook(conn, user_id, Some((&url, &s)), models::time::now())?;
+        repo::set_webhook(conn, user_id, Some((&url, &s)), now)?;
         audit::record_success(conn, &ctx, "webhook.set", "user", &actor, json!({"url": url}))?;
         Ok(())
     })
@@ -249,10 +252,11 @@ pub async fn remove_webhook(
     db: &repositories::Db,
     ctx: AuditContext,
     caller: &Principal,
+    now: NaiveDateTime,
 ) -> Result<(), ServiceError> {
     let (user_id, actor) = (caller.user_id, caller.user_public_id.clone());
     in_tx(db, move |conn| {
-        repo::set_webhook(conn, user_id, None, models::time::now())?;
+        repo::set_webhook(conn, user_id, None, now)?;
         audit::record_success(conn, &ctx, "webhook.removed", "user", &actor, json!({}))?;
         Ok(())
     })

@@ -1,14 +1,15 @@
 //! Gateway projects (a user's own), their agents, budgets and policies, and the system policy.
 //! Every change is audited in its transaction.
 
+use chrono::NaiveDateTime;
 use models::ids::public_id;
 use models::rows::{Agent, Project};
 use models::AuditResult;
-use repositories::{projects as repo, DbConnection, Page, RepoError};
+use repositories::{gateway::projects as repo, DbConnection, Page, RepoError};
 use serde_json::json;
 
 use crate::audit::{self, AuditContext, Entry};
-use crate::spend::{policy_check, Budget, Operation, Policy, Reason, SystemPolicy};
+use crate::gateway::decide::{policy_check, Budget, Operation, Policy, Reason, SystemPolicy};
 use crate::{in_tx, with_conn, FieldError, Principal, ServiceError};
 
 fn check_name(name: &str) -> Result<String, ServiceError> {
@@ -45,25 +46,21 @@ pub async fn create(
     caller: &Principal,
     name: String,
     description: Option<String>,
+    now: NaiveDateTime,
 ) -> Result<Project, ServiceError> {
     let name = check_name(&name)?;
     check_description(description.as_deref())?;
     let user_id = caller.user_id;
     in_tx(db, move |conn| {
-        let p = repo::insert(
-            conn,
-            &public_id("prj"),
-            user_id,
-            &name,
-            description.as_deref().unwrap_or(""),
-            models::time::now(),
-        )
-        .map_err(|e| match e {
-            RepoError::UniqueViolation { .. } => {
-                ServiceError::conflict("PROJECT_NAME_TAKEN", "you already have a project with this name")
-            }
-            other => other.into(),
-        })?;
+        let p =
+            repo::insert(conn, &public_id("prj"), user_id, &name, description.as_deref().unwrap_or(""), now)
+                .map_err(|e| match e {
+                    RepoError::UniqueViolation { .. } => ServiceError::conflict(
+                        "PROJECT_NAME_TAKEN",
+                        "you already have a project with this name",
+                    ),
+                    other => other.into(),
+                })?;
         audit::record_success(
             conn,
             &ctx,
@@ -102,6 +99,7 @@ pub async fn update(
     id: String,
     name: Option<String>,
     description: Option<String>,
+    now: NaiveDateTime,
 ) -> Result<Project, ServiceError> {
     let name = name.map(|n| check_name(&n)).transpose()?;
     check_description(description.as_deref())?;
@@ -111,14 +109,12 @@ pub async fn update(
     let caller = caller.clone();
     in_tx(db, move |conn| {
         let p = owned(conn, &caller, &id)?;
-        repo::update(conn, p.id, name.as_deref(), description.as_deref(), models::time::now()).map_err(
-            |e| match e {
-                RepoError::UniqueViolation { .. } => {
-                    ServiceError::conflict("PROJECT_NAME_TAKEN", "you already have a project with this name")
-                }
-                other => other.into(),
-            },
-        )?;
+        repo::update(conn, p.id, name.as_deref(), description.as_deref(), now).map_err(|e| match e {
+            RepoError::UniqueViolation { .. } => {
+                ServiceError::conflict("PROJECT_NAME_TAKEN", "you already have a project with this name")
+            }
+            other => other.into(),
+        })?;
         let after = repo::by_public_id(conn, &p.public_id)?;
         audit::record_success(
             conn,
@@ -141,6 +137,7 @@ pub async fn create_agent(
     project: String,
     name: String,
     description: Option<String>,
+    now: NaiveDateTime,
 ) -> Result<Agent, ServiceError> {
     let name = check_name(&name)?;
     check_description(description.as_deref())?;
@@ -153,7 +150,7 @@ pub async fn create_agent(
             p.id,
             &name,
             description.as_deref().unwrap_or(""),
-            models::time::now(),
+            now,
         )
         .map_err(|e| match e {
             RepoError::UniqueViolation { .. } => {
@@ -210,6 +207,7 @@ pub async fn set_budget(
     caller: &Principal,
     project: String,
     limits: (i64, i64, i64),
+    now: NaiveDateTime,
 ) -> Result<(i64, i64, i64), ServiceError> {
     let (per_request, daily, monthly) = limits;
     let mut errors = Vec::new();
@@ -230,7 +228,7 @@ pub async fn set_budget(
     let caller = caller.clone();
     in_tx(db, move |conn| {
         let p = owned(conn, &caller, &project)?;
-        repo::set_budget(conn, p.id, limits, models::time::now())?;
+        repo::set_budget(conn, p.id, limits, now)?;
         audit::record_success(
             conn,
             &ctx,
@@ -269,6 +267,7 @@ pub async fn set_policy(
     caller: &Principal,
     project: String,
     policy: Policy,
+    now: NaiveDateTime,
 ) -> Result<Policy, ServiceError> {
     let problems = policy.problems();
     if !problems.is_empty() {
@@ -278,7 +277,7 @@ pub async fn set_policy(
     in_tx(db, move |conn| {
         let p = owned(conn, &caller, &project)?;
         let doc = serde_json::to_string(&policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        repo::set_policy(conn, p.id, &doc, models::time::now())?;
+        repo::set_policy(conn, p.id, &doc, now)?;
         audit::record_success(
             conn,
             &ctx,
@@ -328,6 +327,7 @@ pub async fn set_system_policy(
     ctx: AuditContext,
     caller: &Principal,
     policy: SystemPolicy,
+    now: NaiveDateTime,
 ) -> Result<SystemPolicy, ServiceError> {
     caller.require_admin()?;
     let problems = policy.problems();
@@ -336,7 +336,7 @@ pub async fn set_system_policy(
     }
     in_tx(db, move |conn| {
         let doc = serde_json::to_string(&policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        repo::set_system_policy(conn, &doc, models::time::now())?;
+        repo::set_system_policy(conn, &doc, now)?;
         audit::record(
             conn,
             &ctx,
@@ -392,14 +392,14 @@ pub async fn budget_status(
             repo::budget(conn, p.id)?.unwrap_or((d.per_request, d.daily, d.monthly));
         let day = now.format("%Y-%m-%d").to_string();
         let month = now.format("%Y-%m").to_string();
-        let used_today = repositories::reservations::used(conn, p.id, &day)?;
-        let used_month = repositories::reservations::used(conn, p.id, &month)?;
-        let filter = repositories::requests::RequestFilter {
+        let used_today = repositories::gateway::reservations::used(conn, p.id, &day)?;
+        let used_month = repositories::gateway::reservations::used(conn, p.id, &month)?;
+        let filter = repositories::gateway::requests::RequestFilter {
             project_id: Some(p.id),
             status: Some("executing".into()),
             ..Default::default()
         };
-        let running = repositories::requests::all(conn, &filter)?;
+        let running = repositories::gateway::requests::all(conn, &filter)?;
         let reserved_today: i64 = running.iter().filter(|r| r.day == day).map(|r| r.estimated).sum();
         let reserved_month: i64 = running.iter().filter(|r| r.month == month).map(|r| r.estimated).sum();
         let pct = |used: i64, limit: i64| if limit > 0 { used.saturating_mul(100) / limit } else { 100 };

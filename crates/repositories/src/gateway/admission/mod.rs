@@ -12,11 +12,12 @@ use models::rows::Project;
 use models::ids::ordered_id;
 use models::rows::NewAuditEvent;
 use models::rows_spend::{AiRequest, NewAiRequest, RequestPayment};
+use models::spend::{PaymentStatus, RequestStatus};
 
-use crate::counters::{self, RateLimits, Window};
-use crate::reservations::{self, Periods, Refusal};
+use crate::gateway::counters::{self, RateLimits, Window};
+use crate::gateway::reservations::{self, Periods, Refusal};
 use crate::stmt::Stmt;
-use crate::{audit, requests, DbConnection, RepoError};
+use crate::{audit, gateway::requests, DbConnection, RepoError};
 
 mod batch;
 pub use batch::{admit_all, settle_all};
@@ -319,7 +320,15 @@ pub fn record_approved(
     }
     let r = a.request;
     let row = requests::insert(conn, r)?;
-    requests::insert_payment(conn, a.payment, row.id, r.user_id, "reserved", r.estimated, a.now)?;
+    requests::insert_payment(
+        conn,
+        a.payment,
+        row.id,
+        r.user_id,
+        PaymentStatus::Reserved,
+        r.estimated,
+        a.now,
+    )?;
     audit::insert_all(conn, a.events)?;
     let money = Some((r.user_id, a.periods, r.estimated, r.public_id.as_str()));
     Ok(take(conn, r.project_id, a.limits, money, a.now, a.hour)?.map(|()| row))
@@ -537,14 +546,14 @@ pub fn record_executed(conn: &mut DbConnection, x: &Executed<'_>) -> Result<Sett
         user_daily_limit: 0,
     };
     if let DbConnection::Sqlite(_) = conn {
-        if !requests::finish(conn, r.id, "executed", x.finish, x.now)? {
+        if !requests::finish(conn, r.id, RequestStatus::Executed, x.finish, x.now)? {
             return Ok(Settlement::Released);
         }
         audit::insert_all(conn, std::slice::from_ref(x.event))?;
         let payment = requests::settle_payment(
             conn,
             r.id,
-            "committed",
+            PaymentStatus::Committed,
             charged,
             x.actual,
             reference.as_deref(),
@@ -710,7 +719,7 @@ pub(super) struct PaymentColumns {
     #[diesel(sql_type = Nullable<Text>)]
     tx_reference: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
-    status: Option<String>,
+    status: Option<PaymentStatus>,
     #[diesel(sql_type = Nullable<BigInt>)]
     estimated: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]

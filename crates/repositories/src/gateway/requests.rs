@@ -7,6 +7,9 @@ use models::rows_spend::{AiRequest, Alert, NewAiRequest, RequestPayment, Webhook
 use models::schema::{
     ai_requests, alerts, projects, request_payments, webhook_deliveries, webhook_endpoints,
 };
+use models::spend::{Outcome, PaymentStatus, Reason, RequestStatus};
+use models::sql::Json;
+use serde_json::Value;
 
 use crate::stmt::Stmt;
 use crate::{DbConnection, Page, RepoError};
@@ -36,13 +39,13 @@ pub(crate) fn bind_new(stmt: Stmt, new: &NewAiRequest) -> Stmt {
         .text(&new.provider)
         .text(&new.model)
         .text(&new.operation)
-        .text(&new.status)
-        .text(&new.outcome)
-        .maybe_text(new.reason.as_deref())
-        .text(&new.tier)
+        .text(new.status.as_str())
+        .text(new.outcome.as_str())
+        .maybe_text(new.reason.map(Reason::as_str))
+        .text(new.tier.as_str())
         .float(new.risk_score)
-        .text(&new.decision)
-        .text(&new.body)
+        .text(new.decision.text())
+        .text(new.body.text())
         .int(new.estimated)
         .text(&new.day)
         .text(&new.month)
@@ -63,10 +66,10 @@ pub(crate) fn stored(id: i64, new: &NewAiRequest) -> AiRequest {
         provider: new.provider.clone(),
         model: new.model.clone(),
         operation: new.operation.clone(),
-        status: new.status.clone(),
-        outcome: new.outcome.clone(),
-        reason: new.reason.clone(),
-        tier: new.tier.clone(),
+        status: new.status,
+        outcome: new.outcome,
+        reason: new.reason,
+        tier: new.tier,
         risk_score: new.risk_score,
         decision: new.decision.clone(),
         body: new.body.clone(),
@@ -109,8 +112,8 @@ pub fn by_id(conn: &mut DbConnection, id: i64) -> Result<AiRequest, RepoError> {
 pub fn transition(
     conn: &mut DbConnection,
     id: i64,
-    from: &str,
-    to: &str,
+    from: RequestStatus,
+    to: RequestStatus,
     now: NaiveDateTime,
 ) -> Result<bool, RepoError> {
     let n = diesel::update(ai_requests::table.find(id).filter(ai_requests::status.eq(from)))
@@ -123,9 +126,9 @@ pub fn transition(
 pub fn set_decision(
     conn: &mut DbConnection,
     id: i64,
-    outcome: &str,
-    reason: Option<&str>,
-    decision: &str,
+    outcome: Outcome,
+    reason: Option<Reason>,
+    decision: &Json<Value>,
     now: NaiveDateTime,
 ) -> Result<(), RepoError> {
     diesel::update(ai_requests::table.find(id))
@@ -156,12 +159,12 @@ pub struct Finish<'a> {
     pub error: Option<&'a str>,
 }
 
-/// Finishes an `executing` request as `to` (`executed`, `failed` or `cancelled`); false when it
-/// was no longer executing.
+/// Finishes an `executing` request as `to` (`executed` or `failed`); false when it was no
+/// longer executing.
 pub fn finish(
     conn: &mut DbConnection,
     id: i64,
-    to: &str,
+    to: RequestStatus,
     f: &Finish<'_>,
     now: NaiveDateTime,
 ) -> Result<bool, RepoError> {
@@ -169,7 +172,7 @@ pub fn finish(
         "UPDATE ai_requests SET status = ?, charged = ?, input_tokens = ?, output_tokens = ?, latency_ms = ?, \
          response = ?, error = ?, updated_at = ? WHERE id = ? AND status = 'executing'",
     )
-    .text(to)
+    .text(to.as_str())
     .int(f.charged)
     .int(f.input_tokens)
     .int(f.output_tokens)
@@ -255,7 +258,7 @@ pub fn stale(
     limit: i64,
 ) -> Result<Vec<AiRequest>, RepoError> {
     Ok(ai_requests::table
-        .filter(ai_requests::status.eq("executing"))
+        .filter(ai_requests::status.eq(RequestStatus::Executing))
         .filter(ai_requests::updated_at.lt(before))
         .select(AiRequest::as_select())
         .order(ai_requests::id.asc())
@@ -269,7 +272,7 @@ pub fn insert_payment(
     public_id: &str,
     request_id: i64,
     user_id: i64,
-    status: &str,
+    status: PaymentStatus,
     estimated: i64,
     now: NaiveDateTime,
 ) -> Result<(), RepoError> {
@@ -280,7 +283,7 @@ pub fn insert_payment(
     .text(public_id)
     .int(request_id)
     .int(user_id)
-    .text(status)
+    .text(status.as_str())
     .int(estimated)
     .time(now)
     .time(now)
@@ -294,7 +297,7 @@ pub fn insert_payment(
 pub fn settle_payment(
     conn: &mut DbConnection,
     request_id: i64,
-    status: &str,
+    status: PaymentStatus,
     amount: i64,
     actual: i64,
     tx_reference: Option<&str>,
@@ -304,7 +307,7 @@ pub fn settle_payment(
         "UPDATE request_payments SET status = ?, amount = ?, actual = ?, variance = estimated - ?, \
          tx_reference = ?, updated_at = ? WHERE request_id = ? RETURNING *",
     )
-    .text(status)
+    .text(status.as_str())
     .int(amount)
     .int(actual)
     .int(actual)

@@ -3,18 +3,19 @@
 //! Model names are exact `provider/model`: an unknown name is refused with close matches, never
 //! substituted.
 
+use chrono::NaiveDateTime;
 use models::rows_spend::{CatalogueModel, PriceHistory, ProviderRow};
-use repositories::model_catalogue::{self as repo, ModelFilter};
+use repositories::gateway::model_catalogue::{self as repo, ModelFilter};
 use repositories::DbConnection;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::audit::{self, AuditContext};
-use crate::spend::{Price, USDC};
+use crate::gateway::decide::{Price, USDC};
 use crate::{in_tx, with_conn, FieldError, Principal, ServiceError};
 
 /// The seed file shipped with Steward.
-pub const SEED: &str = include_str!("../../../catalogue/models.toml");
+pub const SEED: &str = include_str!("../../../../catalogue/models.toml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,11 +68,14 @@ fn micro(usd: f64) -> i64 {
 }
 
 /// Adds the providers and models of `seed` that are missing; returns `(providers, models)` added.
-pub async fn seed(db: &repositories::Db, seed: &'static str) -> Result<(usize, usize), ServiceError> {
+pub async fn seed(
+    db: &repositories::Db,
+    seed: &'static str,
+    now: NaiveDateTime,
+) -> Result<(usize, usize), ServiceError> {
     let file: SeedFile =
         toml::from_str(seed).map_err(|e| ServiceError::Internal(format!("catalogue seed: {e}")))?;
     in_tx(db, move |conn| {
-        let now = models::time::now();
         let (mut providers, mut added) = (0, 0);
         for p in file.providers {
             let row = ProviderRow {
@@ -186,6 +190,7 @@ pub async fn update_provider(
     name: String,
     enabled: Option<bool>,
     base_url: Option<String>,
+    now: NaiveDateTime,
 ) -> Result<ProviderRow, ServiceError> {
     caller.require_admin()?;
     if let Some(u) = &base_url {
@@ -198,7 +203,7 @@ pub async fn update_provider(
         if repo::provider(conn, &name)?.is_none() {
             return Err(ServiceError::NotFound("provider"));
         }
-        repo::update_provider(conn, &name, enabled, base_url.as_deref(), models::time::now())?;
+        repo::update_provider(conn, &name, enabled, base_url.as_deref(), now)?;
         audit::record_success(
             conn,
             &ctx,
@@ -267,6 +272,7 @@ pub async fn put_model(
     provider: String,
     model: String,
     change: ModelChange,
+    now: NaiveDateTime,
 ) -> Result<CatalogueModel, ServiceError> {
     caller.require_admin()?;
     let mut errors = Vec::new();
@@ -299,7 +305,6 @@ pub async fn put_model(
         if repo::provider(conn, &provider)?.is_none() {
             return Err(ServiceError::NotFound("provider"));
         }
-        let now = models::time::now();
         let existing = repo::model(conn, &provider, &model)?;
         let is_new = existing.is_none();
         let base = existing.unwrap_or(CatalogueModel {
@@ -364,8 +369,8 @@ pub async fn not_found(db: &repositories::Db, name: String) -> ServiceError {
 }
 
 /// The operation a model's category stands for.
-fn operation_of(category: &str) -> crate::spend::Operation {
-    use crate::spend::Operation;
+fn operation_of(category: &str) -> crate::gateway::decide::Operation {
+    use crate::gateway::decide::Operation;
     match category {
         "embedding" => Operation::Embedding,
         "image" => Operation::Image,
@@ -386,23 +391,28 @@ pub async fn allowed(
     let caller = caller.clone();
     with_conn(db, move |conn| {
         let projects = match caller.project.clone().or(project) {
-            Some(id) => match repositories::projects::by_public_id(conn, &id) {
+            Some(id) => match repositories::gateway::projects::by_public_id(conn, &id) {
                 Ok(p) if p.user_id == caller.user_id => vec![p],
                 Ok(_) | Err(repositories::RepoError::NotFound) => {
                     return Err(ServiceError::NotFound("project"))
                 }
                 Err(e) => return Err(e.into()),
             },
-            None => repositories::projects::list(
+            None => repositories::gateway::projects::list(
                 conn,
                 Some(caller.user_id),
                 repositories::Page { limit: 200, before: None },
             )?,
         };
-        let system = crate::projects::parse_system(repositories::projects::system_policy(conn)?);
-        let policies: Vec<crate::spend::Policy> = projects
+        let system =
+            crate::gateway::projects::parse_system(repositories::gateway::projects::system_policy(conn)?);
+        let policies: Vec<crate::gateway::decide::Policy> = projects
             .iter()
-            .map(|p| Ok(crate::projects::parse_policy(repositories::projects::policy(conn, p.id)?)))
+            .map(|p| {
+                Ok(crate::gateway::projects::parse_policy(repositories::gateway::projects::policy(
+                    conn, p.id,
+                )?))
+            })
             .collect::<Result<_, ServiceError>>()?;
         let enabled: Vec<String> =
             repo::providers(conn)?.into_iter().filter(|p| p.enabled).map(|p| p.name).collect();
@@ -411,9 +421,9 @@ pub async fn allowed(
             .filter(|m| enabled.contains(&m.provider))
             .filter(|m| {
                 let op = operation_of(&m.category);
-                policies
-                    .iter()
-                    .any(|p| crate::spend::policy_check(&system, p, &m.provider, &m.model, op).is_ok())
+                policies.iter().any(|p| {
+                    crate::gateway::decide::policy_check(&system, p, &m.provider, &m.model, op).is_ok()
+                })
             })
             .collect())
     })

@@ -4,13 +4,13 @@ use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use services::projects as svc;
-use services::spend::{Operation, Policy, SystemPolicy};
+use services::gateway::decide::{Operation, Policy, SystemPolicy};
+use services::gateway::projects as svc;
 use services::ServiceError;
 
-use super::catalogue::MoneyView;
 use crate::error::{ApiError, Problem};
 use crate::extract::{idempotent, parse_json, Auth, PageOf, PageQuery};
+use crate::routes::catalogue::MoneyView;
 use crate::state::AppState;
 
 /// A project.
@@ -79,7 +79,15 @@ pub async fn create_project(
     idempotent(&state, &req, &auth.principal.user_public_id, &body, || async {
         let input: ProjectRequest = parse_json(&body)?;
         let name = input.name.ok_or_else(|| ServiceError::invalid("name", "is required"))?;
-        let p = svc::create(&state.db, auth.audit(), &auth.principal, name, input.description).await?;
+        let p = svc::create(
+            &state.db,
+            auth.audit(),
+            &auth.principal,
+            name,
+            input.description,
+            state.gateway.now(),
+        )
+        .await?;
         Ok((StatusCode::CREATED, serde_json::to_value(ProjectView::from(p)).unwrap_or_default()))
     })
     .await
@@ -115,9 +123,17 @@ pub async fn update_project(
 ) -> Result<web::Json<ProjectView>, ApiError> {
     let input: ProjectRequest = parse_json(&body)?;
     Ok(web::Json(
-        svc::update(&state.db, auth.audit(), &auth.principal, id.into_inner(), input.name, input.description)
-            .await?
-            .into(),
+        svc::update(
+            &state.db,
+            auth.audit(),
+            &auth.principal,
+            id.into_inner(),
+            input.name,
+            input.description,
+            state.gateway.now(),
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -185,6 +201,7 @@ pub async fn create_agent(
         id.into_inner(),
         input.name,
         input.description,
+        state.gateway.now(),
     )
     .await?;
     Ok(HttpResponse::Created().json(AgentView {
@@ -256,6 +273,7 @@ pub async fn set_budget(
         &auth.principal,
         id.into_inner(),
         (b.per_request, b.daily, b.monthly),
+        state.gateway.now(),
     )
     .await?;
     Ok(web::Json(budget_view(limits)))
@@ -287,7 +305,17 @@ pub async fn set_policy(
     body: web::Bytes,
 ) -> Result<web::Json<Policy>, ApiError> {
     let policy: Policy = parse_json(&body)?;
-    Ok(web::Json(svc::set_policy(&state.db, auth.audit(), &auth.principal, id.into_inner(), policy).await?))
+    Ok(web::Json(
+        svc::set_policy(
+            &state.db,
+            auth.audit(),
+            &auth.principal,
+            id.into_inner(),
+            policy,
+            state.gateway.now(),
+        )
+        .await?,
+    ))
 }
 
 /// Body of the validate endpoint.
@@ -365,7 +393,9 @@ pub async fn set_system_policy(
 ) -> Result<web::Json<SystemPolicy>, ApiError> {
     auth.principal.require_admin()?;
     let policy: SystemPolicy = parse_json(&body)?;
-    Ok(web::Json(svc::set_system_policy(&state.db, auth.audit(), &auth.principal, policy).await?))
+    Ok(web::Json(
+        svc::set_system_policy(&state.db, auth.audit(), &auth.principal, policy, state.gateway.now()).await?,
+    ))
 }
 
 /// Where a project's budget stands (micro-USDC amounts).

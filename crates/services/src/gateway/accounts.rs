@@ -1,12 +1,13 @@
 //! Platform accounts: deposits credit the balance (admins), and every movement is on the ledger.
 
+use chrono::NaiveDateTime;
 use models::rows::LedgerEntry;
 use models::AuditResult;
-use repositories::{ledger, users, Page, RepoError};
+use repositories::{gateway::ledger, users, Page, RepoError};
 use serde_json::json;
 
 use crate::audit::{self, AuditContext, Entry};
-use crate::spend::USDC;
+use crate::gateway::decide::USDC;
 use crate::{in_tx, with_conn, Principal, ServiceError};
 
 /// Largest single deposit: one million USDC.
@@ -27,6 +28,7 @@ pub async fn deposit(
     user_public_id: String,
     amount: i64,
     note: Option<String>,
+    now: NaiveDateTime,
 ) -> Result<LedgerEntry, ServiceError> {
     caller.require_admin()?;
     if !(1..=MAX_DEPOSIT).contains(&amount) {
@@ -38,7 +40,7 @@ pub async fn deposit(
     }
     in_tx(db, move |conn| {
         let user = users::by_public_id(conn, &user_public_id).map_err(user_not_found)?;
-        let entry = ledger::move_balance(conn, user.id, "deposit", amount, None, &note, models::time::now())?;
+        let entry = ledger::move_balance(conn, user.id, "deposit", amount, None, &note, now)?;
         audit::record(
             conn,
             &ctx,
@@ -76,8 +78,8 @@ pub async fn ledger_of(
 
 /// `steward demo`: a verified gateway user with 50 USDC, a project whose policy allows the free
 /// `local/echo` model, and a member key. Idempotent; returns the user and project public ids.
-pub async fn seed_demo(db: &repositories::Db) -> Result<(String, String), ServiceError> {
-    use crate::spend::Policy;
+pub async fn seed_demo(db: &repositories::Db, now: NaiveDateTime) -> Result<(String, String), ServiceError> {
+    use crate::gateway::decide::Policy;
     let user = crate::users::ensure(
         db,
         AuditContext::system(),
@@ -88,20 +90,21 @@ pub async fn seed_demo(db: &repositories::Db) -> Result<(String, String), Servic
     .await?;
     let user_id = user.id;
     let (project, _) = in_tx(db, move |conn| {
-        let u = verify_and_credit(conn, user_id, "demo credit")?;
-        let existing = repositories::projects::list(conn, Some(u.id), Page { limit: 200, before: None })?
-            .into_iter()
-            .find(|p| p.name == "Demo Project");
+        let u = verify_and_credit(conn, user_id, "demo credit", now)?;
+        let existing =
+            repositories::gateway::projects::list(conn, Some(u.id), Page { limit: 200, before: None })?
+                .into_iter()
+                .find(|p| p.name == "Demo Project");
         let project = match existing {
             Some(p) => p,
             None => {
-                let p = repositories::projects::insert(
+                let p = repositories::gateway::projects::insert(
                     conn,
                     &models::ids::public_id("prj"),
                     u.id,
                     "Demo Project",
                     "Created by steward demo",
-                    models::time::now(),
+                    now,
                 )?;
                 let policy = Policy {
                     allowed_providers: vec!["local".into()],
@@ -110,7 +113,7 @@ pub async fn seed_demo(db: &repositories::Db) -> Result<(String, String), Servic
                 };
                 let doc =
                     serde_json::to_string(&policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
-                repositories::projects::set_policy(conn, p.id, &doc, models::time::now())?;
+                repositories::gateway::projects::set_policy(conn, p.id, &doc, now)?;
                 p
             }
         };
@@ -126,21 +129,18 @@ fn verify_and_credit(
     conn: &mut repositories::DbConnection,
     user_id: i64,
     note: &str,
+    now: NaiveDateTime,
 ) -> Result<models::rows::User, ServiceError> {
     let u = users::by_id(conn, user_id)?;
     if !u.verified {
         users::update(
             conn,
             u.id,
-            &users::UserChanges {
-                verified: Some(true),
-                updated_at: Some(models::time::now()),
-                ..Default::default()
-            },
+            &users::UserChanges { verified: Some(true), updated_at: Some(now), ..Default::default() },
         )?;
     }
     if ledger::entries(conn, u.id, Page { limit: 1, before: None })?.is_empty() {
-        ledger::move_balance(conn, u.id, "deposit", 50 * USDC, None, note, models::time::now())?;
+        ledger::move_balance(conn, u.id, "deposit", 50 * USDC, None, note, now)?;
     }
     Ok(u)
 }
@@ -148,16 +148,21 @@ fn verify_and_credit(
 /// `steward demo`: the platform user is verified and funded (50 USDC), and `booking-desk`'s
 /// policy allows the models the desk calls (`agent.model`, `payments.extractor_model`; empty
 /// ones are skipped). Idempotent; returns the project's public id.
-pub async fn fund_platform(db: &repositories::Db, desk_models: &[&str]) -> Result<String, ServiceError> {
+pub async fn fund_platform(
+    db: &repositories::Db,
+    desk_models: &[&str],
+    now: NaiveDateTime,
+) -> Result<String, ServiceError> {
     let (user, project) = crate::platform::ensure(db).await?;
     let allowed: Vec<String> =
         desk_models.iter().map(|m| m.trim().to_string()).filter(|m| m.contains('/')).collect();
     let (user_id, project_c) = (user.id, project.clone());
     in_tx(db, move |conn| {
-        verify_and_credit(conn, user_id, "demo credit for the booking agent")?;
+        verify_and_credit(conn, user_id, "demo credit for the booking agent", now)?;
         if !allowed.is_empty() {
-            let p = repositories::projects::by_public_id(conn, &project_c)?;
-            let mut policy = crate::projects::parse_policy(repositories::projects::policy(conn, p.id)?);
+            let p = repositories::gateway::projects::by_public_id(conn, &project_c)?;
+            let mut policy =
+                crate::gateway::projects::parse_policy(repositories::gateway::projects::policy(conn, p.id)?);
             for model in allowed {
                 let provider = model.split_once('/').map(|(p, _)| p.to_string()).unwrap_or_default();
                 if !policy.allowed_providers.contains(&provider) {
@@ -168,7 +173,7 @@ pub async fn fund_platform(db: &repositories::Db, desk_models: &[&str]) -> Resul
                 }
             }
             let doc = serde_json::to_string(&policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
-            repositories::projects::set_policy(conn, p.id, &doc, models::time::now())?;
+            repositories::gateway::projects::set_policy(conn, p.id, &doc, now)?;
         }
         Ok(())
     })

@@ -7,7 +7,7 @@ use crate::ports::{ChatMessage, ChatModel};
 use crate::ServiceError;
 
 /// The user guide, embedded in the binary.
-pub const GUIDE: &str = include_str!("../../../docs/user-guide.md");
+pub const GUIDE: &str = include_str!("../../../../docs/user-guide.md");
 
 /// A `##` section of the guide.
 #[derive(Clone, Debug, PartialEq)]

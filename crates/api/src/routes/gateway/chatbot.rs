@@ -2,8 +2,8 @@
 
 use actix_web::{post, web};
 use serde::{Deserialize, Serialize};
-use services::chatbot::{self, Turn};
 use services::gateway::chat_model::GatewayChatModel;
+use services::gateway::chatbot::{self, Turn};
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{parse_json, Auth};
