@@ -66,6 +66,8 @@ pub fn set_prices(app: &TestApp, provider: &str, model: &str, (input, output, pe
     if !cat::insert_model_if_missing(&mut conn, &m, "test", now).unwrap() {
         cat::update_model(&mut conn, &m, "test", now).unwrap();
     }
+    // Written past the services, which would clear the gateway's cache of catalogue rows.
+    app.db.db.decision_cache().clear();
 }
 
 pub fn open_policy() -> Value {

@@ -860,7 +860,51 @@ async fn the_model_catalogue(app: TestApp) {
     assert!(!app.audit("subject_type=model").await.is_empty());
 }
 
+/// The catalogue rows and the only project a call reads are cached, and a change through the
+/// API takes effect on the very next call: a new price, a second project (the project must be
+/// named then), a provider switched off.
+async fn decision_caches_follow_changes_at_once(app: TestApp) {
+    set_price(&app, "local", "echo", 100_000);
+    let s = spender(&app, 5_000_000, open_policy()).await;
+    let mut unnamed = call_body(&s, "local", "echo");
+    unnamed.as_object_mut().unwrap().remove("project");
+    for _ in 0..2 {
+        let r: Value = app.post("/api/v1/requests", &s.key, &unnamed).await.json().await.unwrap();
+        assert_eq!((r["status"].as_str(), r["charged"].as_i64()), (Some("executed"), Some(CALL)), "{r}");
+    }
+    let res = app
+        .send(
+            Method::PUT,
+            "/api/v1/models/local/echo",
+            Some(&app.admin_key),
+            Some(&json!({"per_request": 200_000})),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let r: Value = app.post("/api/v1/requests", &s.key, &unnamed).await.json().await.unwrap();
+    assert_eq!(r["charged"].as_i64(), Some(2 * CALL), "the new price at once: {r}");
+    let res = app.post("/api/v1/projects", &s.key, &json!({"name": "Second"})).await;
+    assert_eq!(res.status(), 201);
+    let p =
+        expect_problem(app.post("/api/v1/requests", &s.key, &unnamed).await, 422, "VALIDATION_FAILED").await;
+    assert!(p.to_string().contains("project"), "{p}");
+    let res = app
+        .send(
+            Method::PATCH,
+            "/api/v1/providers/local",
+            Some(&app.admin_key),
+            Some(&json!({"enabled": false})),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    expect_problem(call(&app, &s).await, 404, "MODEL_NOT_FOUND").await;
+    assert_books(&app, &s.uid).await;
+}
+
 system_tests::system_test!(
+    decision_caches_follow_changes_at_once,
     the_model_catalogue,
     every_rejection_code_through_http,
     execution_settles_and_is_visible,

@@ -14,8 +14,8 @@ use system_tests::{system_test, TestApp};
 
 /// The most statements one approved, executed and settled call may run: on SQLite, and on
 /// PostgreSQL (where the admission's write and the settlement's are one statement each).
-const STATEMENTS_PER_CALL: u64 = 27;
-const STATEMENTS_PER_CALL_POSTGRES: u64 = 11;
+const STATEMENTS_PER_CALL: u64 = 26;
+const STATEMENTS_PER_CALL_POSTGRES: u64 = 10;
 
 /// The statements of one call: the counter before and after, once it has settled (work that
 /// finishes after the response is counted too).

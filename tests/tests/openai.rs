@@ -359,6 +359,8 @@ async fn chatbot_answers_through_the_gateway(backend: Backend) {
             models::time::now(),
         )
         .unwrap();
+        // Written past the services, which would clear the gateway's cache of only projects.
+        app.db.db.decision_cache().clear();
     }
     put_policy(&app, &platform.key, "prj_chatbotplatform00", open_policy()).await;
     let key = app.user_with_key(models::Role::Member).await;

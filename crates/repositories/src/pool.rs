@@ -211,6 +211,8 @@ pub struct Db {
     key_uses: std::sync::Arc<crate::api_keys::KeyUses>,
     /// Keys authenticated a moment ago.
     key_cache: std::sync::Arc<crate::api_keys::KeyCache>,
+    /// The gateway's cached decision reads.
+    decision_cache: std::sync::Arc<crate::gateway::cache::DecisionCache>,
     /// The group-commit writers, started on first use ([`Db::grouped`]).
     lanes: std::sync::Arc<std::sync::OnceLock<crate::group::Lanes>>,
     /// SQLite's WAL checkpoints, off the writers' path (stops with the last clone).
@@ -345,6 +347,7 @@ impl Db {
             statements,
             key_uses: Default::default(),
             key_cache: Default::default(),
+            decision_cache: Default::default(),
             lanes: Default::default(),
             _checkpointer: checkpointer,
         })
@@ -438,6 +441,12 @@ impl Db {
     /// Keys authenticated a moment ago (see [`crate::api_keys::KEY_CACHE_TTL`]).
     pub fn key_cache(&self) -> &crate::api_keys::KeyCache {
         &self.key_cache
+    }
+
+    /// The gateway's catalogue rows and only projects read a moment ago (see
+    /// [`crate::gateway::cache::DECISION_CACHE_TTL`]).
+    pub fn decision_cache(&self) -> &crate::gateway::cache::DecisionCache {
+        &self.decision_cache
     }
 
     /// API key uses not yet written to their rows.

@@ -8,7 +8,7 @@ use models::Role;
 use repositories::{gateway::projects as project_repo, users as user_repo};
 
 use crate::audit::AuditContext;
-use crate::{in_tx, with_conn, Principal, ServiceError};
+use crate::{with_conn, Principal, ServiceError};
 
 /// The platform user's email.
 pub const PLATFORM_EMAIL: &str = "platform@steward.local";
@@ -22,7 +22,7 @@ pub async fn ensure(db: &repositories::Db) -> Result<(User, String), ServiceErro
         crate::users::ensure(db, AuditContext::system(), "Steward Platform", PLATFORM_EMAIL, Role::Member)
             .await?;
     let user_id = user.id;
-    let project = in_tx(db, move |conn| {
+    let project = crate::gateway::in_tx_uncached(db, move |conn| {
         if let Some(p) = project_repo::by_name(conn, user_id, BOOKING_DESK)? {
             return Ok(p.public_id);
         }

@@ -1,5 +1,6 @@
 //! Platform accounts: deposits credit the balance (admins), and every movement is on the ledger.
 
+use crate::gateway::in_tx_uncached;
 use chrono::NaiveDateTime;
 use models::rows::LedgerEntry;
 use models::AuditResult;
@@ -89,7 +90,7 @@ pub async fn seed_demo(db: &repositories::Db, now: NaiveDateTime) -> Result<(Str
     )
     .await?;
     let user_id = user.id;
-    let (project, _) = in_tx(db, move |conn| {
+    let (project, _) = in_tx_uncached(db, move |conn| {
         let u = verify_and_credit(conn, user_id, "demo credit", now)?;
         let existing =
             repositories::gateway::projects::list(conn, Some(u.id), Page { limit: 200, before: None })?
@@ -157,7 +158,7 @@ pub async fn fund_platform(
     let allowed: Vec<String> =
         desk_models.iter().map(|m| m.trim().to_string()).filter(|m| m.contains('/')).collect();
     let (user_id, project_c) = (user.id, project.clone());
-    in_tx(db, move |conn| {
+    in_tx_uncached(db, move |conn| {
         verify_and_credit(conn, user_id, "demo credit for the booking agent", now)?;
         if !allowed.is_empty() {
             let p = repositories::gateway::projects::by_public_id(conn, &project_c)?;

@@ -8,6 +8,7 @@ use models::rows_spend::{AiRequest, NewAiRequest};
 use models::AuditResult;
 use repositories::gateway::admission;
 pub(super) use repositories::gateway::admission::Held;
+use repositories::gateway::cache::DecisionCache;
 use repositories::gateway::counters::{self, RateLimits};
 use repositories::gateway::reservations::{self, Periods, Refusal};
 use repositories::{gateway::projects as project_repo, gateway::requests as repo, DbConnection, Page};
@@ -49,11 +50,13 @@ impl Gateway {
             }
         }
         let pro = self.pro.clone();
+        let db = self.db.clone();
         let user_id = caller.user_id;
         // One checkout: read and decide (outside the write lock), then record and reserve.
         let read = move |conn: &mut DbConnection| -> Result<Prepared, ServiceError> {
-            let (project, agent, snapshot) = resolve(conn, &caller_c, &scope, now)?;
-            let loaded = load(conn, &snapshot, &project, agent.as_ref(), call_c, now)?;
+            let cache = db.decision_cache();
+            let (project, agent, snapshot) = resolve(conn, cache, &caller_c, &scope, now)?;
+            let loaded = load(conn, cache, &snapshot, &project, agent.as_ref(), call_c, now)?;
             if loaded.periods_missing {
                 reservations::ensure_periods(conn, caller_c.user_id, project.id, &loaded.periods)?;
             }
@@ -444,6 +447,7 @@ pub(super) fn open_payment(
 /// [`admission::Snapshot`] for the call at `now`.
 pub(super) fn resolve(
     conn: &mut DbConnection,
+    cache: &DecisionCache,
     caller: &Principal,
     scope: &Scope,
     now: NaiveDateTime,
@@ -457,7 +461,7 @@ pub(super) fn resolve(
     };
     let project_id = match pick(&caller.project, &scope.project, "project")? {
         Some(p) => p,
-        None => only_project(conn, caller.user_id)?.ok_or_else(|| {
+        None => only_project(conn, cache, caller.user_id)?.ok_or_else(|| {
             ServiceError::invalid(
                 "project",
                 "is required: send the X-Steward-Project header or a \"project\" field, or use a key \
@@ -482,10 +486,20 @@ pub(super) fn resolve(
 }
 
 /// The user's project when they have exactly one (so a key and a base URL are all an OpenAI SDK
-/// needs).
-pub(super) fn only_project(conn: &mut DbConnection, user_id: i64) -> Result<Option<String>, ServiceError> {
+/// needs); cached (creating a project clears the cache).
+pub(super) fn only_project(
+    conn: &mut DbConnection,
+    cache: &DecisionCache,
+    user_id: i64,
+) -> Result<Option<String>, ServiceError> {
+    if let Some(known) = cache.only_project(user_id) {
+        return Ok(known);
+    }
+    let seen = cache.generation();
     let mut mine = project_repo::list(conn, Some(user_id), Page { limit: 2, before: None })?;
-    Ok(if mine.len() == 1 { mine.pop().map(|p| p.public_id) } else { None })
+    let only = if mine.len() == 1 { mine.pop().map(|p| p.public_id) } else { None };
+    cache.put_only_project(seen, user_id, only.as_deref());
+    Ok(only)
 }
 
 pub(super) fn periods_for(
@@ -541,6 +555,7 @@ pub(super) struct Loaded {
 /// 404 (never a substitute).
 pub(super) fn load(
     conn: &mut DbConnection,
+    cache: &DecisionCache,
     snapshot: &admission::Snapshot,
     project: &Project,
     agent: Option<&Agent>,
@@ -551,7 +566,9 @@ pub(super) fn load(
     let price = if provider.is_empty() || model.is_empty() {
         Price::default()
     } else {
-        crate::gateway::catalogue::price_of(&crate::gateway::catalogue::resolve(conn, &provider, &model)?)
+        crate::gateway::catalogue::price_of(&crate::gateway::catalogue::resolve_cached(
+            conn, cache, &provider, &model,
+        )?)
     };
     let policy = parse_policy(snapshot.policy.clone());
     let system = parse_system(snapshot.system.clone());

@@ -5,6 +5,7 @@
 
 use chrono::NaiveDateTime;
 use models::rows_spend::{CatalogueModel, PriceHistory, ProviderRow};
+use repositories::gateway::cache::DecisionCache;
 use repositories::gateway::model_catalogue::{self as repo, ModelFilter};
 use repositories::DbConnection;
 use serde::Deserialize;
@@ -12,7 +13,8 @@ use serde_json::json;
 
 use crate::audit::{self, AuditContext};
 use crate::gateway::decide::{Price, USDC};
-use crate::{in_tx, with_conn, FieldError, Principal, ServiceError};
+use crate::gateway::in_tx_uncached;
+use crate::{with_conn, FieldError, Principal, ServiceError};
 
 /// The seed file shipped with Steward.
 pub const SEED: &str = include_str!("../../../../catalogue/models.toml");
@@ -75,7 +77,7 @@ pub async fn seed(
 ) -> Result<(usize, usize), ServiceError> {
     let file: SeedFile =
         toml::from_str(seed).map_err(|e| ServiceError::Internal(format!("catalogue seed: {e}")))?;
-    in_tx(db, move |conn| {
+    in_tx_uncached(db, move |conn| {
         let (mut providers, mut added) = (0, 0);
         for p in file.providers {
             let row = ProviderRow {
@@ -166,6 +168,23 @@ pub fn resolve(conn: &mut DbConnection, provider: &str, model: &str) -> Result<C
     }
 }
 
+/// [`resolve`], from the gateway's cache when it was read a moment ago (a catalogue change made
+/// here clears it; see `repositories::gateway::cache`).
+pub fn resolve_cached(
+    conn: &mut DbConnection,
+    cache: &DecisionCache,
+    provider: &str,
+    model: &str,
+) -> Result<CatalogueModel, ServiceError> {
+    if let Some(m) = cache.price(provider, model) {
+        return Ok(m);
+    }
+    let seen = cache.generation();
+    let m = resolve(conn, provider, model)?;
+    cache.put_price(seen, provider, model, &m);
+    Ok(m)
+}
+
 /// The pipeline's price of a model.
 pub fn price_of(m: &CatalogueModel) -> Price {
     Price {
@@ -199,7 +218,7 @@ pub async fn update_provider(
             return Err(ServiceError::invalid("base_url", "must be an http(s) URL"));
         }
     }
-    in_tx(db, move |conn| {
+    in_tx_uncached(db, move |conn| {
         if repo::provider(conn, &name)?.is_none() {
             return Err(ServiceError::NotFound("provider"));
         }
@@ -301,7 +320,7 @@ pub async fn put_model(
         return Err(ServiceError::Validation(errors));
     }
     let who = caller.user_public_id.clone();
-    in_tx(db, move |conn| {
+    in_tx_uncached(db, move |conn| {
         if repo::provider(conn, &provider)?.is_none() {
             return Err(ServiceError::NotFound("provider"));
         }

@@ -208,6 +208,19 @@ impl Gateway {
     }
 }
 
+/// Runs `f` in one write transaction ([`in_tx`]) that changes what the gateway's decisions
+/// cache (the catalogue, a user's projects), and then clears that cache
+/// (`repositories::gateway::cache`), whether or not it committed.
+pub(crate) async fn in_tx_uncached<T, F>(db: &repositories::Db, f: F) -> Result<T, ServiceError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut repositories::DbConnection) -> Result<T, ServiceError> + Send + 'static,
+{
+    let done = crate::in_tx(db, f).await;
+    db.decision_cache().clear();
+    done
+}
+
 /// The receipt added to OpenAI-shaped answers: `{request_id, decision, cost, payment}`.
 pub fn receipt(r: &RequestRecord) -> Value {
     let q = &r.request;

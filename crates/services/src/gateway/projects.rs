@@ -1,6 +1,7 @@
 //! Gateway projects (a user's own), their agents, budgets and policies, and the system policy.
 //! Every change is audited in its transaction.
 
+use crate::gateway::in_tx_uncached;
 use chrono::NaiveDateTime;
 use models::ids::public_id;
 use models::rows::{Agent, Project};
@@ -51,7 +52,7 @@ pub async fn create(
     let name = check_name(&name)?;
     check_description(description.as_deref())?;
     let user_id = caller.user_id;
-    in_tx(db, move |conn| {
+    in_tx_uncached(db, move |conn| {
         let p =
             repo::insert(conn, &public_id("prj"), user_id, &name, description.as_deref().unwrap_or(""), now)
                 .map_err(|e| match e {
