@@ -16,6 +16,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Registers every route; each handler carries its OpenAPI description.
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    gateway::configure_v1(cfg);
     cfg.service(system::healthz)
         .service(system::readyz)
         .service(system::metrics)

@@ -11,7 +11,19 @@ pub mod requests;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
-/// Registers the gateway's routes.
+/// Registers the OpenAI-compatible `/v1` routes, the busiest: `routes::configure` registers them
+/// first, because actix tries resources in registration order (no other route starts with `/v1/`).
+pub fn configure_v1(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(openai::chat_completions)
+        .service(openai::embeddings)
+        .service(openai::models)
+        .service(openai::text_completion)
+        .service(openai::vision_analyze)
+        .service(openai::images_generate)
+        .service(openai::audio_speech);
+}
+
+/// Registers the gateway's other routes.
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(projects::list_projects)
         .service(projects::create_project)
@@ -45,12 +57,5 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(catalogue::list_models)
         .service(catalogue::get_model)
         .service(catalogue::put_model)
-        .service(openai::chat_completions)
-        .service(openai::embeddings)
-        .service(openai::models)
-        .service(openai::text_completion)
-        .service(openai::vision_analyze)
-        .service(openai::images_generate)
-        .service(openai::audio_speech)
         .service(chatbot::chat);
 }
