@@ -775,6 +775,11 @@ async fn put_model(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
     app.send(Method::PUT, "/api/v1/models/openai/gpt-4o-mini", Some(key), Some(&body), &[]).await
 }
 
+/// `method path` with `body`, as the admin.
+async fn as_admin(app: &TestApp, method: Method, path: &str, body: Value) -> reqwest::Response {
+    app.send(method, path, Some(&app.admin_key), Some(&body), &[]).await
+}
+
 async fn the_model_catalogue(app: TestApp) {
     let member = app.user_with_key(Role::Member).await;
     let providers: Value = app.get("/api/v1/providers", &member).await.json().await.unwrap();
@@ -831,29 +836,13 @@ async fn the_model_catalogue(app: TestApp) {
     );
     assert_eq!(mini["output_per_million"].as_i64(), Some(600_000), "absent fields keep their value");
     // A new model under an existing provider; none under an unknown one.
-    let res = app
-        .send(
-            Method::PUT,
-            "/api/v1/models/local/echo-2",
-            Some(&app.admin_key),
-            Some(&json!({"per_request": 7})),
-            &[],
-        )
-        .await;
+    let res = as_admin(&app, Method::PUT, "/api/v1/models/local/echo-2", json!({"per_request": 7})).await;
     assert_eq!(res.status(), 200);
     let res =
         app.send(Method::PUT, "/api/v1/models/nobody/x", Some(&app.admin_key), Some(&json!({})), &[]).await;
     expect_problem(res, 404, "NOT_FOUND").await;
     // Switching a provider off takes its models out of the gateway.
-    let res = app
-        .send(
-            Method::PATCH,
-            "/api/v1/providers/local",
-            Some(&app.admin_key),
-            Some(&json!({"enabled": false})),
-            &[],
-        )
-        .await;
+    let res = as_admin(&app, Method::PATCH, "/api/v1/providers/local", json!({"enabled": false})).await;
     assert_eq!(res.json::<Value>().await.unwrap()["available"], false);
     let s = spender(&app, 5_000_000, open_policy()).await;
     expect_problem(call(&app, &s).await, 404, "MODEL_NOT_FOUND").await;
@@ -872,15 +861,7 @@ async fn decision_caches_follow_changes_at_once(app: TestApp) {
         let r: Value = app.post("/api/v1/requests", &s.key, &unnamed).await.json().await.unwrap();
         assert_eq!((r["status"].as_str(), r["charged"].as_i64()), (Some("executed"), Some(CALL)), "{r}");
     }
-    let res = app
-        .send(
-            Method::PUT,
-            "/api/v1/models/local/echo",
-            Some(&app.admin_key),
-            Some(&json!({"per_request": 200_000})),
-            &[],
-        )
-        .await;
+    let res = as_admin(&app, Method::PUT, "/api/v1/models/local/echo", json!({"per_request": 200_000})).await;
     assert_eq!(res.status(), 200);
     let r: Value = app.post("/api/v1/requests", &s.key, &unnamed).await.json().await.unwrap();
     assert_eq!(r["charged"].as_i64(), Some(2 * CALL), "the new price at once: {r}");
@@ -889,15 +870,7 @@ async fn decision_caches_follow_changes_at_once(app: TestApp) {
     let p =
         expect_problem(app.post("/api/v1/requests", &s.key, &unnamed).await, 422, "VALIDATION_FAILED").await;
     assert!(p.to_string().contains("project"), "{p}");
-    let res = app
-        .send(
-            Method::PATCH,
-            "/api/v1/providers/local",
-            Some(&app.admin_key),
-            Some(&json!({"enabled": false})),
-            &[],
-        )
-        .await;
+    let res = as_admin(&app, Method::PATCH, "/api/v1/providers/local", json!({"enabled": false})).await;
     assert_eq!(res.status(), 200);
     expect_problem(call(&app, &s).await, 404, "MODEL_NOT_FOUND").await;
     assert_books(&app, &s.uid).await;
