@@ -1,8 +1,9 @@
 //! The gateway's typed columns: what a call does, how it was decided (outcome, tier, reason)
-//! and where a request and its payment stand. Stored as their wire text ([`sql_text_enum!`]).
+//! and where a request and its payment stand. The columns are stored as their wire text
+//! ([`sql_text_enum!`]).
 
-sql_text_enum! {
-    /// What the AI call does.
+text_enum! {
+    /// What the AI call does (the request row keeps it as text).
     Operation {
         /// Chat completion.
         Chat => "chat",

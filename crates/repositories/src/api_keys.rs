@@ -49,35 +49,32 @@ pub fn touch(
 pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Keys authenticated in the last [`KEY_CACHE_TTL`], by hash, with their owners.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KeyCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, ApiKey, User)>>,
+    entries: crate::ttl::TtlMap<String, (ApiKey, User)>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        // Past 10,000 keys the cache starts over.
+        Self { entries: crate::ttl::TtlMap::new(KEY_CACHE_TTL, 10_000) }
+    }
 }
 
 impl KeyCache {
-    /// Most keys remembered; past it the cache starts over.
-    const MAX: usize = 10_000;
-
     /// The key with this hash and its owner, if read within [`KEY_CACHE_TTL`].
     pub fn get(&self, key_hash: &str) -> Option<(ApiKey, User)> {
-        let map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(key_hash)
-            .filter(|(at, _, _)| at.elapsed() < KEY_CACHE_TTL)
-            .map(|(_, k, u)| (k.clone(), u.clone()))
+        self.entries.get(key_hash)
     }
 
     /// Remembers a key read now.
     pub fn put(&self, key_hash: &str, key: &ApiKey, user: &User) {
-        let mut map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= Self::MAX {
-            map.clear();
-        }
-        map.insert(key_hash.to_string(), (std::time::Instant::now(), key.clone(), user.clone()));
+        self.entries.insert(key_hash.to_string(), (key.clone(), user.clone()));
     }
 
     /// Forgets every key (a key was revoked, or a user changed).
     pub fn clear(&self) {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.entries.clear();
     }
 }
 

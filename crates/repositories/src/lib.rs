@@ -23,6 +23,7 @@ mod pool;
 pub mod stmt;
 #[cfg(feature = "test-util")]
 pub mod testing;
+mod ttl;
 pub mod users;
 pub mod whatsapp;
 

@@ -7,12 +7,12 @@
 //! A read that began before a clear is not kept: [`DecisionCache::generation`] is taken before
 //! the read, and `put_*` keeps the value only if no clear happened since.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use models::rows_spend::CatalogueModel;
+
+use crate::ttl::TtlMap;
 
 /// How long a cached catalogue row or only project is used without reading it again.
 pub const DECISION_CACHE_TTL: Duration = Duration::from_secs(2);
@@ -21,11 +21,22 @@ pub const DECISION_CACHE_TTL: Duration = Duration::from_secs(2);
 const MAX: usize = 10_000;
 
 /// The gateway's cached decision reads (see the module).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DecisionCache {
     generation: AtomicU64,
-    prices: Mutex<HashMap<(String, String), (Instant, CatalogueModel)>>,
-    only_projects: Mutex<HashMap<i64, (Instant, Option<String>)>>,
+    /// By `provider/model`.
+    prices: TtlMap<String, CatalogueModel>,
+    only_projects: TtlMap<i64, Option<String>>,
+}
+
+impl Default for DecisionCache {
+    fn default() -> Self {
+        Self {
+            generation: AtomicU64::new(0),
+            prices: TtlMap::new(DECISION_CACHE_TTL, MAX),
+            only_projects: TtlMap::new(DECISION_CACHE_TTL, MAX),
+        }
+    }
 }
 
 impl DecisionCache {
@@ -36,48 +47,30 @@ impl DecisionCache {
 
     /// The offered row of `provider/model`, if read within the TTL.
     pub fn price(&self, provider: &str, model: &str) -> Option<CatalogueModel> {
-        let map = self.prices.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(&(provider.to_string(), model.to_string()))
-            .filter(|(at, _)| at.elapsed() < DECISION_CACHE_TTL)
-            .map(|(_, m)| m.clone())
+        self.prices.get(&format!("{provider}/{model}"))
     }
 
     /// Keeps the offered row of `provider/model`, read in generation `seen`.
     pub fn put_price(&self, seen: u64, provider: &str, model: &str, row: &CatalogueModel) {
-        let mut map = self.prices.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.generation() != seen {
-            return;
-        }
-        if map.len() >= MAX {
-            map.clear();
-        }
-        map.insert((provider.to_string(), model.to_string()), (Instant::now(), row.clone()));
+        self.prices.insert_if(format!("{provider}/{model}"), row.clone(), || self.generation() == seen);
     }
 
     /// The user's only project (`Some(None)`: none, or several), if read within the TTL.
     pub fn only_project(&self, user_id: i64) -> Option<Option<String>> {
-        let map = self.only_projects.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(&user_id).filter(|(at, _)| at.elapsed() < DECISION_CACHE_TTL).map(|(_, p)| p.clone())
+        self.only_projects.get(&user_id)
     }
 
     /// Keeps the user's only project, read in generation `seen`.
     pub fn put_only_project(&self, seen: u64, user_id: i64, project: Option<&str>) {
-        let mut map = self.only_projects.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.generation() != seen {
-            return;
-        }
-        if map.len() >= MAX {
-            map.clear();
-        }
-        map.insert(user_id, (Instant::now(), project.map(str::to_string)));
+        self.only_projects.insert_if(user_id, project.map(str::to_string), || self.generation() == seen);
     }
 
     /// Forgets everything (the catalogue changed, or a project was created); reads in flight
-    /// are not kept.
+    /// are not kept (the generation moves before the entries go).
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.prices.lock().unwrap_or_else(PoisonError::into_inner).clear();
-        self.only_projects.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.prices.clear();
+        self.only_projects.clear();
     }
 }
 

@@ -238,5 +238,5 @@ pub fn receipt(r: &RequestRecord) -> Value {
 }
 
 pub(super) fn stored_of(row: &AiRequest) -> Result<Stored, ServiceError> {
-    serde_json::from_str(row.body.text()).map_err(|e| ServiceError::Internal(e.to_string()))
+    Stored::deserialize(&*row.body).map_err(|e| ServiceError::Internal(e.to_string()))
 }

@@ -432,7 +432,7 @@ pub async fn budget_status(
     auth: Auth,
     id: web::Path<String>,
 ) -> Result<web::Json<BudgetStatusView>, ApiError> {
-    let now = state.desk.clock.now();
+    let now = state.gateway.now();
     let s = svc::budget_status(&state.db, &auth.principal, id.into_inner(), now).await?;
     Ok(web::Json(BudgetStatusView {
         per_request: s.per_request,
